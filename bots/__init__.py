@@ -1,0 +1,1 @@
+"""Bots, the chat engine, conversations, the widget's public API and regression suites."""

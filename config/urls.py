@@ -1,0 +1,26 @@
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from config.health import health
+from tenants.urls import account_urlpatterns
+
+api_v1 = [
+    path("", include("tenants.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
+    path("healthz", health, name="health"),
+    path("app/", include(account_urlpatterns)),
+    path("app/", include("tenants.urls")),
+    path("api/v1/", include(api_v1)),
+]
+
+handler400 = "tenants.problems.handler400"
+handler403 = "tenants.problems.handler403"
+handler404 = "tenants.problems.handler404"
+handler500 = "tenants.problems.handler500"

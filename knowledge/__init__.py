@@ -1,0 +1,1 @@
+"""Knowledge bases, the ingestion pipeline and retrieval (issue: knowledge bases)."""

@@ -1,0 +1,1 @@
+"""Foundation-model catalog, provider credentials and adapters (issue: foundation models)."""

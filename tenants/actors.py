@@ -1,0 +1,36 @@
+"""Who is acting, for which tenant, with which role: the first argument of every service.
+
+Resolved once per request by the base API view (from an API key) or the base dashboard view (from the
+signed-in user's membership), and per task from the task's arguments. Services check the role they need
+with ``actor.require(...)``, so the API and the dashboard enforce the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tenants.errors import PermissionDenied
+from tenants.models import ApiKey, Role, Tenant, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    tenant: Tenant
+    role: Role
+    user: User | None = None
+    api_key: ApiKey | None = None
+
+    @property
+    def label(self) -> str:
+        if self.user is not None:
+            return self.user.email
+        if self.api_key is not None:
+            return f"API key {self.api_key.name} ({self.api_key.prefix}…)"
+        return "system"
+
+    def can(self, role: Role) -> bool:
+        return self.role.includes(role)
+
+    def require(self, role: Role, action: str) -> None:
+        if not self.can(role):
+            raise PermissionDenied(f"Only {role.label.lower()}s and above can {action}.")

@@ -1,0 +1,184 @@
+"""REST endpoints for the tenant, its members and invitations, API keys and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from tenants import services
+from tenants.api_base import StrictInputSerializer, TenantAPIView, TenantViewSet
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant
+
+ASSIGNABLE_ROLES = [Role.VIEWER, Role.EDITOR, Role.ADMIN]
+
+
+class TenantOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "name", "slug", "plan", "created_at"]
+
+
+class MemberOutput(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email")
+    full_name = serializers.CharField(source="user.full_name")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "full_name", "role", "created_at"]
+
+
+class InvitationOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "created_at", "expires_at"]
+
+
+class ApiKeyOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "role", "created_at", "last_used_at", "revoked_at"]
+
+
+class ApiKeyCreatedOutput(ApiKeyOutput):
+    secret = serializers.CharField(help_text="The secret key. Shown in this response only: store it now.")
+
+    class Meta(ApiKeyOutput.Meta):
+        fields = [*ApiKeyOutput.Meta.fields, "secret"]
+
+
+class AuditEventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "actor_label", "action", "target_type", "target_id", "changes"]
+
+
+class TenantView(TenantAPIView):
+    """The organisation the API key belongs to."""
+
+    write_role = Role.ADMIN
+
+    class UpdateInput(StrictInputSerializer):
+        name = serializers.CharField(max_length=100)
+
+    @extend_schema(responses=TenantOutput)
+    def get(self, request: Request) -> Response:
+        return Response(TenantOutput(self.actor.tenant).data)
+
+    @extend_schema(request=UpdateInput, responses=TenantOutput)
+    def patch(self, request: Request) -> Response:
+        data = self.UpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        tenant = services.tenant_update(actor=self.actor, **data.validated_data)
+        return Response(TenantOutput(tenant).data)
+
+
+class MemberViewSet(TenantViewSet):
+    """Members of the organisation. ``POST`` invites someone by email."""
+
+    queryset = Membership.objects.select_related("user")
+    write_role = Role.ADMIN
+    serializer_class = MemberOutput
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    class InviteInput(StrictInputSerializer):
+        email = serializers.EmailField()
+        role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.EDITOR)
+
+    class ChangeRoleInput(StrictInputSerializer):
+        role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES)
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(MemberOutput(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(MemberOutput(self.get_object()).data)
+
+    @extend_schema(request=InviteInput, responses={201: InvitationOutput})
+    def create(self, request: Request) -> Response:
+        data = self.InviteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation = services.invitation_create(actor=self.actor, **data.validated_data)
+        return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ChangeRoleInput, responses=MemberOutput)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        data = self.ChangeRoleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_change_role(
+            actor=self.actor, membership_id=self.get_object().pk, role=data.validated_data["role"]
+        )
+        return Response(MemberOutput(membership).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.membership_remove(actor=self.actor, membership_id=self.get_object().pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationViewSet(TenantViewSet):
+    """Pending invitations. ``DELETE`` revokes one (its link stops working)."""
+
+    queryset = Invitation.objects.filter(accepted_at__isnull=True)
+    read_role = Role.ADMIN
+    write_role = Role.ADMIN
+    serializer_class = InvitationOutput
+    http_method_names = ["get", "delete", "head", "options"]
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(InvitationOutput(page, many=True).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.invitation_revoke(actor=self.actor, invitation_id=self.get_object().pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyViewSet(TenantViewSet):
+    """Secret API keys. The secret is returned once, by ``POST``; ``DELETE`` revokes a key."""
+
+    queryset = ApiKey.objects.all()
+    read_role = Role.ADMIN
+    write_role = Role.ADMIN
+    serializer_class = ApiKeyOutput
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    class CreateInput(StrictInputSerializer):
+        name = serializers.CharField(max_length=100)
+        role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.ADMIN)
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ApiKeyOutput(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(ApiKeyOutput(self.get_object()).data)
+
+    @extend_schema(request=CreateInput, responses={201: ApiKeyCreatedOutput})
+    def create(self, request: Request) -> Response:
+        data = self.CreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        api_key, secret = services.api_key_create(actor=self.actor, **data.validated_data)
+        body: dict[str, Any] = {**ApiKeyOutput(api_key).data, "secret": secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.api_key_revoke(actor=self.actor, api_key_id=self.get_object().pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditEventViewSet(TenantViewSet):
+    """Who changed what and when: memberships, roles, API keys and settings."""
+
+    queryset = AuditEvent.objects.all()
+    read_role = Role.ADMIN
+    serializer_class = AuditEventOutput
+    http_method_names = ["get", "head", "options"]
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(AuditEventOutput(page, many=True).data)
+

@@ -1,0 +1,69 @@
+"""The base of every REST endpoint: tenant, role and filtering resolved once, here.
+
+``TenantAPIView`` authenticates the API key, scopes the transaction to its tenant (RLS) and builds the
+``Actor`` that services take. ``TenantViewSet`` adds a ``get_queryset`` that subclasses cannot
+override: it always filters by the actor's tenant, so a missing or foreign id is the same 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.views import APIView
+from rest_framework.viewsets import GenericViewSet
+
+from tenants.actors import Actor
+from tenants.context import activate_tenant
+from tenants.models import ApiKey, Role
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Input serializer that rejects fields it does not know, instead of silently dropping them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class TenantAPIView(APIView):
+    """Every tenant endpoint derives from this. Reads need ``read_role``, writes ``write_role``."""
+
+    read_role = Role.VIEWER
+    write_role = Role.EDITOR
+    actor: Actor
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
+        api_key: ApiKey = request.auth
+        activate_tenant(api_key.tenant_id)
+        self.actor = Actor(tenant=api_key.tenant, role=Role(api_key.role), api_key=api_key)
+
+
+class TenantViewSet(TenantAPIView, GenericViewSet):  # type: ignore[misc]
+    """Base viewset; set ``queryset`` to a tenant-owned model's queryset."""
+
+    lookup_value_converter = "uuid"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} must not override get_queryset: tenant filtering lives in TenantViewSet. "
+                "Narrow results in filter_tenant_queryset instead."
+            )
+
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no request or tenant
+            return queryset.none()
+        return self.filter_tenant_queryset(queryset.filter(tenant_id=self.actor.tenant.pk))
+
+    def filter_tenant_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """Hook for extra narrowing (status filters, select_related); the tenant filter is already on."""
+        return queryset

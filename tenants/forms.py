@@ -1,0 +1,62 @@
+"""Dashboard forms: field validation only; the rules live in services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from tenants.models import Role
+
+ASSIGNABLE_ROLE_CHOICES = [(role.value, role.label) for role in (Role.VIEWER, Role.EDITOR, Role.ADMIN)]
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+
+
+class SignUpForm(forms.Form):
+    full_name = forms.CharField(label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    email = forms.EmailField(label="Work email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    organisation_name = forms.CharField(label="Organisation", max_length=100,
+                                        help_text="Your company or team; you can rename it later.")
+    password = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+                               help_text="At least 10 characters, not a common password.")
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data["password"]
+        password_validation.validate_password(password)
+        return password
+
+
+class OrganisationForm(forms.Form):
+    name = forms.CharField(label="Organisation name", max_length=100)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+    role = forms.ChoiceField(choices=ASSIGNABLE_ROLE_CHOICES, initial=Role.EDITOR.value)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ASSIGNABLE_ROLE_CHOICES)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, help_text="What will use this key, e.g. “Zapier” or “CI”.")
+    role = forms.ChoiceField(choices=ASSIGNABLE_ROLE_CHOICES, initial=Role.ADMIN.value,
+                             help_text="What the key may do; never more than you can.")
+
+
+class TransferOwnershipForm(forms.Form):
+    membership_id = forms.UUIDField(label="New owner", widget=forms.Select)
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["membership_id"].widget.choices = choices or []
+
+
+class DeleteOrganisationForm(forms.Form):
+    confirm_name = forms.CharField(label="Type the organisation's name to confirm")

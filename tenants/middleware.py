@@ -1,0 +1,36 @@
+"""Refuse oversized request bodies before anything reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from tenants.problems import MACHINE_PREFIXES, problem_response
+
+
+class RequestBodyLimitMiddleware:
+    """413 for a declared body larger than ``API_MAX_BODY_BYTES`` on the API and the public routes.
+
+    Multipart uploads are left to the upload handlers, whose own limit is enforced while the file
+    streams in. A body without Content-Length is still bounded by DATA_UPLOAD_MAX_MEMORY_SIZE when read.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(MACHINE_PREFIXES) and not request.content_type.startswith("multipart/"):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return problem_response(400, "Content-Length is not a number.", request=request)
+            if length > settings.API_MAX_BODY_BYTES:
+                return problem_response(
+                    413,
+                    f"The request body is {length} bytes; this endpoint accepts at most "
+                    f"{settings.API_MAX_BODY_BYTES} bytes.",
+                    request=request,
+                )
+        return self.get_response(request)

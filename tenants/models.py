@@ -1,0 +1,201 @@
+"""Accounts, organisations and everything that decides who may do what inside one.
+
+``TenantOwnedModel`` is the base of every row that belongs to a tenant, in every app: it carries the
+``tenant`` foreign key and the ``TenantScopedManager``; its table gets Row-Level Security through
+``tenants.rls.EnableTenantRowLevelSecurity`` in the app's migration (a test checks that none is missed).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person. Signs in with an email address; belongs to tenants through memberships."""
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)  # platform staff, not a tenant role
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email.split("@", 1)[0]
+
+
+class Plan(models.TextChoices):
+    FREE = "free", "Free"
+    TEAM = "team", "Team"
+    BUSINESS = "business", "Business"
+
+
+class Tenant(models.Model):
+    """An organisation: the unit of isolation, billing and membership.
+
+    Not itself tenant-owned (it *is* the tenant), so it has no RLS policy; it is read only through
+    ``tenants.selectors``, which always start from the acting member's tenant.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=60, unique=True)
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.FREE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantScopedQuerySet(models.QuerySet[Any]):
+    def for_tenant(self, tenant: Tenant | uuid.UUID) -> TenantScopedQuerySet:
+        tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
+        return self.filter(tenant_id=tenant_id)
+
+
+TenantScopedManager = models.Manager.from_queryset(TenantScopedQuerySet)
+
+
+class TenantOwnedModel(models.Model):
+    """Base of every tenant-owned row. Read through ``.objects.for_tenant(tenant)``; RLS backs it up."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedManager()
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    """Tenant roles, weakest first; each role can do everything the roles before it can."""
+
+    VIEWER = "viewer", "Viewer"
+    EDITOR = "editor", "Editor"
+    ADMIN = "admin", "Admin"
+    OWNER = "owner", "Owner"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def includes(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+ROLE_DESCRIPTIONS = {
+    Role.VIEWER: "Sees everything, changes nothing.",
+    Role.EDITOR: "Builds bots and knowledge bases.",
+    Role.ADMIN: "Also manages the team, API keys and settings.",
+    Role.OWNER: "Also deletes the organisation or hands it over.",
+}
+
+
+class Membership(TenantOwnedModel):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant"),
+            models.UniqueConstraint(
+                fields=["tenant"], condition=Q(role="owner"), name="membership_one_owner_per_tenant"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"
+
+
+class Invitation(TenantOwnedModel):
+    """An emailed link that turns its holder into a member. Only the token's hash is stored."""
+
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "email"],
+                condition=Q(accepted_at__isnull=True),
+                name="invitation_one_pending_per_email",
+            ),
+        ]
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.expires_at > timezone.now()
+
+
+class ApiKey(TenantOwnedModel):
+    """A secret key for the REST API. The secret is shown once; only its SHA-256 and a prefix are kept."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)  # shown in listings so people can tell keys apart
+    secret_hash = models.CharField(max_length=64, unique=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ADMIN)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class AuditEvent(TenantOwnedModel):
+    """Who changed what, when: written by services in the same transaction as the change."""
+
+    actor_user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    actor_api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, related_name="+")
+    actor_label = models.CharField(max_length=200)  # kept when the user or key is gone
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=60)
+    target_id = models.CharField(max_length=64, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="audit_tenant_recent")]

@@ -1,0 +1,91 @@
+"""Every read about tenants that leaves the app. Lookups by id take the tenant and raise NotFound."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from tenants.context import unscoped
+from tenants.errors import NotFound
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Tenant, User
+
+
+def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
+    return Membership.objects.for_tenant(tenant).select_related("user").order_by("user__email")
+
+
+def membership_get(*, tenant: Tenant, membership_id: uuid.UUID | str) -> Membership:
+    membership = membership_list(tenant=tenant).filter(pk=membership_id).first()
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def membership_of_user(*, tenant_id: uuid.UUID | str, user: User) -> Membership | None:
+    """The user's membership in one tenant (the tenant must be active in this transaction)."""
+    return (
+        Membership.objects.for_tenant(tenant_id).select_related("tenant").filter(user=user).first()
+    )
+
+
+def memberships_of_user(*, user: User) -> list[Membership]:
+    """All of a user's memberships, most recently used first: the tenant switcher."""
+    with unscoped(reason="a signed-in user lists their own memberships across tenants"):
+        return list(
+            Membership.objects.filter(user=user)
+            .select_related("tenant")
+            .order_by("-last_used_at", "tenant__name")
+        )
+
+
+def invitation_list(*, tenant: Tenant) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.for_tenant(tenant)
+        .filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+        .select_related("invited_by")
+        .order_by("email")
+    )
+
+
+def invitation_get(*, tenant: Tenant, invitation_id: uuid.UUID | str) -> Invitation:
+    invitation = Invitation.objects.for_tenant(tenant).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    return invitation
+
+
+def invitation_preview(*, token_hash: str) -> Invitation | None:
+    """The invitation behind a link, with its tenant, for the acceptance page."""
+    with unscoped(reason="an invitation link names its tenant only through the token"):
+        return Invitation.objects.select_related("tenant").filter(token_hash=token_hash).first()
+
+
+def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
+    return ApiKey.objects.for_tenant(tenant).select_related("created_by").order_by("revoked_at", "-created_at")
+
+
+def api_key_get(*, tenant: Tenant, api_key_id: uuid.UUID | str) -> ApiKey:
+    api_key = ApiKey.objects.for_tenant(tenant).filter(pk=api_key_id).first()
+    if api_key is None:
+        raise NotFound("No such API key.")
+    return api_key
+
+
+def api_key_by_secret_hash(*, secret_hash: str) -> ApiKey | None:
+    """The active key with this hash, with its tenant: how a Bearer token finds its tenant."""
+    with unscoped(reason="an API key names its tenant only through its secret"):
+        return (
+            ApiKey.objects.select_related("tenant")
+            .filter(secret_hash=secret_hash, revoked_at__isnull=True)
+            .first()
+        )
+
+
+def audit_event_list(*, tenant: Tenant) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.for_tenant(tenant).order_by("-created_at")
+
+
+def tenant_member_count(*, tenant: Tenant) -> int:
+    return Membership.objects.for_tenant(tenant).count()

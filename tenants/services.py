@@ -1,0 +1,303 @@
+"""Every write about accounts, tenants, memberships, invitations and API keys.
+
+Each service is atomic, checks the acting role itself and writes its audit event in the same
+transaction as the change, so the API, the dashboard and commands all obey the same rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from tenants import selectors
+from tenants.actors import Actor
+from tenants.context import activate_tenant, tenant_context, unscoped
+from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant, User
+
+logger = logging.getLogger(__name__)
+
+API_KEY_PREFIX = "gw_sk_"
+# last_used_at is a hint for people, not an access log: refresh it at most this often per key, so an
+# API client does not turn every read into a write.
+API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (API keys, invitation tokens); no salt or slow hash is needed."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def audit(actor: Actor, *, action: str, target: Any, changes: dict[str, Any] | None = None) -> AuditEvent:
+    return AuditEvent.objects.create(
+        tenant=actor.tenant,
+        actor_user=actor.user,
+        actor_api_key=actor.api_key,
+        actor_label=actor.label,
+        action=action,
+        target_type=type(target).__name__.lower(),
+        target_id=str(getattr(target, "pk", "") or ""),
+        changes=changes or {},
+    )
+
+
+# --- accounts and tenants ---------------------------------------------------------------------------
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:48] or "org"
+    slug = base
+    while Tenant.objects.filter(slug=slug).exists():
+        slug = f"{base}-{secrets.token_hex(3)}"
+    return slug
+
+
+@transaction.atomic
+def tenant_create(*, name: str, owner: User) -> Tenant:
+    """A new organisation with ``owner`` as its owner."""
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("Give the organisation a name.", field_errors={"name": ["This field is required."]})
+    tenant = Tenant.objects.create(name=name, slug=_unique_slug(name))
+    activate_tenant(tenant.id)
+    membership = Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+    audit(Actor(tenant=tenant, role=Role.OWNER, user=owner), action="tenant.created", target=tenant,
+          changes={"name": name})
+    audit(Actor(tenant=tenant, role=Role.OWNER, user=owner), action="membership.created", target=membership,
+          changes={"user": owner.email, "role": Role.OWNER})
+    return tenant
+
+
+@transaction.atomic
+def user_sign_up(*, email: str, password: str, full_name: str, organisation_name: str) -> tuple[User, Tenant]:
+    """A person signs up: their account and their first organisation, which they own."""
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise Conflict("An account with this email already exists. Sign in instead.",
+                       field_errors={"email": ["An account with this email already exists."]})
+    user = User.objects.create_user(email=email, password=password, full_name=full_name.strip())
+    tenant = tenant_create(name=organisation_name, owner=user)
+    return user, tenant
+
+
+@transaction.atomic
+def tenant_update(*, actor: Actor, name: str | None = None) -> Tenant:
+    actor.require(Role.ADMIN, "change the organisation's settings")
+    tenant = Tenant.objects.select_for_update().get(pk=actor.tenant.pk)
+    changes: dict[str, Any] = {}
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValidationFailed("The name cannot be empty.", field_errors={"name": ["This field is required."]})
+        if name != tenant.name:
+            changes["name"] = {"from": tenant.name, "to": name}
+            tenant.name = name
+    if changes:
+        tenant.save(update_fields=["name", "updated_at"])
+        audit(actor, action="tenant.updated", target=tenant, changes=changes)
+    return tenant
+
+
+@transaction.atomic
+def tenant_delete(*, actor: Actor, confirm_name: str) -> None:
+    """Delete the organisation and everything it owns. Owners only, and they type its name to confirm."""
+    actor.require(Role.OWNER, "delete the organisation")
+    if confirm_name.strip() != actor.tenant.name:
+        raise ValidationFailed(
+            "Type the organisation's name exactly to confirm.",
+            field_errors={"confirm_name": ["This does not match the organisation's name."]},
+        )
+    logger.info("tenant %s (%s) deleted by %s", actor.tenant.pk, actor.tenant.name, actor.label)
+    activate_tenant(actor.tenant.pk)  # the cascade below must see (only) this tenant's rows
+    Tenant.objects.filter(pk=actor.tenant.pk).delete()
+
+
+@transaction.atomic
+def tenant_transfer_ownership(*, actor: Actor, membership_id: uuid.UUID) -> Membership:
+    """Make another member the owner; the current owner becomes an admin."""
+    actor.require(Role.OWNER, "transfer ownership")
+    new_owner = selectors.membership_get(tenant=actor.tenant, membership_id=membership_id)
+    if actor.user is not None and new_owner.user_id == actor.user.pk:
+        raise ValidationFailed("You already own this organisation.")
+    current = Membership.objects.for_tenant(actor.tenant).select_for_update().get(role=Role.OWNER)
+    current.role = Role.ADMIN
+    current.save(update_fields=["role"])  # first: at most one owner at any moment
+    new_owner.role = Role.OWNER
+    new_owner.save(update_fields=["role"])
+    audit(actor, action="tenant.ownership_transferred", target=new_owner,
+          changes={"from": current.user.email, "to": new_owner.user.email})
+    return new_owner
+
+
+# --- memberships and invitations --------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_change_role(*, actor: Actor, membership_id: uuid.UUID, role: str) -> Membership:
+    actor.require(Role.ADMIN, "change members' roles")
+    membership = selectors.membership_get(tenant=actor.tenant, membership_id=membership_id)
+    new_role = _parse_role(role)
+    if new_role == Role.OWNER or membership.role == Role.OWNER:
+        raise PermissionDenied("Ownership changes hands only through “Transfer ownership”.")
+    if membership.role != new_role:
+        audit(actor, action="membership.role_changed", target=membership,
+              changes={"user": membership.user.email, "from": membership.role, "to": new_role})
+        membership.role = new_role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor: Actor, membership_id: uuid.UUID) -> None:
+    membership = selectors.membership_get(tenant=actor.tenant, membership_id=membership_id)
+    leaving_self = actor.user is not None and membership.user_id == actor.user.pk
+    if not leaving_self:
+        actor.require(Role.ADMIN, "remove members")
+    if membership.role == Role.OWNER:
+        raise PermissionDenied("The owner cannot be removed; transfer ownership first.")
+    audit(actor, action="membership.removed", target=membership,
+          changes={"user": membership.user.email, "role": membership.role})
+    membership.delete()
+
+
+def _parse_role(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise ValidationFailed(f"Unknown role “{role}”.", field_errors={"role": [f"Choose one of {allowed}."]}) from None
+
+
+@transaction.atomic
+def invitation_create(*, actor: Actor, email: str, role: str) -> Invitation:
+    """Invite someone by email; the link in the email is the only copy of the token."""
+    actor.require(Role.ADMIN, "invite members")
+    email = email.strip().lower()
+    new_role = _parse_role(role)
+    if new_role == Role.OWNER:
+        raise ValidationFailed("Invite as admin, then transfer ownership.", field_errors={"role": ["Not allowed."]})
+    if Membership.objects.for_tenant(actor.tenant).filter(user__email__iexact=email).exists():
+        raise Conflict(f"{email} is already a member.", field_errors={"email": ["Already a member."]})
+    # A new invitation replaces a pending one for the same address (its link stops working).
+    Invitation.objects.for_tenant(actor.tenant).filter(email=email, accepted_at__isnull=True).delete()
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        tenant=actor.tenant,
+        email=email,
+        role=new_role,
+        token_hash=hash_secret(token),
+        invited_by=actor.user,
+        expires_at=timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
+    )
+    audit(actor, action="invitation.created", target=invitation, changes={"email": email, "role": new_role})
+    link = settings.PUBLIC_BASE_URL.rstrip("/") + reverse("invitation_accept", args=[token])
+    inviter = actor.user.display_name if actor.user else actor.tenant.name
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"{inviter} invited you to {actor.tenant.name} on Groundwork",
+            message=(
+                f"{inviter} invited you to join {actor.tenant.name} on Groundwork as {new_role.label.lower()}.\n\n"
+                f"Accept the invitation: {link}\n\n"
+                f"The link works for {settings.INVITATION_MAX_AGE_DAYS} days."
+            ),
+            from_email=None,
+            recipient_list=[email],
+        )
+    )
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: Actor, invitation_id: uuid.UUID) -> None:
+    actor.require(Role.ADMIN, "revoke invitations")
+    invitation = selectors.invitation_get(tenant=actor.tenant, invitation_id=invitation_id)
+    audit(actor, action="invitation.revoked", target=invitation, changes={"email": invitation.email})
+    invitation.delete()
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User) -> Membership:
+    """The invited person, signed in with the invited address, joins the tenant."""
+    with unscoped(reason="an invitation link names its tenant only through the token"):
+        invitation = (
+            Invitation.objects.select_related("tenant").select_for_update(of=("self",))
+            .filter(token_hash=hash_secret(token)).first()
+        )
+    if invitation is None or not invitation.is_pending:
+        raise NotFound("This invitation link is invalid or has expired. Ask for a new one.")
+    if invitation.email.lower() != user.email.lower():
+        raise PermissionDenied(f"This invitation was sent to {invitation.email}. Sign in with that address to accept it.")
+    tenant = invitation.tenant
+    activate_tenant(tenant.pk)
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(tenant=tenant, user=user, role=invitation.role)
+    except IntegrityError:
+        raise Conflict(f"You are already a member of {tenant.name}.") from None
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    audit(Actor(tenant=tenant, role=Role(invitation.role), user=user), action="membership.created",
+          target=membership, changes={"user": user.email, "role": invitation.role, "via": "invitation"})
+    return membership
+
+
+def membership_touch(*, membership: Membership) -> None:
+    """Remember which tenant a user worked in last, to open it after the next sign-in."""
+    with tenant_context(membership.tenant_id):
+        Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
+
+
+# --- API keys ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_key_create(*, actor: Actor, name: str, role: str = Role.ADMIN) -> tuple[ApiKey, str]:
+    """A new secret API key. Returns the key and its secret; the secret is never retrievable again."""
+    actor.require(Role.ADMIN, "create API keys")
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("Name the key after what uses it.", field_errors={"name": ["This field is required."]})
+    key_role = _parse_role(role)
+    if key_role == Role.OWNER or not actor.can(key_role):
+        raise PermissionDenied("A key cannot have more rights than its creator, nor the owner's.")
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        tenant=actor.tenant,
+        name=name,
+        prefix=secret[: len(API_KEY_PREFIX) + 6],
+        secret_hash=hash_secret(secret),
+        role=key_role,
+        created_by=actor.user,
+    )
+    audit(actor, action="api_key.created", target=api_key, changes={"name": name, "role": key_role})
+    return api_key, secret
+
+
+@transaction.atomic
+def api_key_revoke(*, actor: Actor, api_key_id: uuid.UUID) -> ApiKey:
+    actor.require(Role.ADMIN, "revoke API keys")
+    api_key = selectors.api_key_get(tenant=actor.tenant, api_key_id=api_key_id)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit(actor, action="api_key.revoked", target=api_key, changes={"name": api_key.name})
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > API_KEY_TOUCH_INTERVAL:
+        with tenant_context(api_key.tenant_id):
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now

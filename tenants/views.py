@@ -1,0 +1,342 @@
+"""Dashboard pages for accounts, the organisation, its team and its API keys.
+
+Views stay thin: they validate a form, call a service, and render or redirect. Everything tenant-scoped
+derives from ``TenantView``; the few pages before a tenant is chosen (sign-up, invitations, switching)
+check membership themselves through selectors.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import LoginView
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+
+from tenants import selectors, services
+from tenants.context import activate_tenant
+from tenants.errors import GroundworkError
+from tenants.forms import (
+    ApiKeyForm,
+    DeleteOrganisationForm,
+    InviteForm,
+    OrganisationForm,
+    RoleForm,
+    SignInForm,
+    SignUpForm,
+    TransferOwnershipForm,
+)
+from tenants.models import ROLE_DESCRIPTIONS, Role, User
+from tenants.views_base import SESSION_TENANT_KEY, TenantView, form_with_errors
+
+# --- before a tenant ---------------------------------------------------------------------------------
+
+
+class SignInView(LoginView):
+    form_class = SignInForm
+    template_name = "tenants/sign_in.html"
+    redirect_authenticated_user = True
+
+
+class SignUpView(View):
+    template_name = "tenants/sign_up.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            return redirect("dashboard:home")
+        return render(request, self.template_name, {"form": SignUpForm(initial={"email": request.GET.get("email", "")})})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = SignUpForm(request.POST)
+        if form.is_valid():
+            try:
+                user, tenant = services.user_sign_up(**form.cleaned_data)
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                request.session[SESSION_TENANT_KEY] = str(tenant.pk)
+                messages.success(request, f"Welcome to Groundwork! {tenant.name} is ready.")
+                return redirect(request.GET.get("next") or "dashboard:home")
+        return render(request, self.template_name, {"form": form}, status=400)
+
+
+class OrganisationCreateView(LoginRequiredMixin, View):
+    """Another organisation for a signed-in user (or the first, for someone who left their last one)."""
+
+    template_name = "tenants/organisation_create.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, {"form": OrganisationForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = OrganisationForm(request.POST)
+        if form.is_valid():
+            assert isinstance(request.user, User)
+            try:
+                tenant = services.tenant_create(name=form.cleaned_data["name"], owner=request.user)
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                request.session[SESSION_TENANT_KEY] = str(tenant.pk)
+                messages.success(request, f"Created {tenant.name}.")
+                return redirect("dashboard:home")
+        return render(request, self.template_name, {"form": form}, status=400)
+
+
+class SwitchTenantView(LoginRequiredMixin, View):
+    """Work in another of the user's organisations. Not a member: the same 404 as no such tenant."""
+
+    def post(self, request: HttpRequest, tenant_id: uuid.UUID) -> HttpResponse:
+        assert isinstance(request.user, User)
+        activate_tenant(tenant_id)
+        membership = selectors.membership_of_user(tenant_id=tenant_id, user=request.user)
+        if membership is None:
+            raise Http404("No such organisation.")
+        request.session[SESSION_TENANT_KEY] = str(tenant_id)
+        services.membership_touch(membership=membership)
+        messages.info(request, f"You are now working in {membership.tenant.name}.")
+        return redirect("dashboard:home")
+
+
+class InvitationAcceptView(View):
+    template_name = "tenants/invitation.html"
+
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        invitation = selectors.invitation_preview(token_hash=services.hash_secret(token))
+        valid = invitation is not None and invitation.is_pending
+        return render(request, self.template_name, {"invitation": invitation if valid else None, "token": token},
+                      status=200 if valid else 404)
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('login')}?next={request.path}")
+        assert isinstance(request.user, User)
+        try:
+            membership = services.invitation_accept(token=token, user=request.user)
+        except GroundworkError as error:
+            messages.error(request, error.message)
+            return redirect(request.path)
+        request.session[SESSION_TENANT_KEY] = str(membership.tenant_id)
+        messages.success(request, f"You joined {membership.tenant.name}.")
+        return redirect("dashboard:home")
+
+
+# --- inside a tenant --------------------------------------------------------------------------------
+
+
+class HomeView(TenantView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        context = {
+            "member_count": selectors.tenant_member_count(tenant=self.tenant),
+            "api_key_count": selectors.api_key_list(tenant=self.tenant).filter(revoked_at__isnull=True).count(),
+            "recent_events": selectors.audit_event_list(tenant=self.tenant)[:6] if self.actor.can(Role.ADMIN) else [],
+        }
+        return render(request, "tenants/home.html", context)
+
+
+class UpcomingSectionView(TenantView):
+    """Sections whose features are still being built: the page says so instead of pretending."""
+
+    section: str = ""
+    icon: str = ""
+    description: str = ""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "tenants/upcoming.html", {
+            "section": self.section, "icon": self.icon, "description": self.description,
+        })
+
+
+class TeamView(TenantView):
+    write_role = Role.ADMIN
+
+    def context(self, invite_form: InviteForm | None = None) -> dict[str, Any]:
+        return {
+            "memberships": selectors.membership_list(tenant=self.tenant),
+            "invitations": selectors.invitation_list(tenant=self.tenant) if self.actor.can(Role.ADMIN) else [],
+            "invite_form": invite_form or InviteForm(),
+            "role_form": RoleForm(),
+            "role_descriptions": ROLE_DESCRIPTIONS,
+            "can_manage": self.actor.can(Role.ADMIN),
+        }
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "tenants/team.html", self.context())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = InviteForm(request.POST)
+        if form.is_valid():
+            try:
+                invitation = services.invitation_create(actor=self.actor, **form.cleaned_data)
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                messages.success(request, f"Invitation sent to {invitation.email}.")
+                return redirect("dashboard:team")
+        return render(request, "tenants/team.html", self.context(invite_form=form), status=400)
+
+
+class MemberRoleView(TenantView):
+    write_role = Role.ADMIN
+
+    def post(self, request: HttpRequest, membership_id: uuid.UUID) -> HttpResponse:
+        membership = selectors.membership_get(tenant=self.tenant, membership_id=membership_id)
+        form = RoleForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose a valid role.")
+        else:
+            try:
+                services.membership_change_role(actor=self.actor, membership_id=membership.pk,
+                                                role=form.cleaned_data["role"])
+                messages.success(request, f"{membership.user.email} is now {form.cleaned_data['role']}.")
+            except GroundworkError as error:
+                messages.error(request, error.message)
+        return redirect("dashboard:team")
+
+
+class MemberRemoveView(TenantView):
+    write_role = Role.VIEWER  # anyone may leave; removing others is checked by the service
+
+    def post(self, request: HttpRequest, membership_id: uuid.UUID) -> HttpResponse:
+        membership = selectors.membership_get(tenant=self.tenant, membership_id=membership_id)
+        leaving = membership.user_id == request.user.pk
+        try:
+            services.membership_remove(actor=self.actor, membership_id=membership.pk)
+        except GroundworkError as error:
+            messages.error(request, error.message)
+            return redirect("dashboard:team")
+        if leaving:
+            request.session.pop(SESSION_TENANT_KEY, None)
+            messages.success(request, f"You left {self.tenant.name}.")
+            return redirect("dashboard:home")
+        messages.success(request, f"Removed {membership.user.email}.")
+        return redirect("dashboard:team")
+
+
+class InvitationRevokeView(TenantView):
+    write_role = Role.ADMIN
+
+    def post(self, request: HttpRequest, invitation_id: uuid.UUID) -> HttpResponse:
+        services.invitation_revoke(actor=self.actor, invitation_id=invitation_id)
+        messages.success(request, "Invitation revoked.")
+        return redirect("dashboard:team")
+
+
+class ApiKeysView(TenantView):
+    read_role = Role.ADMIN
+    write_role = Role.ADMIN
+    template_name = "tenants/api_keys.html"
+
+    def render_page(self, form: ApiKeyForm, *, new_secret: str = "", status: int = 200) -> HttpResponse:
+        return render(self.request, self.template_name, {
+            "api_keys": selectors.api_key_list(tenant=self.tenant), "form": form, "new_secret": new_secret,
+        }, status=status)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render_page(ApiKeyForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ApiKeyForm(request.POST)
+        if form.is_valid():
+            try:
+                _, secret = services.api_key_create(actor=self.actor, **form.cleaned_data)
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                # Rendered, not redirected: this response is the only place the secret ever appears.
+                response = self.render_page(ApiKeyForm(), new_secret=secret)
+                response["Cache-Control"] = "no-store"
+                return response
+        return self.render_page(form, status=400)
+
+
+class ApiKeyRevokeView(TenantView):
+    write_role = Role.ADMIN
+
+    def post(self, request: HttpRequest, api_key_id: uuid.UUID) -> HttpResponse:
+        api_key = services.api_key_revoke(actor=self.actor, api_key_id=api_key_id)
+        messages.success(request, f"Revoked “{api_key.name}”. Requests with it now get 401.")
+        return redirect("dashboard:api_keys")
+
+
+class SettingsView(TenantView):
+    write_role = Role.ADMIN
+    template_name = "tenants/settings.html"
+
+    def render_page(self, **forms: Any) -> HttpResponse:
+        others = [m for m in selectors.membership_list(tenant=self.tenant) if m.role != Role.OWNER]
+        context = {
+            "form": forms.get("form") or OrganisationForm(initial={"name": self.tenant.name}),
+            "transfer_form": forms.get("transfer_form") or TransferOwnershipForm(
+                choices=[(str(m.pk), f"{m.user.email} ({m.role})") for m in others]),
+            "delete_form": forms.get("delete_form") or DeleteOrganisationForm(),
+            "has_other_members": bool(others),
+        }
+        return render(self.request, self.template_name, context, status=400 if forms else 200)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render_page()
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = OrganisationForm(request.POST)
+        if form.is_valid():
+            try:
+                services.tenant_update(actor=self.actor, name=form.cleaned_data["name"])
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("dashboard:settings")
+        return self.render_page(form=form)
+
+
+class TransferOwnershipView(SettingsView):
+    write_role = Role.OWNER
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        others = selectors.membership_list(tenant=self.tenant).exclude(role=Role.OWNER)
+        form = TransferOwnershipForm(request.POST, choices=[(str(m.pk), m.user.email) for m in others])
+        if form.is_valid():
+            try:
+                new_owner = services.tenant_transfer_ownership(
+                    actor=self.actor, membership_id=form.cleaned_data["membership_id"])
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                messages.success(request, f"{new_owner.user.email} now owns {self.tenant.name}; you are an admin.")
+                return redirect("dashboard:settings")
+        return self.render_page(transfer_form=form)
+
+
+class DeleteOrganisationView(SettingsView):
+    write_role = Role.OWNER
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = DeleteOrganisationForm(request.POST)
+        if form.is_valid():
+            name = self.tenant.name
+            try:
+                services.tenant_delete(actor=self.actor, confirm_name=form.cleaned_data["confirm_name"])
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                request.session.pop(SESSION_TENANT_KEY, None)
+                messages.success(request, f"{name} and everything in it were deleted.")
+                return redirect("dashboard:home")
+        return self.render_page(delete_form=form)
+
+
+class AuditLogView(TenantView):
+    read_role = Role.ADMIN
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "tenants/audit_log.html", {
+            "events": selectors.audit_event_list(tenant=self.tenant)[:200],
+        })
