@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -70,12 +70,12 @@ def tenant_create(*, name: str, owner: User) -> Tenant:
     if not name:
         raise ValidationFailed("Give the organisation a name.", field_errors={"name": ["This field is required."]})
     tenant = Tenant.objects.create(name=name, slug=_unique_slug(name))
-    activate_tenant(tenant.id)
-    membership = Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
-    audit(Actor(tenant=tenant, role=Role.OWNER, user=owner), action="tenant.created", target=tenant,
-          changes={"name": name})
-    audit(Actor(tenant=tenant, role=Role.OWNER, user=owner), action="membership.created", target=membership,
-          changes={"user": owner.email, "role": Role.OWNER})
+    owner_actor = Actor(tenant=tenant, role=Role.OWNER, user=owner)
+    with tenant_context(tenant.pk):
+        membership = Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+        audit(owner_actor, action="tenant.created", target=tenant, changes={"name": name})
+        audit(owner_actor, action="membership.created", target=membership,
+              changes={"user": owner.email, "role": Role.OWNER})
     return tenant
 
 
@@ -229,26 +229,24 @@ def invitation_revoke(*, actor: Actor, invitation_id: uuid.UUID) -> None:
 @transaction.atomic
 def invitation_accept(*, token: str, user: User) -> Membership:
     """The invited person, signed in with the invited address, joins the tenant."""
-    with unscoped(reason="an invitation link names its tenant only through the token"):
-        invitation = (
-            Invitation.objects.select_related("tenant").select_for_update(of=("self",))
-            .filter(token_hash=hash_secret(token)).first()
-        )
+    invitation = selectors.invitation_preview(token_hash=hash_secret(token))
     if invitation is None or not invitation.is_pending:
         raise NotFound("This invitation link is invalid or has expired. Ask for a new one.")
     if invitation.email.lower() != user.email.lower():
         raise PermissionDenied(f"This invitation was sent to {invitation.email}. Sign in with that address to accept it.")
     tenant = invitation.tenant
-    activate_tenant(tenant.pk)
-    try:
-        with transaction.atomic():
-            membership = Membership.objects.create(tenant=tenant, user=user, role=invitation.role)
-    except IntegrityError:
-        raise Conflict(f"You are already a member of {tenant.name}.") from None
-    invitation.accepted_at = timezone.now()
-    invitation.save(update_fields=["accepted_at"])
-    audit(Actor(tenant=tenant, role=Role(invitation.role), user=user), action="membership.created",
-          target=membership, changes={"user": user.email, "role": invitation.role, "via": "invitation"})
+    with tenant_context(tenant.pk):
+        # Lock the invitation so two clicks on the same link cannot both create a membership.
+        invitation = Invitation.objects.for_tenant(tenant).select_for_update().get(pk=invitation.pk)
+        if not invitation.is_pending:
+            raise NotFound("This invitation link is invalid or has expired. Ask for a new one.")
+        if Membership.objects.for_tenant(tenant).filter(user=user).exists():
+            raise Conflict(f"You are already a member of {tenant.name}.")
+        membership = Membership.objects.create(tenant=tenant, user=user, role=invitation.role)
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+        audit(Actor(tenant=tenant, role=Role(invitation.role), user=user), action="membership.created",
+              target=membership, changes={"user": user.email, "role": invitation.role, "via": "invitation"})
     return membership
 
 
@@ -301,3 +299,12 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         with tenant_context(api_key.tenant_id):
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+
+
+def invitation_purge_expired() -> int:
+    """Delete expired, unaccepted invitations of every tenant (a platform cleanup job)."""
+    with unscoped(reason="platform cleanup of expired invitations across tenants"):
+        deleted, _ = Invitation.objects.filter(accepted_at__isnull=True, expires_at__lte=timezone.now()).delete()
+    if deleted:
+        logger.info("purged %d expired invitations", deleted)
+    return deleted

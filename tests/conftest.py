@@ -1,0 +1,105 @@
+"""Suite-wide fixtures: real PostgreSQL (pytest-django's test database), real Redis, a real worker.
+
+Tests never share a Celery queue or cache keys with a ``make run`` on the same machine: the suite uses
+its own queue (consumed only by the worker process started here) and its own cache key prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from config.celery import app as celery_app
+from tests.factories import World, make_world
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_QUEUE = f"groundwork-test-{os.getpid()}"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.CACHES["default"]["KEY_PREFIX"] = f"groundwork-test-{os.getpid()}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = TEST_QUEUE
+    celery_app.conf.task_default_queue = TEST_QUEUE
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """A libpq URL for Django's (test) database, for child processes such as the worker."""
+    user = quote(settings_dict["USER"] or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@"
+    host = settings_dict.get("HOST") or ""
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    url = f"postgresql://{credentials}{host}{port}/{settings_dict['NAME']}"
+    socket_dir = (settings_dict.get("OPTIONS") or {}).get("host")
+    return f"{url}?host={quote(socket_dir)}" if socket_dir else url
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+    """A real Celery worker process on the test database and the suite's own queue.
+
+    Tests that enqueue work must commit it first (``transactional_db``), as production code does with
+    ``transaction.on_commit``: the worker is another process with its own connection.
+    """
+    from django.db import connection
+
+    hostname = f"test-worker-{uuid.uuid4().hex[:8]}@localhost"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": TEST_QUEUE,
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = (ARTIFACTS / "celery-worker.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
+         "-Q", TEST_QUEUE, "-n", hostname, "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not celery_app.control.ping(destination=[hostname], timeout=0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the test worker did not start; see {ARTIFACTS / 'celery-worker.log'}")
+        yield hostname
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    return make_world("Acme")
+
+
+@pytest.fixture
+def other_world(db: None) -> World:
+    return make_world("Globex")
+
+
+def api_client(secret: str) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+@pytest.fixture
+def owner_client(world: World) -> Client:
+    client = Client()
+    client.force_login(world.owner)
+    return client
