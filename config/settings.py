@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "tenants",
     "providers",
@@ -122,7 +123,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587 ; the console backend prints mail.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Groundwork <no-reply@groundwork.localhost>")
 # The absolute base of links in emails (invitations, password resets) sent outside a request.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
@@ -181,6 +183,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- static files, i18n ------------------------------------------------------------------------------
 
 STATIC_URL = "/static/"
+SPECTACULAR_SETTINGS.update(
+    SWAGGER_UI_DIST="SIDECAR", SWAGGER_UI_FAVICON_HREF="SIDECAR", REDOC_DIST="SIDECAR"
+)
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(embedded.var_dir() / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {

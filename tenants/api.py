@@ -107,10 +107,11 @@ class MemberViewSet(TenantViewSet):
 
     @extend_schema(request=ChangeRoleInput, responses=MemberOutput)
     def partial_update(self, request: Request, pk: str) -> Response:
+        membership = self.get_object()  # 404 before anything about the body is said
         data = self.ChangeRoleInput(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_change_role(
-            actor=self.actor, membership_id=self.get_object().pk, role=data.validated_data["role"]
+            actor=self.actor, membership_id=membership.pk, role=data.validated_data["role"]
         )
         return Response(MemberOutput(membership).data)
 

@@ -14,9 +14,11 @@ so it ends with the transaction and a pooled or reused connection never carries 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, TypeVar
 
 from django.db import connection, transaction
 
@@ -76,3 +78,23 @@ def unscoped(*, reason: str) -> Iterator[None]:
         _set_local(UNSCOPED_SETTING, "on")
         yield
         _set_local(UNSCOPED_SETTING, previous)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def runs_in_actor_tenant(service: Callable[P, R]) -> Callable[P, R]:
+    """Decorator for services that take ``actor``: one transaction, scoped to the actor's tenant.
+
+    Services then behave the same from a request (where the tenant is already active), a task or a
+    management command, and cannot write into any other tenant.
+    """
+
+    @functools.wraps(service)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        actor = kwargs["actor"]
+        with tenant_context(actor.tenant.pk):  # type: ignore[attr-defined]
+            return service(*args, **kwargs)
+
+    return wrapper

@@ -22,7 +22,7 @@ from django.utils.text import slugify
 
 from tenants import selectors
 from tenants.actors import Actor
-from tenants.context import activate_tenant, tenant_context, unscoped
+from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant, User
 
@@ -91,7 +91,7 @@ def user_sign_up(*, email: str, password: str, full_name: str, organisation_name
     return user, tenant
 
 
-@transaction.atomic
+@runs_in_actor_tenant
 def tenant_update(*, actor: Actor, name: str | None = None) -> Tenant:
     actor.require(Role.ADMIN, "change the organisation's settings")
     tenant = Tenant.objects.select_for_update().get(pk=actor.tenant.pk)
@@ -109,7 +109,7 @@ def tenant_update(*, actor: Actor, name: str | None = None) -> Tenant:
     return tenant
 
 
-@transaction.atomic
+@runs_in_actor_tenant
 def tenant_delete(*, actor: Actor, confirm_name: str) -> None:
     """Delete the organisation and everything it owns. Owners only, and they type its name to confirm."""
     actor.require(Role.OWNER, "delete the organisation")
@@ -119,11 +119,10 @@ def tenant_delete(*, actor: Actor, confirm_name: str) -> None:
             field_errors={"confirm_name": ["This does not match the organisation's name."]},
         )
     logger.info("tenant %s (%s) deleted by %s", actor.tenant.pk, actor.tenant.name, actor.label)
-    activate_tenant(actor.tenant.pk)  # the cascade below must see (only) this tenant's rows
     Tenant.objects.filter(pk=actor.tenant.pk).delete()
 
 
-@transaction.atomic
+@runs_in_actor_tenant
 def tenant_transfer_ownership(*, actor: Actor, membership_id: uuid.UUID) -> Membership:
     """Make another member the owner; the current owner becomes an admin."""
     actor.require(Role.OWNER, "transfer ownership")
@@ -143,7 +142,7 @@ def tenant_transfer_ownership(*, actor: Actor, membership_id: uuid.UUID) -> Memb
 # --- memberships and invitations --------------------------------------------------------------------
 
 
-@transaction.atomic
+@runs_in_actor_tenant
 def membership_change_role(*, actor: Actor, membership_id: uuid.UUID, role: str) -> Membership:
     actor.require(Role.ADMIN, "change members' roles")
     membership = selectors.membership_get(tenant=actor.tenant, membership_id=membership_id)
@@ -158,7 +157,7 @@ def membership_change_role(*, actor: Actor, membership_id: uuid.UUID, role: str)
     return membership
 
 
-@transaction.atomic
+@runs_in_actor_tenant
 def membership_remove(*, actor: Actor, membership_id: uuid.UUID) -> None:
     membership = selectors.membership_get(tenant=actor.tenant, membership_id=membership_id)
     leaving_self = actor.user is not None and membership.user_id == actor.user.pk
@@ -179,7 +178,7 @@ def _parse_role(role: str) -> Role:
         raise ValidationFailed(f"Unknown role “{role}”.", field_errors={"role": [f"Choose one of {allowed}."]}) from None
 
 
-@transaction.atomic
+@runs_in_actor_tenant
 def invitation_create(*, actor: Actor, email: str, role: str) -> Invitation:
     """Invite someone by email; the link in the email is the only copy of the token."""
     actor.require(Role.ADMIN, "invite members")
@@ -218,7 +217,7 @@ def invitation_create(*, actor: Actor, email: str, role: str) -> Invitation:
     return invitation
 
 
-@transaction.atomic
+@runs_in_actor_tenant
 def invitation_revoke(*, actor: Actor, invitation_id: uuid.UUID) -> None:
     actor.require(Role.ADMIN, "revoke invitations")
     invitation = selectors.invitation_get(tenant=actor.tenant, invitation_id=invitation_id)
@@ -259,7 +258,7 @@ def membership_touch(*, membership: Membership) -> None:
 # --- API keys ---------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@runs_in_actor_tenant
 def api_key_create(*, actor: Actor, name: str, role: str = Role.ADMIN) -> tuple[ApiKey, str]:
     """A new secret API key. Returns the key and its secret; the secret is never retrievable again."""
     actor.require(Role.ADMIN, "create API keys")
@@ -282,7 +281,7 @@ def api_key_create(*, actor: Actor, name: str, role: str = Role.ADMIN) -> tuple[
     return api_key, secret
 
 
-@transaction.atomic
+@runs_in_actor_tenant
 def api_key_revoke(*, actor: Actor, api_key_id: uuid.UUID) -> ApiKey:
     actor.require(Role.ADMIN, "revoke API keys")
     api_key = selectors.api_key_get(tenant=actor.tenant, api_key_id=api_key_id)

@@ -29,6 +29,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # PBKDF2's deliberate slowness (~0.3 s a password) would dominate the suite; hashing strength is
+    # not what these tests examine.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CACHES["default"]["KEY_PREFIX"] = f"groundwork-test-{os.getpid()}"
     settings.CELERY_TASK_DEFAULT_QUEUE = TEST_QUEUE
     celery_app.conf.task_default_queue = TEST_QUEUE

@@ -1,0 +1,129 @@
+/*
+ * Groundwork dashboard behaviour. No inline scripts anywhere (the pages are ready for a strict CSP):
+ * everything hangs off data attributes, through delegated listeners, so it also works for content
+ * that htmx swaps in later.
+ *
+ *   <form data-confirm="Really?">            asks before submitting
+ *   <button data-copy-target="#id">          copies the text of #id (a <span data-copy-label> inside says "Copied")
+ *   <button data-copy="text">                copies the given text
+ *   <div class="toast" data-autohide="true"> fades out after a few seconds
+ */
+(function () {
+  "use strict";
+
+  var TOAST_DELAY_MS = 6000;
+  var COPIED_RESET_MS = 2000;
+
+  /* Confirm dialogs: a capturing listener, so it runs before htmx or any other submit handler. */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) return;
+    if (!window.confirm(form.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  /* Copy to clipboard. The Clipboard API needs a secure context (HTTPS or localhost); elsewhere fall
+     back to selecting the text in a temporary textarea. */
+  function fallbackCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "gw-offscreen";
+    document.body.appendChild(area);
+    area.select();
+    var copied = false;
+    try { copied = document.execCommand("copy"); } catch (error) { copied = false; }
+    document.body.removeChild(area);
+    return copied ? Promise.resolve() : Promise.reject(new Error("copy failed"));
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { return fallbackCopy(text); });
+    }
+    return fallbackCopy(text);
+  }
+
+  function selectContents(element) {
+    var range = document.createRange();
+    range.selectNodeContents(element);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  function showCopyResult(button, ok) {
+    var label = button.querySelector("[data-copy-label]");
+    var icon = button.querySelector(".bi");
+    var original = label ? label.textContent : null;
+    button.classList.toggle("is-copied", ok);
+    if (label) label.textContent = ok ? "Copied" : "Press Ctrl+C";
+    if (icon) icon.classList.replace("bi-clipboard", ok ? "bi-check2" : "bi-clipboard-x");
+    window.clearTimeout(button._gwCopyTimer);
+    button._gwCopyTimer = window.setTimeout(function () {
+      button.classList.remove("is-copied");
+      if (label) label.textContent = original;
+      if (icon) {
+        icon.classList.replace("bi-check2", "bi-clipboard");
+        icon.classList.replace("bi-clipboard-x", "bi-clipboard");
+      }
+    }, COPIED_RESET_MS);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element ? event.target.closest("[data-copy-target], [data-copy]") : null;
+    if (!button) return;
+    var text = button.getAttribute("data-copy");
+    var source = null;
+    if (text === null) {
+      source = document.querySelector(button.getAttribute("data-copy-target"));
+      if (!source) return;
+      text = (source.value !== undefined ? source.value : source.textContent).trim();
+    }
+    copyText(text).then(
+      function () { showCopyResult(button, true); },
+      function () {
+        // Could not copy: select the text so the user can copy it themselves.
+        if (source) selectContents(source);
+        showCopyResult(button, false);
+      }
+    );
+  });
+
+  /* Toasts: success and info fade out by themselves; errors and warnings stay until dismissed. */
+  function initToasts(root) {
+    if (!window.bootstrap) return;
+    root.querySelectorAll(".toast:not([data-gw-ready])").forEach(function (element) {
+      element.setAttribute("data-gw-ready", "");
+      var autohide = element.getAttribute("data-autohide") === "true";
+      var toast = window.bootstrap.Toast.getOrCreateInstance(element, { autohide: autohide, delay: TOAST_DELAY_MS });
+      toast.show();
+    });
+  }
+
+  /* The sidebar is an offcanvas below the lg breakpoint: close it when a link inside is followed, so
+     the back button does not reopen a page with the menu covering it. */
+  function initSidebar() {
+    var sidebar = document.getElementById("gw-sidebar");
+    if (!sidebar || !window.bootstrap) return;
+    sidebar.addEventListener("click", function (event) {
+      var link = event.target instanceof Element ? event.target.closest("a[href]") : null;
+      if (!link || !sidebar.classList.contains("show")) return;
+      window.bootstrap.Offcanvas.getOrCreateInstance(sidebar).hide();
+    });
+  }
+
+  function ready(callback) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", callback);
+    else callback();
+  }
+
+  ready(function () {
+    initToasts(document);
+    initSidebar();
+  });
+
+  document.addEventListener("htmx:load", function (event) { initToasts(event.target); });
+})();

@@ -1,0 +1,135 @@
+"""Every route that takes an object id, enumerated from the URLconf: tenant A using any of tenant B's
+ids gets 404 (or 405 for a method the route lacks) and B's data is unchanged.
+
+Routes added by later issues are covered without touching this file; the world below must simply hold
+at least one row of every tenant-owned model, which ``test_the_world_covers_every_tenant_model`` checks.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core import serializers
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tenants import services
+from tenants.context import tenant_context, unscoped
+from tenants.models import AuditEvent, Role, TenantOwnedModel
+from tests.conftest import api_client
+from tests.factories import World, make_world
+
+pytestmark = pytest.mark.django_db
+
+ID_PARAMETER = re.compile(r"^(pk|id|.+_id)$")
+METHODS = ["get", "post", "put", "patch", "delete"]
+
+
+def route_templates() -> Iterator[tuple[str, list[str]]]:
+    """Yield ('/app/team/members/{membership_id}/role/', ['membership_id']) for every pattern."""
+
+    def walk(patterns: list[Any], prefix: str) -> Iterator[str]:
+        for pattern in patterns:
+            piece = str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + piece)
+            elif isinstance(pattern, URLPattern):
+                yield prefix + piece
+
+    for raw in walk(get_resolver().url_patterns, "/"):
+        template = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", raw)  # regex groups (DRF routers)
+        template = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", template)  # path converters
+        template = template.replace("^", "").replace("$", "").replace("\\Z", "")
+        names = re.findall(r"{(\w+)}", template)
+        if "format" in names:
+            continue
+        yield template, names
+
+
+def id_routes() -> list[tuple[str, str]]:
+    routes = []
+    for template, names in route_templates():
+        id_names = [name for name in names if ID_PARAMETER.match(name)]
+        if id_names and len(names) == 1:
+            routes.append((template, id_names[0]))
+    return sorted(set(routes))
+
+
+def tenant_owned_models() -> list[type[TenantOwnedModel]]:
+    return [m for m in apps.get_models() if issubclass(m, TenantOwnedModel) and not m._meta.proxy]
+
+
+def build_victim() -> World:
+    """Tenant B with at least one row of every tenant-owned model."""
+    victim = make_world("Globex")
+    victim.add_member(Role.EDITOR)
+    victim.api_key()
+    with tenant_context(victim.tenant.pk):
+        services.invitation_create(actor=victim.actor(), email="pending@globex.test", role="viewer")
+    return victim
+
+
+def all_rows(world: World) -> dict[str, str]:
+    with tenant_context(world.tenant.pk):
+        return {
+            model._meta.label: serializers.serialize("json", model.objects.for_tenant(world.tenant).order_by("pk"))
+            for model in tenant_owned_models()
+        }
+
+
+def victim_ids(world: World) -> list[uuid.UUID]:
+    ids = [world.tenant.pk]
+    with unscoped(reason="test: collect every id tenant B owns"):
+        for model in tenant_owned_models():
+            ids += list(model.objects.filter(tenant=world.tenant).values_list("pk", flat=True))
+    return ids
+
+
+def test_the_enumeration_finds_the_id_routes() -> None:
+    routes = dict(id_routes())
+    # A sanity floor, so a broken walker cannot make the isolation test below vacuous.
+    assert "/api/v1/members/{pk}" in routes
+    assert "/app/team/members/{membership_id}/role/" in routes
+    assert "/app/organisations/{tenant_id}/switch/" in routes
+    assert len(routes) >= 8
+
+
+def test_the_world_covers_every_tenant_model() -> None:
+    victim = build_victim()
+    with unscoped(reason="test: count B's rows per model"):
+        empty = [m._meta.label for m in tenant_owned_models() if not m.objects.filter(tenant=victim.tenant).exists()]
+    assert empty == [], f"build_victim() must create a row of {empty} so their routes are exercised"
+
+
+def test_a_member_of_one_tenant_cannot_reach_another_tenants_objects_on_any_route() -> None:
+    attacker = make_world("Acme")
+    victim = build_victim()
+    session = Client()
+    session.force_login(attacker.owner)
+    api = api_client(attacker.api_key(role=Role.ADMIN)[1])
+    before = all_rows(victim)
+    ids = victim_ids(victim)
+
+    statuses: dict[str, set[int]] = {}
+    for template, parameter in id_routes():
+        client = api if template.startswith("/api/") else session
+        for object_id in ids:
+            path = template.replace("{" + parameter + "}", str(object_id))
+            for method in METHODS:
+                response = getattr(client, method)(path, {} if method == "get" else "{}",
+                                                   **({} if method == "get" else {"content_type": "application/json"}))
+                statuses.setdefault(f"{method.upper()} {template}", set()).add(response.status_code)
+                assert response.status_code in (404, 405), (
+                    f"{method.upper()} {path} answered {response.status_code} to a member of another tenant"
+                )
+
+    assert all_rows(victim) == before
+    reached = {route for route, codes in statuses.items() if 404 in codes}
+    assert {template for template, _ in id_routes()} == {route.split(" ", 1)[1] for route in reached}
+    with tenant_context(attacker.tenant.pk):
+        assert not AuditEvent.objects.exclude(action__in=["tenant.created", "membership.created", "api_key.created"]).exists()
