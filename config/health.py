@@ -66,7 +66,9 @@ def health(request: HttpRequest) -> JsonResponse:
     for name, check in CHECKS.items():
         try:
             results[name] = {"ok": True, **check()}
-        except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
+        except Exception as error:
             results[name] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
     healthy = all(result["ok"] for result in results.values())
-    return JsonResponse({"status": "ok" if healthy else "unavailable", **results}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", **results}, status=200 if healthy else 503
+    )

@@ -182,4 +182,3 @@ class AuditEventViewSet(TenantViewSet):
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(AuditEventOutput(page, many=True).data)
-

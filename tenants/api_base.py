@@ -40,12 +40,13 @@ class TenantAPIView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
-        api_key: ApiKey = request.auth
+        api_key = request.auth
+        assert isinstance(api_key, ApiKey)  # guaranteed by IsTenantMember, which ran in super().initial()
         activate_tenant(api_key.tenant_id)
         self.actor = Actor(tenant=api_key.tenant, role=Role(api_key.role), api_key=api_key)
 
 
-class TenantViewSet(TenantAPIView, GenericViewSet):  # type: ignore[misc]
+class TenantViewSet(TenantAPIView, GenericViewSet):
     """Base viewset; set ``queryset`` to a tenant-owned model's queryset."""
 
     lookup_value_converter = "uuid"

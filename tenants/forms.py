@@ -14,16 +14,24 @@ ASSIGNABLE_ROLE_CHOICES = [(role.value, role.label) for role in (Role.VIEWER, Ro
 
 
 class SignInForm(AuthenticationForm):
-    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+    username = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
 
 
 class SignUpForm(forms.Form):
-    full_name = forms.CharField(label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    full_name = forms.CharField(
+        label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
     email = forms.EmailField(label="Work email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    organisation_name = forms.CharField(label="Organisation", max_length=100,
-                                        help_text="Your company or team; you can rename it later.")
-    password = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-                               help_text="At least 10 characters, not a common password.")
+    organisation_name = forms.CharField(
+        label="Organisation", max_length=100, help_text="Your company or team; you can rename it later."
+    )
+    password = forms.CharField(
+        label="Password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters, not a common password.",
+    )
 
     def clean_password(self) -> str:
         password: str = self.cleaned_data["password"]
@@ -45,9 +53,14 @@ class RoleForm(forms.Form):
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(label="Name", max_length=100, help_text="What will use this key, e.g. “Zapier” or “CI”.")
-    role = forms.ChoiceField(choices=ASSIGNABLE_ROLE_CHOICES, initial=Role.ADMIN.value,
-                             help_text="What the key may do; never more than you can.")
+    name = forms.CharField(
+        label="Name", max_length=100, help_text="What will use this key, e.g. “Zapier” or “CI”."
+    )
+    role = forms.ChoiceField(
+        choices=ASSIGNABLE_ROLE_CHOICES,
+        initial=Role.ADMIN.value,
+        help_text="What the key may do; never more than you can.",
+    )
 
 
 class TransferOwnershipForm(forms.Form):

@@ -21,7 +21,8 @@ class RequestBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(MACHINE_PREFIXES) and not request.content_type.startswith("multipart/"):
+        is_upload = (request.content_type or "").startswith("multipart/")
+        if request.path.startswith(MACHINE_PREFIXES) and not is_upload:
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:

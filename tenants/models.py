@@ -80,7 +80,7 @@ class Tenant(models.Model):
 
 
 class TenantScopedQuerySet(models.QuerySet[Any]):
-    def for_tenant(self, tenant: Tenant | uuid.UUID) -> TenantScopedQuerySet:
+    def for_tenant(self, tenant: Tenant | uuid.UUID | str) -> TenantScopedQuerySet:
         tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
         return self.filter(tenant_id=tenant_id)
 
@@ -161,6 +161,9 @@ class Invitation(TenantOwnedModel):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} ({self.role})"
+
     @property
     def is_pending(self) -> bool:
         return self.accepted_at is None and self.expires_at > timezone.now()
@@ -177,12 +180,12 @@ class ApiKey(TenantOwnedModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
 
 
 class AuditEvent(TenantOwnedModel):
@@ -199,3 +202,6 @@ class AuditEvent(TenantOwnedModel):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["tenant", "-created_at"], name="audit_tenant_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_label}"

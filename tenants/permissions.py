@@ -16,7 +16,9 @@ class IsTenantMember(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not isinstance(request.auth, ApiKey):
             return False
-        required = getattr(view, "read_role", Role.VIEWER) if request.method in SAFE_METHODS else getattr(
-            view, "write_role", Role.EDITOR
+        required = (
+            getattr(view, "read_role", Role.VIEWER)
+            if request.method in SAFE_METHODS
+            else getattr(view, "write_role", Role.EDITOR)
         )
         return Role(request.auth.role).includes(required)

@@ -38,7 +38,9 @@ def problem_body(status: int, detail: str, *, instance: str = "", errors: Any = 
     return body
 
 
-def problem_response(status: int, detail: str, *, request: HttpRequest | None = None, errors: Any = None) -> JsonResponse:
+def problem_response(
+    status: int, detail: str, *, request: HttpRequest | None = None, errors: Any = None
+) -> JsonResponse:
     return JsonResponse(
         problem_body(status, detail, instance=request.path if request else "", errors=errors),
         status=status,

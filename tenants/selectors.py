@@ -25,9 +25,7 @@ def membership_get(*, tenant: Tenant, membership_id: uuid.UUID | str) -> Members
 
 def membership_of_user(*, tenant_id: uuid.UUID | str, user: User) -> Membership | None:
     """The user's membership in one tenant (the tenant must be active in this transaction)."""
-    return (
-        Membership.objects.for_tenant(tenant_id).select_related("tenant").filter(user=user).first()
-    )
+    return Membership.objects.for_tenant(tenant_id).select_related("tenant").filter(user=user).first()
 
 
 def memberships_of_user(*, user: User) -> list[Membership]:
@@ -63,7 +61,9 @@ def invitation_preview(*, token_hash: str) -> Invitation | None:
 
 
 def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
-    return ApiKey.objects.for_tenant(tenant).select_related("created_by").order_by("revoked_at", "-created_at")
+    return (
+        ApiKey.objects.for_tenant(tenant).select_related("created_by").order_by("revoked_at", "-created_at")
+    )
 
 
 def api_key_get(*, tenant: Tenant, api_key_id: uuid.UUID | str) -> ApiKey:

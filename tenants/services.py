@@ -68,14 +68,20 @@ def tenant_create(*, name: str, owner: User) -> Tenant:
     """A new organisation with ``owner`` as its owner."""
     name = name.strip()
     if not name:
-        raise ValidationFailed("Give the organisation a name.", field_errors={"name": ["This field is required."]})
+        raise ValidationFailed(
+            "Give the organisation a name.", field_errors={"name": ["This field is required."]}
+        )
     tenant = Tenant.objects.create(name=name, slug=_unique_slug(name))
     owner_actor = Actor(tenant=tenant, role=Role.OWNER, user=owner)
     with tenant_context(tenant.pk):
         membership = Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
         audit(owner_actor, action="tenant.created", target=tenant, changes={"name": name})
-        audit(owner_actor, action="membership.created", target=membership,
-              changes={"user": owner.email, "role": Role.OWNER})
+        audit(
+            owner_actor,
+            action="membership.created",
+            target=membership,
+            changes={"user": owner.email, "role": Role.OWNER},
+        )
     return tenant
 
 
@@ -84,8 +90,10 @@ def user_sign_up(*, email: str, password: str, full_name: str, organisation_name
     """A person signs up: their account and their first organisation, which they own."""
     email = email.strip().lower()
     if User.objects.filter(email__iexact=email).exists():
-        raise Conflict("An account with this email already exists. Sign in instead.",
-                       field_errors={"email": ["An account with this email already exists."]})
+        raise Conflict(
+            "An account with this email already exists. Sign in instead.",
+            field_errors={"email": ["An account with this email already exists."]},
+        )
     user = User.objects.create_user(email=email, password=password, full_name=full_name.strip())
     tenant = tenant_create(name=organisation_name, owner=user)
     return user, tenant
@@ -99,7 +107,9 @@ def tenant_update(*, actor: Actor, name: str | None = None) -> Tenant:
     if name is not None:
         name = name.strip()
         if not name:
-            raise ValidationFailed("The name cannot be empty.", field_errors={"name": ["This field is required."]})
+            raise ValidationFailed(
+                "The name cannot be empty.", field_errors={"name": ["This field is required."]}
+            )
         if name != tenant.name:
             changes["name"] = {"from": tenant.name, "to": name}
             tenant.name = name
@@ -134,8 +144,12 @@ def tenant_transfer_ownership(*, actor: Actor, membership_id: uuid.UUID) -> Memb
     current.save(update_fields=["role"])  # first: at most one owner at any moment
     new_owner.role = Role.OWNER
     new_owner.save(update_fields=["role"])
-    audit(actor, action="tenant.ownership_transferred", target=new_owner,
-          changes={"from": current.user.email, "to": new_owner.user.email})
+    audit(
+        actor,
+        action="tenant.ownership_transferred",
+        target=new_owner,
+        changes={"from": current.user.email, "to": new_owner.user.email},
+    )
     return new_owner
 
 
@@ -150,8 +164,12 @@ def membership_change_role(*, actor: Actor, membership_id: uuid.UUID, role: str)
     if new_role == Role.OWNER or membership.role == Role.OWNER:
         raise PermissionDenied("Ownership changes hands only through “Transfer ownership”.")
     if membership.role != new_role:
-        audit(actor, action="membership.role_changed", target=membership,
-              changes={"user": membership.user.email, "from": membership.role, "to": new_role})
+        audit(
+            actor,
+            action="membership.role_changed",
+            target=membership,
+            changes={"user": membership.user.email, "from": membership.role, "to": new_role},
+        )
         membership.role = new_role
         membership.save(update_fields=["role"])
     return membership
@@ -165,8 +183,12 @@ def membership_remove(*, actor: Actor, membership_id: uuid.UUID) -> None:
         actor.require(Role.ADMIN, "remove members")
     if membership.role == Role.OWNER:
         raise PermissionDenied("The owner cannot be removed; transfer ownership first.")
-    audit(actor, action="membership.removed", target=membership,
-          changes={"user": membership.user.email, "role": membership.role})
+    audit(
+        actor,
+        action="membership.removed",
+        target=membership,
+        changes={"user": membership.user.email, "role": membership.role},
+    )
     membership.delete()
 
 
@@ -175,7 +197,9 @@ def _parse_role(role: str) -> Role:
         return Role(role)
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
-        raise ValidationFailed(f"Unknown role “{role}”.", field_errors={"role": [f"Choose one of {allowed}."]}) from None
+        raise ValidationFailed(
+            f"Unknown role “{role}”.", field_errors={"role": [f"Choose one of {allowed}."]}
+        ) from None
 
 
 @runs_in_actor_tenant
@@ -185,7 +209,9 @@ def invitation_create(*, actor: Actor, email: str, role: str) -> Invitation:
     email = email.strip().lower()
     new_role = _parse_role(role)
     if new_role == Role.OWNER:
-        raise ValidationFailed("Invite as admin, then transfer ownership.", field_errors={"role": ["Not allowed."]})
+        raise ValidationFailed(
+            "Invite as admin, then transfer ownership.", field_errors={"role": ["Not allowed."]}
+        )
     if Membership.objects.for_tenant(actor.tenant).filter(user__email__iexact=email).exists():
         raise Conflict(f"{email} is already a member.", field_errors={"email": ["Already a member."]})
     # A new invitation replaces a pending one for the same address (its link stops working).
@@ -206,7 +232,8 @@ def invitation_create(*, actor: Actor, email: str, role: str) -> Invitation:
         lambda: send_mail(
             subject=f"{inviter} invited you to {actor.tenant.name} on Groundwork",
             message=(
-                f"{inviter} invited you to join {actor.tenant.name} on Groundwork as {new_role.label.lower()}.\n\n"
+                f"{inviter} invited you to join {actor.tenant.name} on Groundwork "
+                f"as {new_role.label.lower()}.\n\n"
                 f"Accept the invitation: {link}\n\n"
                 f"The link works for {settings.INVITATION_MAX_AGE_DAYS} days."
             ),
@@ -232,7 +259,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     if invitation is None or not invitation.is_pending:
         raise NotFound("This invitation link is invalid or has expired. Ask for a new one.")
     if invitation.email.lower() != user.email.lower():
-        raise PermissionDenied(f"This invitation was sent to {invitation.email}. Sign in with that address to accept it.")
+        raise PermissionDenied(
+            f"This invitation was sent to {invitation.email}. Sign in with that address to accept it."
+        )
     tenant = invitation.tenant
     with tenant_context(tenant.pk):
         # Lock the invitation so two clicks on the same link cannot both create a membership.
@@ -244,8 +273,12 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         membership = Membership.objects.create(tenant=tenant, user=user, role=invitation.role)
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
-        audit(Actor(tenant=tenant, role=Role(invitation.role), user=user), action="membership.created",
-              target=membership, changes={"user": user.email, "role": invitation.role, "via": "invitation"})
+        audit(
+            Actor(tenant=tenant, role=Role(invitation.role), user=user),
+            action="membership.created",
+            target=membership,
+            changes={"user": user.email, "role": invitation.role, "via": "invitation"},
+        )
     return membership
 
 
@@ -264,7 +297,9 @@ def api_key_create(*, actor: Actor, name: str, role: str = Role.ADMIN) -> tuple[
     actor.require(Role.ADMIN, "create API keys")
     name = name.strip()
     if not name:
-        raise ValidationFailed("Name the key after what uses it.", field_errors={"name": ["This field is required."]})
+        raise ValidationFailed(
+            "Name the key after what uses it.", field_errors={"name": ["This field is required."]}
+        )
     key_role = _parse_role(role)
     if key_role == Role.OWNER or not actor.can(key_role):
         raise PermissionDenied("A key cannot have more rights than its creator, nor the owner's.")
@@ -303,7 +338,9 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 def invitation_purge_expired() -> int:
     """Delete expired, unaccepted invitations of every tenant (a platform cleanup job)."""
     with unscoped(reason="platform cleanup of expired invitations across tenants"):
-        deleted, _ = Invitation.objects.filter(accepted_at__isnull=True, expires_at__lte=timezone.now()).delete()
+        deleted, _ = Invitation.objects.filter(
+            accepted_at__isnull=True, expires_at__lte=timezone.now()
+        ).delete()
     if deleted:
         logger.info("purged %d expired invitations", deleted)
     return deleted

@@ -9,23 +9,45 @@ app_name = "dashboard"
 
 SECTIONS = [
     ("bots", "Bots", "robot", "Build chatbots without code, test them in a playground and publish them."),
-    ("knowledge", "Knowledge", "journal-text", "Upload manuals, policies and web pages for your bots to answer from."),
-    ("models", "Models", "cpu", "Compare foundation models by capability, context window and price; connect providers."),
-    ("conversations", "Conversations", "chat-left-text", "Read what visitors asked and how your bots answered."),
+    (
+        "knowledge",
+        "Knowledge",
+        "journal-text",
+        "Upload manuals, policies and web pages for your bots to answer from.",
+    ),
+    (
+        "models",
+        "Models",
+        "cpu",
+        "Compare foundation models by capability, context window and price; connect providers.",
+    ),
+    (
+        "conversations",
+        "Conversations",
+        "chat-left-text",
+        "Read what visitors asked and how your bots answered.",
+    ),
     ("usage", "Usage", "graph-up", "Tokens and cost by day, model and bot."),
 ]
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     *[
-        path(f"{slug}/", views.UpcomingSectionView.as_view(section=title, icon=icon, description=text), name=slug)
+        path(
+            f"{slug}/",
+            views.UpcomingSectionView.as_view(section=title, icon=icon, description=text),
+            name=slug,
+        )
         for slug, title, icon, text in SECTIONS
     ],
     path("team/", views.TeamView.as_view(), name="team"),
     path("team/members/<uuid:membership_id>/role/", views.MemberRoleView.as_view(), name="member_role"),
     path("team/members/<uuid:membership_id>/remove/", views.MemberRemoveView.as_view(), name="member_remove"),
-    path("team/invitations/<uuid:invitation_id>/revoke/", views.InvitationRevokeView.as_view(),
-         name="invitation_revoke"),
+    path(
+        "team/invitations/<uuid:invitation_id>/revoke/",
+        views.InvitationRevokeView.as_view(),
+        name="invitation_revoke",
+    ),
     path("api-keys/", views.ApiKeysView.as_view(), name="api_keys"),
     path("api-keys/<uuid:api_key_id>/revoke/", views.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
     path("settings/", views.SettingsView.as_view(), name="settings"),
@@ -42,14 +64,31 @@ account_urlpatterns = [
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("sign-up/", views.SignUpView.as_view(), name="signup"),
     path("invitations/<str:token>/", views.InvitationAcceptView.as_view(), name="invitation_accept"),
-    path("password-reset/", auth_views.PasswordResetView.as_view(
-        template_name="tenants/password_reset.html", email_template_name="tenants/password_reset_email.txt",
-        subject_template_name="tenants/password_reset_subject.txt"), name="password_reset"),
-    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(
-        template_name="tenants/password_reset_done.html"), name="password_reset_done"),
-    path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        template_name="tenants/password_reset_confirm.html", success_url=reverse_lazy("password_reset_complete")),
-        name="password_reset_confirm"),
-    path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(
-        template_name="tenants/password_reset_complete.html"), name="password_reset_complete"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="tenants/password_reset.html",
+            email_template_name="tenants/password_reset_email.txt",
+            subject_template_name="tenants/password_reset_subject.txt",
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="tenants/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="tenants/password_reset_confirm.html",
+            success_url=reverse_lazy("password_reset_complete"),
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="tenants/password_reset_complete.html"),
+        name="password_reset_complete",
+    ),
 ]

@@ -50,7 +50,9 @@ class SignUpView(View):
     def get(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             return redirect("dashboard:home")
-        return render(request, self.template_name, {"form": SignUpForm(initial={"email": request.GET.get("email", "")})})
+        return render(
+            request, self.template_name, {"form": SignUpForm(initial={"email": request.GET.get("email", "")})}
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = SignUpForm(request.POST)
@@ -111,8 +113,12 @@ class InvitationAcceptView(View):
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         invitation = selectors.invitation_preview(token_hash=services.hash_secret(token))
         valid = invitation is not None and invitation.is_pending
-        return render(request, self.template_name, {"invitation": invitation if valid else None, "token": token},
-                      status=200 if valid else 404)
+        return render(
+            request,
+            self.template_name,
+            {"invitation": invitation if valid else None, "token": token},
+            status=200 if valid else 404,
+        )
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         if not request.user.is_authenticated:
@@ -135,8 +141,12 @@ class HomeView(TenantView):
     def get(self, request: HttpRequest) -> HttpResponse:
         context = {
             "member_count": selectors.tenant_member_count(tenant=self.tenant),
-            "api_key_count": selectors.api_key_list(tenant=self.tenant).filter(revoked_at__isnull=True).count(),
-            "recent_events": selectors.audit_event_list(tenant=self.tenant)[:6] if self.actor.can(Role.ADMIN) else [],
+            "api_key_count": selectors.api_key_list(tenant=self.tenant)
+            .filter(revoked_at__isnull=True)
+            .count(),
+            "recent_events": selectors.audit_event_list(tenant=self.tenant)[:6]
+            if self.actor.can(Role.ADMIN)
+            else [],
         }
         return render(request, "tenants/home.html", context)
 
@@ -149,9 +159,15 @@ class UpcomingSectionView(TenantView):
     description: str = ""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "tenants/upcoming.html", {
-            "section": self.section, "icon": self.icon, "description": self.description,
-        })
+        return render(
+            request,
+            "tenants/upcoming.html",
+            {
+                "section": self.section,
+                "icon": self.icon,
+                "description": self.description,
+            },
+        )
 
 
 class TeamView(TenantView):
@@ -160,7 +176,9 @@ class TeamView(TenantView):
     def context(self, invite_form: InviteForm | None = None) -> dict[str, Any]:
         return {
             "memberships": selectors.membership_list(tenant=self.tenant),
-            "invitations": selectors.invitation_list(tenant=self.tenant) if self.actor.can(Role.ADMIN) else [],
+            "invitations": selectors.invitation_list(tenant=self.tenant)
+            if self.actor.can(Role.ADMIN)
+            else [],
             "invite_form": invite_form or InviteForm(),
             "role_form": RoleForm(),
             "role_descriptions": ROLE_DESCRIPTIONS,
@@ -193,8 +211,9 @@ class MemberRoleView(TenantView):
             messages.error(request, "Choose a valid role.")
         else:
             try:
-                services.membership_change_role(actor=self.actor, membership_id=membership.pk,
-                                                role=form.cleaned_data["role"])
+                services.membership_change_role(
+                    actor=self.actor, membership_id=membership.pk, role=form.cleaned_data["role"]
+                )
                 messages.success(request, f"{membership.user.email} is now {form.cleaned_data['role']}.")
             except GroundworkError as error:
                 messages.error(request, error.message)
@@ -235,9 +254,16 @@ class ApiKeysView(TenantView):
     template_name = "tenants/api_keys.html"
 
     def render_page(self, form: ApiKeyForm, *, new_secret: str = "", status: int = 200) -> HttpResponse:
-        return render(self.request, self.template_name, {
-            "api_keys": selectors.api_key_list(tenant=self.tenant), "form": form, "new_secret": new_secret,
-        }, status=status)
+        return render(
+            self.request,
+            self.template_name,
+            {
+                "api_keys": selectors.api_key_list(tenant=self.tenant),
+                "form": form,
+                "new_secret": new_secret,
+            },
+            status=status,
+        )
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return self.render_page(ApiKeyForm())
@@ -274,8 +300,8 @@ class SettingsView(TenantView):
         others = [m for m in selectors.membership_list(tenant=self.tenant) if m.role != Role.OWNER]
         context = {
             "form": forms.get("form") or OrganisationForm(initial={"name": self.tenant.name}),
-            "transfer_form": forms.get("transfer_form") or TransferOwnershipForm(
-                choices=[(str(m.pk), f"{m.user.email} ({m.role})") for m in others]),
+            "transfer_form": forms.get("transfer_form")
+            or TransferOwnershipForm(choices=[(str(m.pk), f"{m.user.email} ({m.role})") for m in others]),
             "delete_form": forms.get("delete_form") or DeleteOrganisationForm(),
             "has_other_members": bool(others),
         }
@@ -306,11 +332,14 @@ class TransferOwnershipView(SettingsView):
         if form.is_valid():
             try:
                 new_owner = services.tenant_transfer_ownership(
-                    actor=self.actor, membership_id=form.cleaned_data["membership_id"])
+                    actor=self.actor, membership_id=form.cleaned_data["membership_id"]
+                )
             except GroundworkError as error:
                 form_with_errors(form, error)
             else:
-                messages.success(request, f"{new_owner.user.email} now owns {self.tenant.name}; you are an admin.")
+                messages.success(
+                    request, f"{new_owner.user.email} now owns {self.tenant.name}; you are an admin."
+                )
                 return redirect("dashboard:settings")
         return self.render_page(transfer_form=form)
 
@@ -337,6 +366,10 @@ class AuditLogView(TenantView):
     read_role = Role.ADMIN
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "tenants/audit_log.html", {
-            "events": selectors.audit_event_list(tenant=self.tenant)[:200],
-        })
+        return render(
+            request,
+            "tenants/audit_log.html",
+            {
+                "events": selectors.audit_event_list(tenant=self.tenant)[:200],
+            },
+        )

@@ -68,9 +68,26 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[str
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "celery-worker.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
-         "-Q", TEST_QUEUE, "-n", hostname, "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-Q",
+            TEST_QUEUE,
+            "-n",
+            hostname,
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60

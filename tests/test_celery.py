@@ -26,13 +26,17 @@ def test_the_worker_runs_a_cross_tenant_cleanup_on_the_real_database(celery_work
     for world, expired in ((acme, True), (acme, False), (globex, True)):
         with tenant_context(world.tenant.pk):
             Invitation.objects.create(
-                tenant=world.tenant, email=f"{world.tenant.slug}-{expired}@x.test", role="viewer",
+                tenant=world.tenant,
+                email=f"{world.tenant.slug}-{expired}@x.test",
+                role="viewer",
                 token_hash=f"{world.tenant.slug}-{expired}".ljust(64, "0"),
                 expires_at=timezone.now() + (timedelta(days=-1) if expired else timedelta(days=1)),
             )
 
     assert purge_expired_invitations_task.delay().get(timeout=30) == 2
     with unscoped(reason="test: what is left across tenants"):
-        assert list(Invitation.objects.values_list("email", flat=True)) == [f"{acme.tenant.slug}-False@x.test"]
+        assert list(Invitation.objects.values_list("email", flat=True)) == [
+            f"{acme.tenant.slug}-False@x.test"
+        ]
     # Idempotent: a second delivery finds nothing more to do.
     assert purge_expired_invitations_task.delay().get(timeout=30) == 0

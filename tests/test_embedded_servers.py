@@ -20,8 +20,15 @@ from tests.conftest import ROOT
 
 def embedded(var_dir: Path, command: str) -> dict[str, str]:
     env = {**os.environ, "GROUNDWORK_VAR_DIR": str(var_dir)}
-    result = subprocess.run([sys.executable, "-m", "config.embedded", command], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "config.embedded", command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
 
@@ -36,7 +43,8 @@ def redis_pid(var_dir: Path) -> int:
 def assert_usable(urls: dict[str, str]) -> None:
     with psycopg.connect(urls["DATABASE_URL"]) as conn:
         is_superuser, bypasses_rls = conn.execute(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone()
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
         assert (is_superuser, bypasses_rls) == (False, False)
         assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
     assert redis.Redis.from_url(urls["REDIS_URL"]).ping()
@@ -69,14 +77,28 @@ def test_servers_start_once_are_reused_and_survive_a_crashed_run(tmp_path: Path)
         os.kill(first_redis, signal.SIGKILL)
         wait_gone(first_postgres)
         wait_gone(first_redis)
-        assert (var_dir / "postgres" / "postmaster.pid").exists() and (var_dir / "redis" / "redis.pid").exists()
+        assert (var_dir / "postgres" / "postmaster.pid").exists() and (
+            var_dir / "redis" / "redis.pid"
+        ).exists()
 
         recovered = embedded(var_dir, "start")
         assert_usable(recovered)
         assert postmaster_pid(var_dir) != first_postgres and redis_pid(var_dir) != first_redis
     finally:
-        subprocess.run([sys.executable, "-m", "config.embedded", "stop"], cwd=ROOT, timeout=60, check=False,
-                       env={**os.environ, "GROUNDWORK_VAR_DIR": str(var_dir)})
-    status = subprocess.run([sys.executable, "-m", "config.embedded", "status"], cwd=ROOT, timeout=60, check=True,
-                            env={**os.environ, "GROUNDWORK_VAR_DIR": str(var_dir)}, capture_output=True, text=True)
+        subprocess.run(
+            [sys.executable, "-m", "config.embedded", "stop"],
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+            env={**os.environ, "GROUNDWORK_VAR_DIR": str(var_dir)},
+        )
+    status = subprocess.run(
+        [sys.executable, "-m", "config.embedded", "status"],
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+        env={**os.environ, "GROUNDWORK_VAR_DIR": str(var_dir)},
+        capture_output=True,
+        text=True,
+    )
     assert "postgres: stopped" in status.stdout and "redis: stopped" in status.stdout

@@ -44,7 +44,9 @@ def test_every_tenant_table_has_rls_enabled_forced_and_a_policy() -> None:
         rows = {name: (enabled, forced, policies) for name, enabled, forced, policies in cursor.fetchall()}
     assert set(rows) == set(tenant_tables())
     for table, (enabled, forced, policies) in rows.items():
-        assert enabled and forced and policies >= 1, f"{table}: RLS enabled={enabled} forced={forced} policies={policies}"
+        assert enabled and forced and policies >= 1, (
+            f"{table}: RLS enabled={enabled} forced={forced} policies={policies}"
+        )
 
 
 def test_with_no_tenant_set_every_tenant_table_reads_empty() -> None:

@@ -77,7 +77,9 @@ def build_victim() -> World:
 def all_rows(world: World) -> dict[str, str]:
     with tenant_context(world.tenant.pk):
         return {
-            model._meta.label: serializers.serialize("json", model.objects.for_tenant(world.tenant).order_by("pk"))
+            model._meta.label: serializers.serialize(
+                "json", model.objects.for_tenant(world.tenant).order_by("pk")
+            )
             for model in tenant_owned_models()
         }
 
@@ -102,7 +104,11 @@ def test_the_enumeration_finds_the_id_routes() -> None:
 def test_the_world_covers_every_tenant_model() -> None:
     victim = build_victim()
     with unscoped(reason="test: count B's rows per model"):
-        empty = [m._meta.label for m in tenant_owned_models() if not m.objects.filter(tenant=victim.tenant).exists()]
+        empty = [
+            m._meta.label
+            for m in tenant_owned_models()
+            if not m.objects.filter(tenant=victim.tenant).exists()
+        ]
     assert empty == [], f"build_victim() must create a row of {empty} so their routes are exercised"
 
 
@@ -121,8 +127,11 @@ def test_a_member_of_one_tenant_cannot_reach_another_tenants_objects_on_any_rout
         for object_id in ids:
             path = template.replace("{" + parameter + "}", str(object_id))
             for method in METHODS:
-                response = getattr(client, method)(path, {} if method == "get" else "{}",
-                                                   **({} if method == "get" else {"content_type": "application/json"}))
+                response = getattr(client, method)(
+                    path,
+                    {} if method == "get" else "{}",
+                    **({} if method == "get" else {"content_type": "application/json"}),
+                )
                 statuses.setdefault(f"{method.upper()} {template}", set()).add(response.status_code)
                 assert response.status_code in (404, 405), (
                     f"{method.upper()} {path} answered {response.status_code} to a member of another tenant"
@@ -132,4 +141,6 @@ def test_a_member_of_one_tenant_cannot_reach_another_tenants_objects_on_any_rout
     reached = {route for route, codes in statuses.items() if 404 in codes}
     assert {template for template, _ in id_routes()} == {route.split(" ", 1)[1] for route in reached}
     with tenant_context(attacker.tenant.pk):
-        assert not AuditEvent.objects.exclude(action__in=["tenant.created", "membership.created", "api_key.created"]).exists()
+        assert not AuditEvent.objects.exclude(
+            action__in=["tenant.created", "membership.created", "api_key.created"]
+        ).exists()

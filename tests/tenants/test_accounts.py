@@ -26,10 +26,15 @@ def link_in_last_email(path_prefix: str) -> str:
 
 def test_sign_up_creates_the_user_their_tenant_and_ownership() -> None:
     client = Client()
-    response = client.post("/app/sign-up/", {
-        "full_name": "Ada Lovelace", "email": "Ada@Example.test", "organisation_name": "Analytical Engines",
-        "password": "difference-engine-1843",
-    })
+    response = client.post(
+        "/app/sign-up/",
+        {
+            "full_name": "Ada Lovelace",
+            "email": "Ada@Example.test",
+            "organisation_name": "Analytical Engines",
+            "password": "difference-engine-1843",
+        },
+    )
     assert response.status_code == 302
     user = User.objects.get(email="ada@example.test")
     tenant = Tenant.objects.get(name="Analytical Engines")
@@ -40,16 +45,28 @@ def test_sign_up_creates_the_user_their_tenant_and_ownership() -> None:
 
 
 def test_sign_up_shows_field_errors_and_creates_nothing(world: World) -> None:
-    response = Client().post("/app/sign-up/", {
-        "full_name": "X", "email": world.owner.email, "organisation_name": "Dup", "password": "short",
-    })
+    response = Client().post(
+        "/app/sign-up/",
+        {
+            "full_name": "X",
+            "email": world.owner.email,
+            "organisation_name": "Dup",
+            "password": "short",
+        },
+    )
     assert response.status_code == 400
     errors = response.context["form"].errors
     assert "password" in errors
     assert not Tenant.objects.filter(name="Dup").exists()
-    response = Client().post("/app/sign-up/", {
-        "full_name": "X", "email": world.owner.email, "organisation_name": "Dup", "password": "a-perfectly-fine-one",
-    })
+    response = Client().post(
+        "/app/sign-up/",
+        {
+            "full_name": "X",
+            "email": world.owner.email,
+            "organisation_name": "Dup",
+            "password": "a-perfectly-fine-one",
+        },
+    )
     assert response.status_code == 400 and "email" in response.context["form"].errors
     assert not Tenant.objects.filter(name="Dup").exists()
 
@@ -65,7 +82,9 @@ def test_sign_in_with_email_and_out(world: World) -> None:
 
 
 def test_an_invitation_is_emailed_and_accepted_by_the_invited_address(
-    world: World, owner_client: Client, django_capture_on_commit_callbacks  # type: ignore[no-untyped-def]
+    world: World,
+    owner_client: Client,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):  # the email leaves only after commit
         response = owner_client.post("/app/team/", {"email": "newbie@example.test", "role": "editor"})
@@ -91,11 +110,15 @@ def test_an_invitation_is_emailed_and_accepted_by_the_invited_address(
 
 
 def test_invitations_through_the_api_send_the_same_email(
-    world: World, django_capture_on_commit_callbacks  # type: ignore[no-untyped-def]
+    world: World,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client(world.api_key()[1]).post(
-            "/api/v1/members", {"email": "api@example.test", "role": "viewer"}, content_type="application/json")
+            "/api/v1/members",
+            {"email": "api@example.test", "role": "viewer"},
+            content_type="application/json",
+        )
     assert response.status_code == 201
     assert response.json()["email"] == "api@example.test"
     assert mail.outbox[-1].to == ["api@example.test"]
@@ -123,7 +146,9 @@ def test_password_reset_by_emailed_link(world: World) -> None:
     form_page = client.get(reset_path, follow=True)
     assert form_page.status_code == 200
     final_path = form_page.redirect_chain[-1][0]
-    done = client.post(final_path, {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"})
+    done = client.post(
+        final_path, {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"}
+    )
     assert done.status_code == 302
     assert Client().login(username=world.owner.email, password="a-brand-new-passphrase")
 
@@ -139,10 +164,18 @@ def test_changes_are_audited_in_the_same_transaction_and_failures_leave_no_trace
         services.membership_change_role(actor=actor, membership_id=member.pk, role="owner")
 
     with tenant_context(world.tenant.pk):
-        events = list(AuditEvent.objects.order_by("created_at").values_list("action", "actor_label", "changes"))
+        events = list(
+            AuditEvent.objects.order_by("created_at").values_list("action", "actor_label", "changes")
+        )
     actions = [action for action, _, _ in events]
-    assert actions == ["tenant.created", "membership.created", "membership.role_changed", "api_key.created",
-                       "api_key.revoked", "tenant.updated"]
+    assert actions == [
+        "tenant.created",
+        "membership.created",
+        "membership.role_changed",
+        "api_key.created",
+        "api_key.revoked",
+        "tenant.updated",
+    ]
     assert all(label == world.owner.email for _, label, _ in events)
     assert events[2][2] == {"user": member.user.email, "from": "editor", "to": "admin"}
 

@@ -27,8 +27,10 @@ def test_a_new_key_is_returned_once_and_only_its_hash_is_stored(world: World) ->
     with connection.cursor() as cursor, tenant_context(world.tenant.pk):
         cursor.execute("SELECT prefix, secret_hash FROM tenants_apikey WHERE id = %s", [created.json()["id"]])
         prefix, stored_hash = cursor.fetchone()
-        cursor.execute("SELECT count(*) FROM tenants_apikey WHERE row_to_json(tenants_apikey)::text LIKE %s",
-                       [f"%{secret}%"])
+        cursor.execute(
+            "SELECT count(*) FROM tenants_apikey WHERE row_to_json(tenants_apikey)::text LIKE %s",
+            [f"%{secret}%"],
+        )
         rows_holding_the_secret = cursor.fetchone()[0]
     assert stored_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert rows_holding_the_secret == 0

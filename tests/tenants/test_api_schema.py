@@ -16,8 +16,15 @@ def test_the_schema_describes_every_tenant_endpoint_with_bearer_auth() -> None:
     schema = response.json()
     assert schema["openapi"].startswith("3.")
     paths = set(schema["paths"])
-    assert {"/api/v1/tenant", "/api/v1/members", "/api/v1/members/{id}", "/api/v1/api-keys",
-            "/api/v1/api-keys/{id}", "/api/v1/invitations", "/api/v1/audit-events"} <= paths
+    assert {
+        "/api/v1/tenant",
+        "/api/v1/members",
+        "/api/v1/members/{id}",
+        "/api/v1/api-keys",
+        "/api/v1/api-keys/{id}",
+        "/api/v1/invitations",
+        "/api/v1/audit-events",
+    } <= paths
     created = schema["paths"]["/api/v1/api-keys"]["post"]["responses"]["201"]
     assert "secret" in str(created) or "ApiKeyCreated" in str(created)
 

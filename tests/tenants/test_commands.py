@@ -19,15 +19,34 @@ from tests.conftest import ROOT, database_url
 
 
 def manage(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": settings.REDIS_URL}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_create_tenant_prints_json_whose_key_works_against_the_api() -> None:
-    result = manage("create_tenant", "--name", "Initech", "--owner-email", "Bill@Initech.test",
-                    "--owner-password", "a-long-and-unusual-password", "--json")
+    result = manage(
+        "create_tenant",
+        "--name",
+        "Initech",
+        "--owner-email",
+        "Bill@Initech.test",
+        "--owner-password",
+        "a-long-and-unusual-password",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     last_line = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(last_line) == {"tenant_id", "api_key"}

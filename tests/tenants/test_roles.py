@@ -27,22 +27,50 @@ OWNER_ONLY = {Role.OWNER}
 def actions(world: World, target: Membership) -> dict[str, tuple[set[Role], Callable[[Actor], Any]]]:
     """Each write an organisation has today, with the roles allowed to do it."""
     return {
-        "rename the organisation": (ADMIN_AND_ABOVE, lambda a: services.tenant_update(actor=a, name="Renamed")),
-        "invite a member": (ADMIN_AND_ABOVE, lambda a: services.invitation_create(actor=a, email="new@x.test",
-                                                                                   role="editor")),
-        "change a role": (ADMIN_AND_ABOVE, lambda a: services.membership_change_role(
-            actor=a, membership_id=target.pk, role="editor")),
-        "remove a member": (ADMIN_AND_ABOVE, lambda a: services.membership_remove(actor=a, membership_id=target.pk)),
-        "create an API key": (ADMIN_AND_ABOVE, lambda a: services.api_key_create(actor=a, name="k", role="viewer")),
-        "transfer ownership": (OWNER_ONLY, lambda a: services.tenant_transfer_ownership(
-            actor=a, membership_id=target.pk)),
-        "delete the organisation": (OWNER_ONLY, lambda a: services.tenant_delete(actor=a, confirm_name="Acme")),
+        "rename the organisation": (
+            ADMIN_AND_ABOVE,
+            lambda a: services.tenant_update(actor=a, name="Renamed"),
+        ),
+        "invite a member": (
+            ADMIN_AND_ABOVE,
+            lambda a: services.invitation_create(actor=a, email="new@x.test", role="editor"),
+        ),
+        "change a role": (
+            ADMIN_AND_ABOVE,
+            lambda a: services.membership_change_role(actor=a, membership_id=target.pk, role="editor"),
+        ),
+        "remove a member": (
+            ADMIN_AND_ABOVE,
+            lambda a: services.membership_remove(actor=a, membership_id=target.pk),
+        ),
+        "create an API key": (
+            ADMIN_AND_ABOVE,
+            lambda a: services.api_key_create(actor=a, name="k", role="viewer"),
+        ),
+        "transfer ownership": (
+            OWNER_ONLY,
+            lambda a: services.tenant_transfer_ownership(actor=a, membership_id=target.pk),
+        ),
+        "delete the organisation": (
+            OWNER_ONLY,
+            lambda a: services.tenant_delete(actor=a, confirm_name="Acme"),
+        ),
     }
 
 
 @pytest.mark.parametrize("role", list(Role))
-@pytest.mark.parametrize("action", ["rename the organisation", "invite a member", "change a role", "remove a member",
-                                    "create an API key", "transfer ownership", "delete the organisation"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "rename the organisation",
+        "invite a member",
+        "change a role",
+        "remove a member",
+        "create an API key",
+        "transfer ownership",
+        "delete the organisation",
+    ],
+)
 def test_service_role_matrix(world: World, role: Role, action: str) -> None:
     target = world.add_member(Role.VIEWER)
     acting = world.owner if role == Role.OWNER else world.add_member(role).user
@@ -69,7 +97,9 @@ def test_api_writes_by_key_role(world: World, role: str, expected: int) -> None:
         client.get("/api/v1/api-keys"),
         client.get("/api/v1/audit-events"),
     ]
-    assert [r.status_code // 100 * 100 if r.status_code < 300 else r.status_code for r in writes] == [expected] * 6
+    assert [r.status_code // 100 * 100 if r.status_code < 300 else r.status_code for r in writes] == [
+        expected
+    ] * 6
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR, Role.ADMIN])
@@ -78,12 +108,18 @@ def test_dashboard_owner_only_actions_are_refused_below_owner(world: World, role
     client = Client()
     client.force_login(member.user)
     assert client.post("/app/settings/delete/", {"confirm_name": "Acme"}).status_code == 403
-    assert client.post("/app/settings/transfer-ownership/", {"membership_id": str(member.pk)}).status_code == 403
+    assert (
+        client.post("/app/settings/transfer-ownership/", {"membership_id": str(member.pk)}).status_code == 403
+    )
     assert Tenant.objects.filter(pk=world.tenant.pk).exists()
 
 
-@pytest.mark.parametrize(("role", "manage_status"), [(Role.VIEWER, 403), (Role.EDITOR, 403), (Role.ADMIN, 302)])
-def test_dashboard_member_and_key_management_needs_admin(world: World, role: Role, manage_status: int) -> None:
+@pytest.mark.parametrize(
+    ("role", "manage_status"), [(Role.VIEWER, 403), (Role.EDITOR, 403), (Role.ADMIN, 302)]
+)
+def test_dashboard_member_and_key_management_needs_admin(
+    world: World, role: Role, manage_status: int
+) -> None:
     member = world.add_member(role)
     client = Client()
     client.force_login(member.user)
@@ -113,4 +149,9 @@ def test_the_owner_cannot_be_removed_or_demoted(world: World) -> None:
     with tenant_context(world.tenant.pk):
         owner = Membership.objects.get(role="owner")
     assert client.delete(f"/api/v1/members/{owner.pk}").status_code == 403
-    assert client.patch(f"/api/v1/members/{owner.pk}", {"role": "viewer"}, content_type="application/json").status_code == 403
+    assert (
+        client.patch(
+            f"/api/v1/members/{owner.pk}", {"role": "viewer"}, content_type="application/json"
+        ).status_code
+        == 403
+    )

@@ -49,7 +49,9 @@ class Command(BaseCommand):
             processes[name] = subprocess.Popen([executable, *command[1:]], env=env)
 
         url = f"http://{options['host']}:{options['port']}/app/"
-        self.stdout.write(self.style.SUCCESS(f"\nGroundwork is starting at {url}  (Ctrl-C stops everything)\n"))
+        self.stdout.write(
+            self.style.SUCCESS(f"\nGroundwork is starting at {url}  (Ctrl-C stops everything)\n")
+        )
 
         stopping = False
 
