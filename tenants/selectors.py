@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from tenants.context import unscoped
@@ -34,7 +34,7 @@ def memberships_of_user(*, user: User) -> list[Membership]:
         return list(
             Membership.objects.filter(user=user)
             .select_related("tenant")
-            .order_by("-last_used_at", "tenant__name")
+            .order_by(F("last_used_at").desc(nulls_last=True), "tenant__name")
         )
 
 
@@ -61,8 +61,11 @@ def invitation_preview(*, token_hash: str) -> Invitation | None:
 
 
 def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
+    """Active keys first (newest first), then revoked ones."""
     return (
-        ApiKey.objects.for_tenant(tenant).select_related("created_by").order_by("revoked_at", "-created_at")
+        ApiKey.objects.for_tenant(tenant)
+        .select_related("created_by")
+        .order_by(F("revoked_at").asc(nulls_first=True), "-created_at")
     )
 
 

@@ -74,7 +74,9 @@ def tenant_create(*, name: str, owner: User) -> Tenant:
     tenant = Tenant.objects.create(name=name, slug=_unique_slug(name))
     owner_actor = Actor(tenant=tenant, role=Role.OWNER, user=owner)
     with tenant_context(tenant.pk):
-        membership = Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+        membership = Membership.objects.create(
+            tenant=tenant, user=owner, role=Role.OWNER, last_used_at=timezone.now()
+        )
         audit(owner_actor, action="tenant.created", target=tenant, changes={"name": name})
         audit(
             owner_actor,
@@ -86,8 +88,10 @@ def tenant_create(*, name: str, owner: User) -> Tenant:
 
 
 @transaction.atomic
-def user_sign_up(*, email: str, password: str, full_name: str, organisation_name: str) -> tuple[User, Tenant]:
-    """A person signs up: their account and their first organisation, which they own."""
+def user_sign_up(
+    *, email: str, password: str, full_name: str, organisation_name: str | None
+) -> tuple[User, Tenant | None]:
+    """A person signs up: their account and, unless they came to join one, their first organisation."""
     email = email.strip().lower()
     if User.objects.filter(email__iexact=email).exists():
         raise Conflict(
@@ -95,7 +99,7 @@ def user_sign_up(*, email: str, password: str, full_name: str, organisation_name
             field_errors={"email": ["An account with this email already exists."]},
         )
     user = User.objects.create_user(email=email, password=password, full_name=full_name.strip())
-    tenant = tenant_create(name=organisation_name, owner=user)
+    tenant = tenant_create(name=organisation_name, owner=user) if organisation_name else None
     return user, tenant
 
 
@@ -270,7 +274,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
             raise NotFound("This invitation link is invalid or has expired. Ask for a new one.")
         if Membership.objects.for_tenant(tenant).filter(user=user).exists():
             raise Conflict(f"You are already a member of {tenant.name}.")
-        membership = Membership.objects.create(tenant=tenant, user=user, role=invitation.role)
+        membership = Membership.objects.create(
+            tenant=tenant, user=user, role=invitation.role, last_used_at=timezone.now()
+        )
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
         audit(

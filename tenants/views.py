@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -16,7 +17,8 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from tenants import selectors, services
@@ -45,28 +47,54 @@ class SignInView(LoginView):
 
 
 class SignUpView(View):
+    """Sign up. Arriving from an invitation link (``?next=/app/invitations/...``), no organisation is made."""
+
     template_name = "tenants/sign_up.html"
+
+    def safe_next(self) -> str:
+        next_url = self.request.GET.get("next", "")
+        allowed = url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        )
+        return next_url if allowed else ""
+
+    def joining(self) -> bool:
+        try:
+            return resolve(urlsplit(self.safe_next()).path).url_name == "invitation_accept"
+        except Resolver404:
+            return False
+
+    def render_form(self, form: SignUpForm, status: int = 200) -> HttpResponse:
+        return render(
+            self.request, self.template_name, {"form": form, "joining": self.joining()}, status=status
+        )
 
     def get(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             return redirect("dashboard:home")
-        return render(
-            request, self.template_name, {"form": SignUpForm(initial={"email": request.GET.get("email", "")})}
+        return self.render_form(
+            SignUpForm(joining=self.joining(), initial={"email": request.GET.get("email", "")})
         )
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = SignUpForm(request.POST)
+        form = SignUpForm(request.POST, joining=self.joining())
         if form.is_valid():
             try:
-                user, tenant = services.user_sign_up(**form.cleaned_data)
+                user, tenant = services.user_sign_up(
+                    email=form.cleaned_data["email"],
+                    password=form.cleaned_data["password"],
+                    full_name=form.cleaned_data["full_name"],
+                    organisation_name=form.cleaned_data.get("organisation_name"),
+                )
             except GroundworkError as error:
                 form_with_errors(form, error)
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                request.session[SESSION_TENANT_KEY] = str(tenant.pk)
-                messages.success(request, f"Welcome to Groundwork! {tenant.name} is ready.")
-                return redirect(request.GET.get("next") or "dashboard:home")
-        return render(request, self.template_name, {"form": form}, status=400)
+                if tenant is not None:
+                    request.session[SESSION_TENANT_KEY] = str(tenant.pk)
+                    messages.success(request, f"Welcome to Groundwork! {tenant.name} is ready.")
+                return redirect(self.safe_next() or "dashboard:home")
+        return self.render_form(form, status=400)
 
 
 class OrganisationCreateView(LoginRequiredMixin, View):
@@ -296,14 +324,20 @@ class SettingsView(TenantView):
     write_role = Role.ADMIN
     template_name = "tenants/settings.html"
 
+    def heir_choices(self) -> list[tuple[str, str]]:
+        """Members who could become the owner, as form choices."""
+        return [
+            (str(m.pk), f"{m.user.email} ({m.role})")
+            for m in selectors.membership_list(tenant=self.tenant).exclude(role=Role.OWNER)
+        ]
+
     def render_page(self, **forms: Any) -> HttpResponse:
-        others = [m for m in selectors.membership_list(tenant=self.tenant) if m.role != Role.OWNER]
+        choices = self.heir_choices()
         context = {
             "form": forms.get("form") or OrganisationForm(initial={"name": self.tenant.name}),
-            "transfer_form": forms.get("transfer_form")
-            or TransferOwnershipForm(choices=[(str(m.pk), f"{m.user.email} ({m.role})") for m in others]),
+            "transfer_form": forms.get("transfer_form") or TransferOwnershipForm(choices=choices),
             "delete_form": forms.get("delete_form") or DeleteOrganisationForm(),
-            "has_other_members": bool(others),
+            "has_other_members": bool(choices),
         }
         return render(self.request, self.template_name, context, status=400 if forms else 200)
 
@@ -327,8 +361,7 @@ class TransferOwnershipView(SettingsView):
     write_role = Role.OWNER
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        others = selectors.membership_list(tenant=self.tenant).exclude(role=Role.OWNER)
-        form = TransferOwnershipForm(request.POST, choices=[(str(m.pk), m.user.email) for m in others])
+        form = TransferOwnershipForm(request.POST, choices=self.heir_choices())
         if form.is_valid():
             try:
                 new_owner = services.tenant_transfer_ownership(

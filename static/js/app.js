@@ -120,9 +120,16 @@
     else callback();
   }
 
+  /* A page that shows a secret once is the answer to a POST. Replacing its history entry makes a
+     reload fetch the page with GET, instead of posting the form again (and creating another key). */
+  function forgetPostedForm() {
+    if (document.querySelector("[data-shown-once]")) window.history.replaceState(null, "", window.location.href);
+  }
+
   ready(function () {
     initToasts(document);
     initSidebar();
+    forgetPostedForm();
   });
 
   document.addEventListener("htmx:load", function (event) { initToasts(event.target); });

@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from tenants import services
+from tenants import selectors, services
 from tenants.context import tenant_context
 from tenants.errors import PermissionDenied
 from tenants.models import AuditEvent, Membership, Role, Tenant, User
@@ -184,3 +184,59 @@ def test_the_audit_log_is_readable_by_admins_over_the_api(world: World) -> None:
     body = api_client(world.api_key()[1]).get("/api/v1/audit-events").json()
     assert [event["action"] for event in body["results"]][:2] == ["api_key.created", "membership.created"]
     assert body["next"] is None
+
+
+def test_sign_up_never_redirects_off_site() -> None:
+    response = Client().post(
+        "/app/sign-up/?next=https://evil.example/phish",
+        {
+            "full_name": "E",
+            "email": "e@example.test",
+            "organisation_name": "E Co",
+            "password": "an-unguessable-one",
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/app/"
+
+
+def test_signing_up_from_an_invitation_creates_no_extra_organisation(
+    world: World,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invitation_create(actor=world.actor(), email="joiner@example.test", role="viewer")
+    accept_path = link_in_last_email("/app/invitations/")
+    client = Client()
+    form = client.get(f"/app/sign-up/?next={accept_path}&email=joiner@example.test")
+    assert "organisation_name" not in form.context["form"].fields
+
+    response = client.post(
+        f"/app/sign-up/?next={accept_path}",
+        {"full_name": "J", "email": "joiner@example.test", "password": "joining-the-team-now"},
+    )
+    assert response.status_code == 302 and response["Location"] == accept_path
+    assert client.post(accept_path).status_code == 302
+    joiner = User.objects.get(email="joiner@example.test")
+    assert [m.tenant for m in selectors.memberships_of_user(user=joiner)] == [world.tenant]
+
+
+def test_sign_in_opens_the_organisation_used_last() -> None:
+    acme, globex = make_world("Acme"), make_world("Globex")
+    with tenant_context(globex.tenant.pk):
+        Membership.objects.create(tenant=globex.tenant, user=acme.owner, role=Role.VIEWER)  # never opened
+    client = Client()
+    client.force_login(acme.owner)
+    assert client.get("/app/").context["current_tenant"] == acme.tenant
+    client.post(f"/app/organisations/{globex.tenant.pk}/switch/")
+    fresh = Client()
+    fresh.force_login(acme.owner)
+    assert fresh.get("/app/").context["current_tenant"] == globex.tenant
+
+
+def test_active_api_keys_are_listed_before_revoked_ones(world: World) -> None:
+    old, _ = world.api_key(name="old")
+    world.api_key(name="current")
+    services.api_key_revoke(actor=world.actor(), api_key_id=old.pk)
+    with tenant_context(world.tenant.pk):
+        assert [key.name for key in selectors.api_key_list(tenant=world.tenant)] == ["current", "old"]

@@ -1,0 +1,89 @@
+"""The dashboard in a real browser: sign up, create and use an API key, revoke it, invite a colleague."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import screenshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def api_get(base_url: str, path: str, secret: str) -> tuple[int, dict]:
+    request = urllib.request.Request(base_url + path, headers={"Authorization": f"Bearer {secret}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def sign_up(page: Page, base_url: str, organisation: str) -> None:
+    page.goto(f"{base_url}/app/sign-up/")
+    page.get_by_label("Your name").fill("Grace Hopper")
+    page.get_by_label("Work email").fill("grace@example.test")
+    page.get_by_label("Organisation").fill(organisation)
+    page.get_by_label("Password").fill("a-compiler-for-everyone")
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/app/$"))
+
+
+def test_sign_up_create_use_and_revoke_an_api_key(page: Page, server_url: str) -> None:
+    base_url = server_url
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+    sign_up(page, base_url, "Harbour Freight Co")
+    expect(page.get_by_text("Harbour Freight Co").filter(visible=True).first).to_be_visible()
+    screenshot(page, "dashboard-home")
+
+    page.get_by_role("link", name="API keys").first.click()
+    page.get_by_label("Name").fill("Website backend")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.locator("#new-secret").inner_text().strip()
+    assert re.fullmatch(r"gw_sk_[A-Za-z0-9_-]{43}", secret)
+    expect(page.get_by_text("It will not be shown again")).to_be_visible()
+    page.get_by_role("button", name="Copy", exact=True).first.click()
+    expect(page.locator(".gw-secret-panel").get_by_text("Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    screenshot(page, "dashboard-api-key-created")
+
+    status, body = api_get(base_url, "/api/v1/tenant", secret)
+    assert (status, body["name"]) == (200, "Harbour Freight Co")
+
+    page.reload()  # a GET now: the secret is gone and no second key is created
+    expect(page.locator("#new-secret")).to_have_count(0)
+    assert secret not in page.content()
+    expect(page.get_by_role("button", name=re.compile("^Revoke "))).to_have_count(1)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke Website backend").click()
+    expect(page.get_by_text("Revoked").first).to_be_visible()
+    status, body = api_get(base_url, "/api/v1/tenant", secret)
+    assert status == 401 and body["status"] == 401
+
+
+def test_invite_a_colleague_and_see_the_pending_invitation(page: Page, server_url: str) -> None:
+    base_url = server_url
+    sign_up(page, base_url, "Lighthouse Labs")
+    page.get_by_role("link", name="Team").first.click()
+    page.get_by_label("Email address").fill("colleague@example.test")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.get_by_text("Invitation sent to colleague@example.test")).to_be_visible()
+    expect(page.get_by_text("colleague@example.test").nth(1)).to_be_visible()
+    screenshot(page, "dashboard-team")
+
+
+def test_the_dashboard_works_at_phone_width(page: Page, server_url: str) -> None:
+    page.set_viewport_size({"width": 375, "height": 812})
+    sign_up(page, server_url, "Pocket Support")
+    # The sidebar collapses behind a menu button; the navigation is still reachable.
+    page.get_by_role("button", name=re.compile(r"^open (menu|navigation)$", re.IGNORECASE)).click()
+    expect(page.get_by_role("link", name="Knowledge").first).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page scrolls sideways at phone width ({width}px)"
+    screenshot(page, "dashboard-phone")
