@@ -83,6 +83,9 @@ def test_the_dashboard_works_at_phone_width(page: Page, server_url: str) -> None
     sign_up(page, server_url, "Pocket Support")
     # The sidebar collapses behind a menu button; the navigation is still reachable.
     page.get_by_role("button", name=re.compile(r"^open (menu|navigation)$", re.IGNORECASE)).click()
+    sidebar = page.locator("#gw-sidebar")
+    expect(sidebar).to_have_class(re.compile(r"\bshow\b"))
+    expect(sidebar).not_to_have_class(re.compile(r"\bshowing\b"))  # the slide-in has finished
     expect(page.get_by_role("link", name="Knowledge").first).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the page scrolls sideways at phone width ({width}px)"

@@ -1,0 +1,106 @@
+"""``make run``'s launcher: everything comes up, and Ctrl-C takes all of it down, embedded servers included.
+
+Runs against its own scratch ``var/`` (its own embedded PostgreSQL and Redis), like a fresh machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from tests.conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_healthy(url: str, launcher: subprocess.Popen[bytes], timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        assert launcher.poll() is None, "the launcher exited early"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            last = json.loads(error.read())  # 503 while the worker is still starting
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"not healthy in time: {last}")
+
+
+def test_run_platform_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(GROUNDWORK_VAR_DIR=str(tmp_path / "var"), HOST="127.0.0.1", PORT=str(free_port()))
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=180,
+    )
+    launcher = subprocess.Popen(
+        [sys.executable, "manage.py", "run_platform"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        health = wait_healthy(f"http://127.0.0.1:{env['PORT']}/healthz", launcher)
+        assert health["status"] == "ok" and health["celery"]["workers"] >= 1
+        children = psutil.Process(launcher.pid).children(recursive=True)
+        names = " ".join(" ".join(child.cmdline()) for child in children)
+        assert "uvicorn" in names and "worker" in names and "beat" in names
+
+        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        assert launcher.wait(timeout=60) == 0
+        _, alive = psutil.wait_procs(children, timeout=15)
+        assert alive == [], f"still running after Ctrl-C: {[p.cmdline() for p in alive]}"
+        status = subprocess.run(
+            [sys.executable, "-m", "config.embedded", "status"],
+            cwd=ROOT,
+            env=env,
+            timeout=60,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert "postgres: stopped" in status and "redis: stopped" in status  # stopped by the launcher itself
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+        subprocess.run(
+            [sys.executable, "-m", "config.embedded", "stop"],
+            cwd=ROOT,
+            env=env,
+            timeout=60,
+            check=False,
+            capture_output=True,
+        )
+
+    status = subprocess.run(
+        [sys.executable, "-m", "config.embedded", "status"],
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "postgres: stopped" in status and "redis: stopped" in status
