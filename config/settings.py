@@ -34,6 +34,22 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _field_encryption_keys() -> list[str]:
+    """Fernet keys for provider secrets at rest, newest first (providers.crypto); dev: one under var/."""
+    if keys := env.list("FIELD_ENCRYPTION_KEYS", default=[]):
+        return keys
+    key_file = embedded.var_dir() / "field_encryption_key"
+    if not key_file.exists():
+        from cryptography.fernet import Fernet
+
+        key_file.write_text(Fernet.generate_key().decode())
+        key_file.chmod(0o600)
+    return [key_file.read_text().strip()]
+
+
+FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -45,6 +61,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -168,6 +185,21 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }
+
+# --- foundation models ------------------------------------------------------------------------------
+
+# Platform-wide keys a tenant may use without its own, when its plan is listed in PLATFORM_KEY_PLANS.
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
+PLATFORM_KEY_PLANS = env.list("PLATFORM_KEY_PLANS", default=["team", "business"])
+# Base URLs of the providers' APIs (tests point the official SDKs at local stub servers).
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="") or None
+MODEL_CALL_TIMEOUT_SECONDS = env.float("MODEL_CALL_TIMEOUT_SECONDS", default=60.0)
+MODEL_CALL_MAX_RETRIES = env.int("MODEL_CALL_MAX_RETRIES", default=3)
+# OpenAI-compatible endpoints on private addresses (an Ollama beside a self-hosted Groundwork). Off by
+# default: a SaaS must not let tenants make it call its own network.
+ALLOW_PRIVATE_MODEL_ENDPOINTS = env.bool("ALLOW_PRIVATE_MODEL_ENDPOINTS", default=False)
 
 # --- background jobs --------------------------------------------------------------------------------
 
