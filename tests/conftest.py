@@ -37,6 +37,27 @@ def pytest_configure(config: pytest.Config) -> None:
     celery_app.conf.task_default_queue = TEST_QUEUE
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_blocker: Any) -> None:
+    """One test database per pytest process, so two runs on one machine (a developer's and a hook's,
+    or parallel agents) never drop each other's database. Databases of runs that died are removed."""
+    with django_db_blocker.unblock():
+        _drop_abandoned_test_databases()
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_groundwork_{os.getpid()}"
+
+
+def _drop_abandoned_test_databases() -> None:
+    import psutil
+    from django.db import connection
+
+    with connection._nodb_cursor() as cursor:
+        cursor.execute("SELECT datname FROM pg_database WHERE datname ~ '^test_groundwork_[0-9]+$'")
+        names = [row[0] for row in cursor.fetchall()]
+        for name in names:
+            if not psutil.pid_exists(int(name.rsplit("_", 1)[1])):
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def database_url(settings_dict: dict[str, Any]) -> str:
     """A libpq URL for Django's (test) database, for child processes such as the worker."""
     user = quote(settings_dict["USER"] or "", safe="")
