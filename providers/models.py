@@ -66,7 +66,9 @@ class FoundationModel(ModelSpec):
     in_catalog = models.BooleanField(default=True)  # False once the data file no longer lists it
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["provider", "model_id"], name="foundation_model_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "model_id"], name="foundation_model_unique")
+        ]
         ordering = ["provider", "kind", "display_name"]
 
     def __str__(self) -> str:
@@ -119,11 +121,15 @@ class CustomModel(TenantOwnedModel, ModelSpec):
     """A model the tenant serves itself (Ollama, vLLM, LM Studio, llama.cpp) behind an endpoint credential."""
 
     credential = models.ForeignKey(ProviderCredential, on_delete=models.CASCADE, related_name="custom_models")
-    model_name = models.CharField(max_length=200, help_text="The name the server knows it by, e.g. llama3.1:8b.")
+    model_name = models.CharField(
+        max_length=200, help_text="The name the server knows it by, e.g. llama3.1:8b."
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "credential", "model_name"], name="custom_model_unique"),
+            models.UniqueConstraint(
+                fields=["tenant", "credential", "model_name"], name="custom_model_unique"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -142,7 +148,9 @@ class TenantModelSettings(TenantOwnedModel):
     default_embedding_model = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant"], name="tenant_model_settings_one_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="tenant_model_settings_one_per_tenant")
+        ]
 
     def __str__(self) -> str:
         return f"Model settings of {self.tenant_id}"

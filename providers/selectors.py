@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDay
 
 from providers.models import (
@@ -43,8 +43,13 @@ class ResolvedModel:
         return self.spec.display_name
 
 
-def catalog_list(*, kind: str | None = None, provider: str | None = None, capability: str | None = None,
-                 include_removed: bool = False) -> QuerySet[FoundationModel]:
+def catalog_list(
+    *,
+    kind: str | None = None,
+    provider: str | None = None,
+    capability: str | None = None,
+    include_removed: bool = False,
+) -> QuerySet[FoundationModel]:
     models = FoundationModel.objects.all()
     if not include_removed:
         models = models.filter(in_catalog=True)
@@ -76,7 +81,9 @@ def credential_get(*, tenant: Tenant, credential_id: uuid.UUID | str) -> Provide
 
 def credential_for_provider(*, tenant: Tenant, provider: str) -> ProviderCredential | None:
     """The tenant's own key for OpenAI or Anthropic, if it has one."""
-    return ProviderCredential.objects.for_tenant(tenant).filter(provider=provider).order_by("created_at").first()
+    return (
+        ProviderCredential.objects.for_tenant(tenant).filter(provider=provider).order_by("created_at").first()
+    )
 
 
 def model_settings(*, tenant: Tenant) -> TenantModelSettings:
@@ -98,14 +105,22 @@ def model_get(*, tenant: Tenant, ref: str) -> ResolvedModel:
             custom = custom_model_list(tenant=tenant).get(pk=uuid.UUID(name))
         except (ValueError, CustomModel.DoesNotExist):
             raise NotFound(f"No such model “{ref}”.") from None
-        return ResolvedModel(ref=ref, provider=Provider.OPENAI_COMPATIBLE, provider_model_id=custom.model_name,
-                             spec=custom, credential=custom.credential)
+        return ResolvedModel(
+            ref=ref,
+            provider=Provider.OPENAI_COMPATIBLE,
+            provider_model_id=custom.model_name,
+            spec=custom,
+            credential=custom.credential,
+        )
     entry = FoundationModel.objects.filter(provider=provider, model_id=name, in_catalog=True).first()
     if entry is None:
         raise NotFound(f"No such model “{ref}”.")
-    credential = None if provider == Provider.LOCAL else credential_for_provider(tenant=tenant, provider=provider)
-    return ResolvedModel(ref=ref, provider=provider, provider_model_id=entry.model_id, spec=entry,
-                         credential=credential)
+    credential = (
+        None if provider == Provider.LOCAL else credential_for_provider(tenant=tenant, provider=provider)
+    )
+    return ResolvedModel(
+        ref=ref, provider=provider, provider_model_id=entry.model_id, spec=entry, credential=credential
+    )
 
 
 def available_models(*, tenant: Tenant, kind: str | None = None) -> list[dict[str, Any]]:
@@ -114,20 +129,51 @@ def available_models(*, tenant: Tenant, kind: str | None = None) -> list[dict[st
     enabled = set(settings_row.enabled_models)
     rows: list[dict[str, Any]] = []
     for entry in catalog_list(kind=kind):
-        rows.append(_row(entry.ref, entry, entry.get_provider_display(), enabled, settings_row,
-                         deprecated=entry.is_deprecated, retired=entry.is_retired,
-                         released_on=entry.released_on, deprecated_on=entry.deprecated_on))
+        rows.append(
+            _row(
+                entry.ref,
+                entry,
+                entry.get_provider_display(),
+                enabled,
+                settings_row,
+                deprecated=entry.is_deprecated,
+                retired=entry.is_retired,
+                released_on=entry.released_on,
+                deprecated_on=entry.deprecated_on,
+            )
+        )
     customs = custom_model_list(tenant=tenant)
     if kind:
         customs = customs.filter(kind=kind)
     for custom in customs:
-        rows.append(_row(custom.ref, custom, f"{custom.credential.name} (OpenAI-compatible)", enabled,
-                         settings_row, deprecated=False, retired=False, released_on=None, deprecated_on=None))
+        rows.append(
+            _row(
+                custom.ref,
+                custom,
+                f"{custom.credential.name} (OpenAI-compatible)",
+                enabled,
+                settings_row,
+                deprecated=False,
+                retired=False,
+                released_on=None,
+                deprecated_on=None,
+            )
+        )
     return rows
 
 
-def _row(ref: str, spec: ModelSpec, provider_label: str, enabled: set[str], settings_row: TenantModelSettings,
-         *, deprecated: bool, retired: bool, released_on: date | None, deprecated_on: date | None) -> dict[str, Any]:
+def _row(
+    ref: str,
+    spec: ModelSpec,
+    provider_label: str,
+    enabled: set[str],
+    settings_row: TenantModelSettings,
+    *,
+    deprecated: bool,
+    retired: bool,
+    released_on: date | None,
+    deprecated_on: date | None,
+) -> dict[str, Any]:
     return {
         "ref": ref,
         "provider": ref.partition(":")[0],
@@ -156,30 +202,42 @@ def usage_list(*, tenant: Tenant) -> QuerySet[UsageRecord]:
     return UsageRecord.objects.for_tenant(tenant).order_by("-created_at")
 
 
+USAGE_GROUPINGS = {"day": TruncDay("created_at"), "model": F("model_ref"), "bot": F("bot_id")}
+
+
 def usage_summary(*, tenant: Tenant, start: date, end: date, group_by: str) -> list[dict[str, Any]]:
-    """Tokens, cost and calls per day, model or bot between two dates (inclusive), largest cost first
-    for models and bots, oldest first for days."""
-    records = usage_list(tenant=tenant).filter(created_at__date__gte=start, created_at__date__lte=end)
-    if group_by == "day":
-        grouped = records.annotate(day=TruncDay("created_at")).values("day").order_by("day")
-    elif group_by == "model":
-        grouped = records.values("model_ref").order_by()
-    elif group_by == "bot":
-        grouped = records.values("bot_id").order_by()
-    else:
+    """Calls, tokens and cost per day, model or bot between two dates (inclusive).
+
+    Each row is ``{<group_by>: day | model ref | bot id, "calls", "input_tokens", "output_tokens",
+    "cost_usd"}``; days oldest first, models and bots most expensive first.
+    """
+    if group_by not in USAGE_GROUPINGS:
         raise ValueError(f"cannot group usage by {group_by!r}")
-    rows = list(
-        grouped.annotate(
+    grouped = (
+        usage_list(tenant=tenant)
+        .filter(created_at__date__gte=start, created_at__date__lte=end)
+        .annotate(group=USAGE_GROUPINGS[group_by])
+        .values("group")
+        .annotate(
             calls=Count("id"),
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
             cost_usd=Sum("cost_usd"),
         )
+        .order_by("group")
     )
-    for row in rows:
-        row["cost_usd"] = row["cost_usd"] or Decimal(0)
-        if group_by == "day":
-            row["day"] = row["day"].date()
+    rows: list[dict[str, Any]] = []
+    for row in grouped:
+        group = row["group"]
+        rows.append(
+            {
+                group_by: group.date() if group_by == "day" else group,
+                "calls": row["calls"],
+                "input_tokens": row["input_tokens"] or 0,
+                "output_tokens": row["output_tokens"] or 0,
+                "cost_usd": row["cost_usd"] or Decimal(0),
+            }
+        )
     if group_by != "day":
         rows.sort(key=lambda row: row["cost_usd"], reverse=True)
     return rows

@@ -86,7 +86,9 @@ def catalog_sync(*, path: Path = CATALOG_PATH) -> CatalogSyncReport:
         if existing is None:
             FoundationModel.objects.create(provider=key[0], model_id=key[1], **values)
             report.created.append(f"{key[0]}:{key[1]}")
-        elif any(getattr(existing, name) != value for name, value in values.items() if name != "catalog_version"):
+        elif any(
+            getattr(existing, name) != value for name, value in values.items() if name != "catalog_version"
+        ):
             FoundationModel.objects.filter(pk=existing.pk).update(**values)
             report.updated.append(existing.ref)
         else:
@@ -124,8 +126,10 @@ def validate_endpoint_url(base_url: str) -> str:
     """
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed("Use an http:// or https:// URL, e.g. https://llm.example.com/v1.",
-                               field_errors={"base_url": ["Use an http:// or https:// URL."]})
+        raise ValidationFailed(
+            "Use an http:// or https:// URL, e.g. https://llm.example.com/v1.",
+            field_errors={"base_url": ["Use an http:// or https:// URL."]},
+        )
     if not settings.ALLOW_PRIVATE_MODEL_ENDPOINTS and not _is_public_host(parts.hostname):
         raise ValidationFailed(
             "This address is private or does not resolve. Groundwork only calls public model servers.",
@@ -141,33 +145,57 @@ def _store_key(credential: ProviderCredential, api_key: str) -> None:
 
 
 @runs_in_actor_tenant
-def credential_create(*, actor: Actor, provider: str, name: str, api_key: str = "", base_url: str = "") -> ProviderCredential:
+def credential_create(
+    *, actor: Actor, provider: str, name: str, api_key: str = "", base_url: str = ""
+) -> ProviderCredential:
     actor.require(Role.ADMIN, "manage provider credentials")
     if provider not in (Provider.OPENAI, Provider.ANTHROPIC, Provider.OPENAI_COMPATIBLE):
-        raise ValidationFailed("Choose OpenAI, Anthropic or an OpenAI-compatible server.",
-                               field_errors={"provider": ["Unknown provider."]})
+        raise ValidationFailed(
+            "Choose OpenAI, Anthropic or an OpenAI-compatible server.",
+            field_errors={"provider": ["Unknown provider."]},
+        )
     if provider in KEYED_PROVIDERS and not api_key.strip():
         raise ValidationFailed("Paste the API key.", field_errors={"api_key": ["This field is required."]})
-    if provider in KEYED_PROVIDERS and selectors.credential_for_provider(tenant=actor.tenant, provider=provider):
-        raise Conflict(f"There is already a {Provider(provider).label} key; replace it instead of adding another.")
-    credential = ProviderCredential(tenant=actor.tenant, provider=provider, name=name.strip() or Provider(provider).label,
-                                    created_by=actor.user)
+    if provider in KEYED_PROVIDERS and selectors.credential_for_provider(
+        tenant=actor.tenant, provider=provider
+    ):
+        raise Conflict(
+            f"There is already a {Provider(provider).label} key; replace it instead of adding another."
+        )
+    credential = ProviderCredential(
+        tenant=actor.tenant,
+        provider=provider,
+        name=name.strip() or Provider(provider).label,
+        created_by=actor.user,
+    )
     credential.base_url = validate_endpoint_url(base_url) if provider == Provider.OPENAI_COMPATIBLE else ""
     _store_key(credential, api_key)
     try:
         with transaction.atomic():
             credential.save()
     except IntegrityError:
-        raise Conflict(f"A credential named “{credential.name}” already exists.",
-                       field_errors={"name": ["Already used."]}) from None
-    audit(actor, action="provider_credential.created", target=credential,
-          changes={"provider": provider, "name": credential.name, "key": credential.masked_key})
+        raise Conflict(
+            f"A credential named “{credential.name}” already exists.",
+            field_errors={"name": ["Already used."]},
+        ) from None
+    audit(
+        actor,
+        action="provider_credential.created",
+        target=credential,
+        changes={"provider": provider, "name": credential.name, "key": credential.masked_key},
+    )
     return credential
 
 
 @runs_in_actor_tenant
-def credential_update(*, actor: Actor, credential_id: uuid.UUID, name: str | None = None,
-                      api_key: str | None = None, base_url: str | None = None) -> ProviderCredential:
+def credential_update(
+    *,
+    actor: Actor,
+    credential_id: uuid.UUID,
+    name: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+) -> ProviderCredential:
     """Rename, replace the key (an empty key clears it, for endpoints) or move the endpoint."""
     actor.require(Role.ADMIN, "manage provider credentials")
     credential = selectors.credential_get(tenant=actor.tenant, credential_id=credential_id)
@@ -182,7 +210,9 @@ def credential_update(*, actor: Actor, credential_id: uuid.UUID, name: str | Non
             credential.base_url = new_url
     if api_key is not None:
         if credential.provider in KEYED_PROVIDERS and not api_key.strip():
-            raise ValidationFailed("Paste the new API key.", field_errors={"api_key": ["This field is required."]})
+            raise ValidationFailed(
+                "Paste the new API key.", field_errors={"api_key": ["This field is required."]}
+            )
         previous = credential.masked_key
         _store_key(credential, api_key)
         changes["key"] = {"from": previous, "to": credential.masked_key}
@@ -197,8 +227,12 @@ def credential_update(*, actor: Actor, credential_id: uuid.UUID, name: str | Non
 def credential_delete(*, actor: Actor, credential_id: uuid.UUID) -> None:
     actor.require(Role.ADMIN, "manage provider credentials")
     credential = selectors.credential_get(tenant=actor.tenant, credential_id=credential_id)
-    audit(actor, action="provider_credential.deleted", target=credential,
-          changes={"provider": credential.provider, "name": credential.name})
+    audit(
+        actor,
+        action="provider_credential.deleted",
+        target=credential,
+        changes={"provider": credential.provider, "name": credential.name},
+    )
     credential.delete()
 
 
@@ -208,7 +242,9 @@ def credential_api_key(credential: ProviderCredential) -> str:
 
 
 @runs_in_actor_tenant
-def credential_record_test(*, actor: Actor, credential_id: uuid.UUID, ok: bool, message: str) -> ProviderCredential:
+def credential_record_test(
+    *, actor: Actor, credential_id: uuid.UUID, ok: bool, message: str
+) -> ProviderCredential:
     from django.utils import timezone
 
     credential = selectors.credential_get(tenant=actor.tenant, credential_id=credential_id)
@@ -236,24 +272,42 @@ def reencrypt_all_credentials() -> int:
 
 
 @runs_in_actor_tenant
-def custom_model_create(*, actor: Actor, credential_id: uuid.UUID, model_name: str, display_name: str,
-                        kind: str, context_window: int, max_output_tokens: int | None = None,
-                        input_price_per_million: Decimal = Decimal(0),
-                        output_price_per_million: Decimal = Decimal(0),
-                        embedding_dimensions: int | None = None) -> CustomModel:
+def custom_model_create(
+    *,
+    actor: Actor,
+    credential_id: uuid.UUID,
+    model_name: str,
+    display_name: str,
+    kind: str,
+    context_window: int,
+    max_output_tokens: int | None = None,
+    input_price_per_million: Decimal = Decimal(0),
+    output_price_per_million: Decimal = Decimal(0),
+    embedding_dimensions: int | None = None,
+) -> CustomModel:
     actor.require(Role.ADMIN, "add models")
     credential = selectors.credential_get(tenant=actor.tenant, credential_id=credential_id)
     if credential.provider != Provider.OPENAI_COMPATIBLE:
-        raise ValidationFailed("Custom models run on an OpenAI-compatible endpoint.",
-                               field_errors={"credential": ["Choose an OpenAI-compatible endpoint."]})
+        raise ValidationFailed(
+            "Custom models run on an OpenAI-compatible endpoint.",
+            field_errors={"credential": ["Choose an OpenAI-compatible endpoint."]},
+        )
     if kind == ModelKind.EMBEDDING and not embedding_dimensions:
-        raise ValidationFailed("Say how many dimensions its vectors have.",
-                               field_errors={"embedding_dimensions": ["Required for embedding models."]})
+        raise ValidationFailed(
+            "Say how many dimensions its vectors have.",
+            field_errors={"embedding_dimensions": ["Required for embedding models."]},
+        )
     model = CustomModel(
-        tenant=actor.tenant, credential=credential, model_name=model_name.strip(),
-        display_name=display_name.strip() or model_name.strip(), kind=kind, context_window=context_window,
-        max_output_tokens=max_output_tokens, input_price_per_million=input_price_per_million,
-        output_price_per_million=output_price_per_million, embedding_dimensions=embedding_dimensions,
+        tenant=actor.tenant,
+        credential=credential,
+        model_name=model_name.strip(),
+        display_name=display_name.strip() or model_name.strip(),
+        kind=kind,
+        context_window=context_window,
+        max_output_tokens=max_output_tokens,
+        input_price_per_million=input_price_per_million,
+        output_price_per_million=output_price_per_million,
+        embedding_dimensions=embedding_dimensions,
         input_modalities=["text"],
     )
     try:
@@ -261,7 +315,9 @@ def custom_model_create(*, actor: Actor, credential_id: uuid.UUID, model_name: s
             model.save()
     except IntegrityError:
         raise Conflict(f"{model.model_name} is already defined on this endpoint.") from None
-    audit(actor, action="custom_model.created", target=model, changes={"model": model.model_name, "kind": kind})
+    audit(
+        actor, action="custom_model.created", target=model, changes={"model": model.model_name, "kind": kind}
+    )
     return model
 
 
@@ -278,31 +334,42 @@ def custom_model_delete(*, actor: Actor, custom_model_id: uuid.UUID) -> None:
 
 
 @runs_in_actor_tenant
-def model_settings_update(*, actor: Actor, enabled_models: list[str] | None = None,
-                          default_chat_model: str | None = None,
-                          default_embedding_model: str | None = None) -> TenantModelSettings:
+def model_settings_update(
+    *,
+    actor: Actor,
+    enabled_models: list[str] | None = None,
+    default_chat_model: str | None = None,
+    default_embedding_model: str | None = None,
+) -> TenantModelSettings:
     """Choose which models bots may use and the defaults. Defaults are always enabled."""
     actor.require(Role.ADMIN, "change model settings")
     current = selectors.model_settings(tenant=actor.tenant)
     enabled = list(dict.fromkeys(enabled_models if enabled_models is not None else current.enabled_models))
     chat = default_chat_model if default_chat_model is not None else current.default_chat_model
-    embedding = default_embedding_model if default_embedding_model is not None else current.default_embedding_model
+    embedding = (
+        default_embedding_model if default_embedding_model is not None else current.default_embedding_model
+    )
     errors: dict[str, list[str]] = {}
     for ref in enabled:
         _require_choosable(actor.tenant, ref, None, "enabled_models", errors)
     _require_choosable(actor.tenant, chat, ModelKind.CHAT, "default_chat_model", errors)
     _require_choosable(actor.tenant, embedding, ModelKind.EMBEDDING, "default_embedding_model", errors)
     if errors:
-        raise ValidationFailed("Some models cannot be chosen.", field_errors=errors)
+        details = " ".join(message for messages in errors.values() for message in messages)
+        raise ValidationFailed(f"Some models cannot be chosen: {details}", field_errors=errors)
     for ref in (chat, embedding):
         if ref not in enabled:
             enabled.append(ref)
-    row = TenantModelSettings.objects.for_tenant(actor.tenant).select_for_update().first() or TenantModelSettings(
-        tenant=actor.tenant)
+    row = TenantModelSettings.objects.for_tenant(
+        actor.tenant
+    ).select_for_update().first() or TenantModelSettings(tenant=actor.tenant)
     changes = {
         name: {"from": getattr(current, name), "to": value}
-        for name, value in (("enabled_models", enabled), ("default_chat_model", chat),
-                            ("default_embedding_model", embedding))
+        for name, value in (
+            ("enabled_models", enabled),
+            ("default_chat_model", chat),
+            ("default_embedding_model", embedding),
+        )
         if getattr(current, name) != value
     }
     row.enabled_models, row.default_chat_model, row.default_embedding_model = enabled, chat, embedding
@@ -312,8 +379,9 @@ def model_settings_update(*, actor: Actor, enabled_models: list[str] | None = No
     return row
 
 
-def _require_choosable(tenant: Tenant, ref: str, kind: str | None, field_name: str,
-                       errors: dict[str, list[str]]) -> None:
+def _require_choosable(
+    tenant: Tenant, ref: str, kind: str | None, field_name: str, errors: dict[str, list[str]]
+) -> None:
     from tenants.errors import NotFound
 
     try:
@@ -330,17 +398,40 @@ def _require_choosable(tenant: Tenant, ref: str, kind: str | None, field_name: s
 # --- usage ------------------------------------------------------------------------------------------
 
 
-def usage_record(*, tenant_id: uuid.UUID, model_ref: str, provider: str, operation: str, input_tokens: int,
-                 output_tokens: int, cost_usd: Decimal, latency_ms: int, time_to_first_token_ms: int | None,
-                 outcome: str = CallOutcome.OK, error_code: str = "", bot_id: uuid.UUID | None = None,
-                 model_version: str = "", used_fallback: bool = False) -> UsageRecord:
+def usage_record(
+    *,
+    tenant_id: uuid.UUID,
+    model_ref: str,
+    provider: str,
+    operation: str,
+    input_tokens: int,
+    output_tokens: int,
+    cost_usd: Decimal,
+    latency_ms: int,
+    time_to_first_token_ms: int | None,
+    outcome: str = CallOutcome.OK,
+    error_code: str = "",
+    bot_id: uuid.UUID | None = None,
+    model_version: str = "",
+    used_fallback: bool = False,
+) -> UsageRecord:
     """Record one model call (metering). Runs in its own tenant-scoped transaction."""
     from tenants.context import tenant_context
 
     with tenant_context(tenant_id):
         return UsageRecord.objects.create(
-            tenant_id=tenant_id, bot_id=bot_id, model_ref=model_ref, model_version=model_version,
-            provider=provider, operation=operation, input_tokens=input_tokens, output_tokens=output_tokens,
-            cost_usd=cost_usd, latency_ms=latency_ms, time_to_first_token_ms=time_to_first_token_ms,
-            outcome=outcome, error_code=error_code, used_fallback=used_fallback,
+            tenant_id=tenant_id,
+            bot_id=bot_id,
+            model_ref=model_ref,
+            model_version=model_version,
+            provider=provider,
+            operation=operation,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd,
+            latency_ms=latency_ms,
+            time_to_first_token_ms=time_to_first_token_ms,
+            outcome=outcome,
+            error_code=error_code,
+            used_fallback=used_fallback,
         )

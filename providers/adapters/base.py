@@ -66,7 +66,10 @@ class ChatAdapter(Protocol):
     provider: str
 
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        """Yield TextDelta events as text arrives, then exactly one Completed. Raise ProviderError subclasses."""
+        """Yield TextDelta events as text arrives, then exactly one Completed.
+
+        Raises ProviderError subclasses.
+        """
         ...
 
 
@@ -82,7 +85,10 @@ class EmbeddingAdapter(Protocol):
     provider: str
 
     async def embed(self, model: str, texts: Sequence[str]) -> EmbeddingResult:
-        """Vectors in the order of ``texts``, batched to the provider's limits. Raise ProviderError subclasses."""
+        """Vectors in the order of ``texts``, batched to the provider's limits.
+
+        Raises ProviderError subclasses.
+        """
         ...
 
 

@@ -16,6 +16,10 @@ class Command(BaseCommand):
             f"Catalog {report.version}: {len(report.created)} added, {len(report.updated)} updated, "
             f"{len(report.removed)} no longer listed, {report.unchanged} unchanged."
         )
-        for label, refs in (("added", report.created), ("updated", report.updated), ("removed", report.removed)):
+        for label, refs in (
+            ("added", report.created),
+            ("updated", report.updated),
+            ("removed", report.removed),
+        ):
             for ref in refs:
                 self.stdout.write(f"  {label}: {ref}")
