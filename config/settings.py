@@ -8,9 +8,12 @@ to leave on a laptop; ``platform/README.md`` lists what production must set.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded
 
@@ -20,36 +23,29 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
+# With an external database this is a real deployment: secrets must come from the environment, never
+# be generated into a local file (which a container image could bake in).
+EXTERNAL_SERVICES = bool(env.str("DATABASE_URL", default=""))
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept under var/ (development)."""
-    if value := env.str("SECRET_KEY", default=""):
-        return value
-    key_file = embedded.var_dir() / "secret_key"
+def _generated_secret(name: str, file_name: str, generate: Callable[[], str]) -> str:
+    """A development secret kept under var/; refused when running against external services."""
+    if EXTERNAL_SERVICES:
+        raise ImproperlyConfigured(f"Set {name}: it is required when DATABASE_URL is set.")
+    key_file = embedded.var_dir() / file_name
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.write_text(generate())
         key_file.chmod(0o600)
     return key_file.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
-
-
-def _field_encryption_keys() -> list[str]:
-    """Fernet keys for provider secrets at rest, newest first (providers.crypto); dev: one under var/."""
-    if keys := env.list("FIELD_ENCRYPTION_KEYS", default=[]):
-        return keys
-    key_file = embedded.var_dir() / "field_encryption_key"
-    if not key_file.exists():
-        from cryptography.fernet import Fernet
-
-        key_file.write_text(Fernet.generate_key().decode())
-        key_file.chmod(0o600)
-    return [key_file.read_text().strip()]
-
-
-FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
+SECRET_KEY = env.str("SECRET_KEY", default="") or _generated_secret(
+    "SECRET_KEY", "secret_key", lambda: secrets.token_urlsafe(50)
+)
+# Fernet keys for provider secrets at rest, newest first (providers.crypto), comma-separated.
+FIELD_ENCRYPTION_KEYS = [key for key in env.list("FIELD_ENCRYPTION_KEYS", default=[]) if key] or [
+    _generated_secret("FIELD_ENCRYPTION_KEYS", "field_encryption_key", lambda: Fernet.generate_key().decode())
+]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

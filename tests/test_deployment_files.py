@@ -41,6 +41,7 @@ REQUIRED_SECRETS = {
     "SECRET_KEY": "s3cret-key-for-tests",
     "POSTGRES_PASSWORD": "superuser-password",
     "GROUNDWORK_DB_PASSWORD": "app-role-password",
+    "FIELD_ENCRYPTION_KEYS": "a-fernet-key-for-tests",
 }
 
 
@@ -239,6 +240,7 @@ def test_app_service_gets_its_configuration_from_the_environment(
         assert variable in raw, f"{name} lacks {variable}"
     # The secret is required, never defaulted into the file.
     assert str(raw["SECRET_KEY"]).startswith("${SECRET_KEY:?")
+    assert str(raw["FIELD_ENCRYPTION_KEYS"]).startswith("${FIELD_ENCRYPTION_KEYS:?")
 
     # Even an operator's DEBUG=true in the shell must not reach production.
     environment = _environment(services[name], {**REQUIRED_SECRETS, "DEBUG": "true"})
