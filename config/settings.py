@@ -29,11 +29,15 @@ EXTERNAL_SERVICES = bool(env.str("DATABASE_URL", default=""))
 
 
 def _generated_secret(name: str, file_name: str, generate: Callable[[], str]) -> str:
-    """A development secret kept under var/; refused when running against external services."""
-    if EXTERNAL_SERVICES:
-        raise ImproperlyConfigured(f"Set {name}: it is required when DATABASE_URL is set.")
+    """A development secret kept under var/ (shared by the processes `make run` and the tests start).
+
+    It is created only on a machine using the embedded servers; with an external database a missing
+    variable is an error, so no deployment runs on a secret generated into its image or volume.
+    """
     key_file = embedded.var_dir() / file_name
     if not key_file.exists():
+        if EXTERNAL_SERVICES:
+            raise ImproperlyConfigured(f"Set {name}: it is required when DATABASE_URL is set.")
         key_file.write_text(generate())
         key_file.chmod(0o600)
     return key_file.read_text().strip()

@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
+from django_htmx.http import HttpResponseClientRedirect
 
 from tenants import selectors, services
 from tenants.context import activate_tenant
@@ -230,21 +231,38 @@ class TeamView(TenantView):
 
 
 class MemberRoleView(TenantView):
+    """Change a member's role: a classic form post, or htmx swapping just the role cell."""
+
     write_role = Role.ADMIN
 
     def post(self, request: HttpRequest, membership_id: uuid.UUID) -> HttpResponse:
         membership = selectors.membership_get(tenant=self.tenant, membership_id=membership_id)
         form = RoleForm(request.POST)
-        if not form.is_valid():
-            messages.error(request, "Choose a valid role.")
-        else:
+        error = "" if form.is_valid() else "Choose a valid role."
+        if not error:
             try:
-                services.membership_change_role(
+                membership = services.membership_change_role(
                     actor=self.actor, membership_id=membership.pk, role=form.cleaned_data["role"]
                 )
-                messages.success(request, f"{membership.user.email} is now {form.cleaned_data['role']}.")
-            except GroundworkError as error:
-                messages.error(request, error.message)
+            except GroundworkError as failure:
+                error = failure.message
+        if request.htmx:  # type: ignore[attr-defined]
+            return render(
+                request,
+                "tenants/_member_role_cell.html",
+                {
+                    "m": membership,
+                    "can_manage": True,
+                    "role_form": RoleForm(),
+                    "role_saved": not error,
+                    "role_error": error,
+                },
+                status=200 if not error else 400,
+            )
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"{membership.user.email} is now {membership.role}.")
         return redirect("dashboard:team")
 
 
@@ -258,11 +276,15 @@ class MemberRemoveView(TenantView):
             services.membership_remove(actor=self.actor, membership_id=membership.pk)
         except GroundworkError as error:
             messages.error(request, error.message)
+            if request.htmx:  # type: ignore[attr-defined]
+                return HttpResponseClientRedirect(reverse("dashboard:team"))  # a full page, with the message
             return redirect("dashboard:team")
         if leaving:
             request.session.pop(SESSION_TENANT_KEY, None)
             messages.success(request, f"You left {self.tenant.name}.")
             return redirect("dashboard:home")
+        if request.htmx:  # type: ignore[attr-defined]
+            return HttpResponse("")  # htmx swaps the member's row out
         messages.success(request, f"Removed {membership.user.email}.")
         return redirect("dashboard:team")
 

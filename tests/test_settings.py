@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -17,9 +18,9 @@ EXTERNAL = {
 }
 
 
-def check(**overrides: str) -> subprocess.CompletedProcess[str]:
+def check(var_dir: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS")}
-    env.update(EXTERNAL, **overrides)
+    env.update(EXTERNAL, GROUNDWORK_VAR_DIR=str(var_dir), **overrides)  # a machine with no dev secrets
     return subprocess.run(
         [
             sys.executable,
@@ -37,16 +38,17 @@ def check(**overrides: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS"])
-def test_external_services_require_secrets_from_the_environment(missing: str) -> None:
+def test_external_services_require_secrets_from_the_environment(missing: str, tmp_path: Path) -> None:
     secrets = {"SECRET_KEY": "x" * 50, "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
     secrets.pop(missing)
-    result = check(**secrets)
+    result = check(tmp_path, **secrets)
     assert result.returncode != 0
     assert f"Set {missing}" in result.stderr
 
 
-def test_with_every_secret_set_settings_load_and_generate_nothing() -> None:
+def test_with_every_secret_set_settings_load_and_generate_nothing(tmp_path: Path) -> None:
     keys = f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}"
-    result = check(SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=keys)
+    result = check(tmp_path, SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=keys)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2"
+    assert not (tmp_path / "secret_key").exists() and not (tmp_path / "field_encryption_key").exists()

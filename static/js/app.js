@@ -11,6 +11,10 @@
 (function () {
   "use strict";
 
+  // Controls that only matter without JavaScript (e.g. a Save button that htmx makes redundant) carry
+  // .gw-js-hidden; this class on <html> hides them.
+  document.documentElement.classList.add("gw-js");
+
   var TOAST_DELAY_MS = 6000;
   var COPIED_RESET_MS = 2000;
 

@@ -10,7 +10,10 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
+from tenants.context import tenant_context
+from tenants.models import Membership, Role, Tenant
 from tests.e2e.conftest import screenshot
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -75,6 +78,16 @@ def test_invite_a_colleague_and_see_the_pending_invitation(page: Page, server_ur
     page.get_by_role("button", name="Send invitation").click()
     expect(page.get_by_text("Invitation sent to colleague@example.test")).to_be_visible()
     expect(page.get_by_text("colleague@example.test").nth(1)).to_be_visible()
+
+    # A member who already joined: their role changes in place (htmx), without a page load.
+    tenant = Tenant.objects.get(name="Lighthouse Labs")
+    with tenant_context(tenant.pk):
+        Membership.objects.create(tenant=tenant, user=UserFactory(email="ada@example.test"), role=Role.VIEWER)
+    page.reload()
+    page.get_by_label("Role of ada@example.test").select_option("editor")
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    with tenant_context(tenant.pk):
+        assert Membership.objects.get(user__email="ada@example.test").role == Role.EDITOR
     screenshot(page, "dashboard-team")
 
 

@@ -240,3 +240,24 @@ def test_active_api_keys_are_listed_before_revoked_ones(world: World) -> None:
     services.api_key_revoke(actor=world.actor(), api_key_id=old.pk)
     with tenant_context(world.tenant.pk):
         assert [key.name for key in selectors.api_key_list(tenant=world.tenant)] == ["current", "old"]
+
+
+def test_htmx_role_change_answers_with_the_updated_cell(world: World, owner_client: Client) -> None:
+    member = world.add_member(Role.VIEWER)
+    response = owner_client.post(
+        f"/app/team/members/{member.pk}/role/", {"role": "editor"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<td" in html and "Saved" in html and "<html" not in html
+    assert '<option value="editor" selected>' in html
+    with tenant_context(world.tenant.pk):
+        assert Membership.objects.get(pk=member.pk).role == Role.EDITOR
+
+
+def test_htmx_removal_answers_with_nothing_so_the_row_disappears(world: World, owner_client: Client) -> None:
+    member = world.add_member(Role.VIEWER)
+    response = owner_client.post(f"/app/team/members/{member.pk}/remove/", HTTP_HX_REQUEST="true")
+    assert (response.status_code, response.content) == (200, b"")
+    with tenant_context(world.tenant.pk):
+        assert not Membership.objects.filter(pk=member.pk).exists()
