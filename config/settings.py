@@ -201,6 +201,13 @@ MODEL_CALL_MAX_RETRIES = env.int("MODEL_CALL_MAX_RETRIES", default=3)
 # default: a SaaS must not let tenants make it call its own network.
 ALLOW_PRIVATE_MODEL_ENDPOINTS = env.bool("ALLOW_PRIVATE_MODEL_ENDPOINTS", default=False)
 
+# --- fetching URLs (knowledge.fetching) ---------------------------------------------------------------
+
+FETCH_MAX_BYTES = env.int("FETCH_MAX_BYTES", default=25 * 1024 * 1024)
+FETCH_TIMEOUT_SECONDS = env.float("FETCH_TIMEOUT_SECONDS", default=20.0)
+# Tests serve pages from 127.0.0.1; never enable this where tenants can submit URLs.
+FETCH_ALLOW_LOOPBACK = env.bool("FETCH_ALLOW_LOOPBACK", default=False)
+
 # --- background jobs --------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = REDIS_URL
