@@ -15,11 +15,12 @@ class ProviderError(GroundworkError):
     status = 502
     title = "Model provider error"
     retryable = False
+    code = "provider_error"  # a short machine-readable reason, stored on usage records
 
-    def __init__(self, message: str, *, provider: str = "", code: str = "provider_error") -> None:
+    def __init__(self, message: str, *, provider: str = "", code: str | None = None) -> None:
         super().__init__(message)
         self.provider = provider
-        self.code = code
+        self.code = code or type(self).code
 
 
 class ProviderAuthError(ProviderError):

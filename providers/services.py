@@ -233,6 +233,7 @@ def credential_delete(*, actor: Actor, credential_id: uuid.UUID) -> None:
         target=credential,
         changes={"provider": credential.provider, "name": credential.name},
     )
+    _forget_models(actor.tenant, {model.ref for model in credential.custom_models.all()})  # deleted with it
     credential.delete()
 
 
@@ -247,6 +248,7 @@ def credential_record_test(
 ) -> ProviderCredential:
     from django.utils import timezone
 
+    actor.require(Role.ADMIN, "test provider credentials")
     credential = selectors.credential_get(tenant=actor.tenant, credential_id=credential_id)
     credential.last_tested_at = timezone.now()
     credential.last_test_ok = ok
@@ -330,7 +332,24 @@ def custom_model_delete(*, actor: Actor, custom_model_id: uuid.UUID) -> None:
 
         raise NotFound("No such model.")
     audit(actor, action="custom_model.deleted", target=model, changes={"model": model.model_name})
+    _forget_models(actor.tenant, {model.ref})
     model.delete()
+
+
+def _forget_models(tenant: Tenant, refs: set[str]) -> None:
+    """Take deleted models out of the tenant's choices; a default falls back to the built-in model."""
+    row = TenantModelSettings.objects.for_tenant(tenant).select_for_update().first()
+    if row is None:
+        return
+    row.enabled_models = [ref for ref in row.enabled_models if ref not in refs]
+    if row.default_chat_model in refs:
+        row.default_chat_model = selectors.DEFAULT_CHAT_MODEL
+    if row.default_embedding_model in refs:
+        row.default_embedding_model = selectors.DEFAULT_EMBEDDING_MODEL
+    for ref in (row.default_chat_model, row.default_embedding_model):
+        if ref not in row.enabled_models:
+            row.enabled_models.append(ref)
+    row.save()
 
 
 @runs_in_actor_tenant
@@ -349,11 +368,16 @@ def model_settings_update(
     embedding = (
         default_embedding_model if default_embedding_model is not None else current.default_embedding_model
     )
+    # Only new choices are checked: a model retired since it was enabled stays listed (and flagged)
+    # until someone removes it, instead of blocking every later change of other settings.
     errors: dict[str, list[str]] = {}
     for ref in enabled:
-        _require_choosable(actor.tenant, ref, None, "enabled_models", errors)
-    _require_choosable(actor.tenant, chat, ModelKind.CHAT, "default_chat_model", errors)
-    _require_choosable(actor.tenant, embedding, ModelKind.EMBEDDING, "default_embedding_model", errors)
+        if ref not in current.enabled_models:
+            _require_choosable(actor.tenant, ref, None, "enabled_models", errors)
+    if chat != current.default_chat_model or default_chat_model is not None:
+        _require_choosable(actor.tenant, chat, ModelKind.CHAT, "default_chat_model", errors)
+    if embedding != current.default_embedding_model or default_embedding_model is not None:
+        _require_choosable(actor.tenant, embedding, ModelKind.EMBEDDING, "default_embedding_model", errors)
     if errors:
         details = " ".join(message for messages in errors.values() for message in messages)
         raise ValidationFailed(f"Some models cannot be chosen: {details}", field_errors=errors)

@@ -61,16 +61,16 @@ class TenantView(TenantAPIView):
 
     write_role = Role.ADMIN
 
-    class UpdateInput(StrictInputSerializer):
+    class TenantUpdateInput(StrictInputSerializer):
         name = serializers.CharField(max_length=100)
 
     @extend_schema(responses=TenantOutput)
     def get(self, request: Request) -> Response:
         return Response(TenantOutput(self.actor.tenant).data)
 
-    @extend_schema(request=UpdateInput, responses=TenantOutput)
+    @extend_schema(request=TenantUpdateInput, responses=TenantOutput)
     def patch(self, request: Request) -> Response:
-        data = self.UpdateInput(data=request.data, partial=True)
+        data = self.TenantUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         tenant = services.tenant_update(actor=self.actor, **data.validated_data)
         return Response(TenantOutput(tenant).data)
@@ -84,11 +84,11 @@ class MemberViewSet(TenantViewSet):
     serializer_class = MemberOutput
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
-    class InviteInput(StrictInputSerializer):
+    class MemberInviteInput(StrictInputSerializer):
         email = serializers.EmailField()
         role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.EDITOR)
 
-    class ChangeRoleInput(StrictInputSerializer):
+    class MemberRoleInput(StrictInputSerializer):
         role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES)
 
     def list(self, request: Request) -> Response:
@@ -98,17 +98,17 @@ class MemberViewSet(TenantViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(MemberOutput(self.get_object()).data)
 
-    @extend_schema(request=InviteInput, responses={201: InvitationOutput})
+    @extend_schema(request=MemberInviteInput, responses={201: InvitationOutput})
     def create(self, request: Request) -> Response:
-        data = self.InviteInput(data=request.data)
+        data = self.MemberInviteInput(data=request.data)
         data.is_valid(raise_exception=True)
         invitation = services.invitation_create(actor=self.actor, **data.validated_data)
         return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=ChangeRoleInput, responses=MemberOutput)
+    @extend_schema(request=MemberRoleInput, responses=MemberOutput)
     def partial_update(self, request: Request, pk: str) -> Response:
         membership = self.get_object()  # 404 before anything about the body is said
-        data = self.ChangeRoleInput(data=request.data)
+        data = self.MemberRoleInput(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_change_role(
             actor=self.actor, membership_id=membership.pk, role=data.validated_data["role"]
@@ -147,7 +147,7 @@ class ApiKeyViewSet(TenantViewSet):
     serializer_class = ApiKeyOutput
     http_method_names = ["get", "post", "delete", "head", "options"]
 
-    class CreateInput(StrictInputSerializer):
+    class ApiKeyCreateInput(StrictInputSerializer):
         name = serializers.CharField(max_length=100)
         role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.ADMIN)
 
@@ -158,9 +158,9 @@ class ApiKeyViewSet(TenantViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(ApiKeyOutput(self.get_object()).data)
 
-    @extend_schema(request=CreateInput, responses={201: ApiKeyCreatedOutput})
+    @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput})
     def create(self, request: Request) -> Response:
-        data = self.CreateInput(data=request.data)
+        data = self.ApiKeyCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         api_key, secret = services.api_key_create(actor=self.actor, **data.validated_data)
         body: dict[str, Any] = {**ApiKeyOutput(api_key).data, "secret": secret}

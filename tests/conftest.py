@@ -58,6 +58,21 @@ def _drop_abandoned_test_databases() -> None:
                 cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment for a process the suite starts (worker, web server, manage.py): the test
+    database and Redis, and this process's secrets, so it encrypts and signs exactly as the tests do."""
+    from django.db import connection
+
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        **extra,
+    }
+
+
 def database_url(settings_dict: dict[str, Any]) -> str:
     """A libpq URL for Django's (test) database, for child processes such as the worker."""
     user = quote(settings_dict["USER"] or "", safe="")
@@ -77,15 +92,8 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[str
     Tests that enqueue work must commit it first (``transactional_db``), as production code does with
     ``transaction.on_commit``: the worker is another process with its own connection.
     """
-    from django.db import connection
-
     hostname = f"test-worker-{uuid.uuid4().hex[:8]}@localhost"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_TASK_DEFAULT_QUEUE": TEST_QUEUE,
-    }
+    env = child_environment(CELERY_TASK_DEFAULT_QUEUE=TEST_QUEUE)
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "celery-worker.log").open("wb")
     process = subprocess.Popen(

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import Browser, Page, Response, sync_playwright
 
-from tests.conftest import ARTIFACTS, ROOT, database_url
+from tests.conftest import ARTIFACTS, ROOT, child_environment
 
 # Playwright's sync API keeps an event loop on the test thread; the test's own ORM calls are still
 # plain synchronous calls, so Django's async-safety guard must be told so.
@@ -47,14 +46,8 @@ def server_url(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
 
     Tests using it need ``transactional_db``: the server sees only committed rows.
     """
-    from django.db import connection
-
     port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": settings.REDIS_URL,
-    }
+    env = child_environment()
     env.pop("DEBUG", None)  # production-like: hashed static files served by whitenoise
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "e2e-server.log").open("wb")

@@ -122,3 +122,36 @@ def test_defaults_must_be_of_the_right_kind_and_are_always_enabled(world: World)
 def test_cost_comes_from_the_catalog_prices() -> None:
     haiku = FoundationModel.objects.get(provider="anthropic", model_id="claude-haiku-4-5")
     assert haiku.cost_usd(1_000_000, 200_000) == Decimal("1.00") + Decimal("1.00")
+
+
+def test_a_model_retired_after_it_was_enabled_does_not_block_other_changes(world: World) -> None:
+    services.model_settings_update(
+        actor=world.actor(), enabled_models=["openai:gpt-4.1", "openai:gpt-4o-mini"]
+    )
+    FoundationModel.objects.filter(model_id="gpt-4.1").update(
+        retires_on=timezone.localdate() - timedelta(days=1)
+    )
+    chosen = services.model_settings_update(actor=world.actor(), default_chat_model="openai:gpt-4o-mini")
+    assert chosen.default_chat_model == "openai:gpt-4o-mini"
+    assert "openai:gpt-4.1" in chosen.enabled_models  # still listed, flagged as retired where shown
+
+
+def test_deleting_a_custom_model_takes_it_out_of_the_choices(world: World, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ALLOW_PRIVATE_MODEL_ENDPOINTS = True
+    endpoint = services.credential_create(
+        actor=world.actor(), provider="openai_compatible", name="Ollama", base_url="http://127.0.0.1:11434/v1"
+    )
+    llama = services.custom_model_create(
+        actor=world.actor(),
+        credential_id=endpoint.pk,
+        model_name="llama3.1:8b",
+        display_name="Llama 3.1 8B",
+        kind="chat",
+        context_window=128000,
+    )
+    services.model_settings_update(actor=world.actor(), default_chat_model=llama.ref)
+    services.credential_delete(actor=world.actor(), credential_id=endpoint.pk)  # its models go with it
+    with tenant_context(world.tenant.pk):
+        chosen = selectors.model_settings(tenant=world.tenant)
+    assert chosen.default_chat_model == "local:no-llm"
+    assert llama.ref not in chosen.enabled_models

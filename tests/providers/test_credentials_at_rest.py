@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from django.db import connection
 from providers import crypto, services
 from providers.models import ProviderCredential
 from tenants.context import tenant_context
-from tests.conftest import ROOT, database_url
+from tests.conftest import ROOT, child_environment
 from tests.factories import World, make_world
 
 SECRET = "sk-live-VERYSECRET-0123456789abcdef"
@@ -85,12 +84,7 @@ def test_the_reencrypt_command_rotates_every_tenants_keys(fresh_keys: None) -> N
     for world in (acme, globex):
         services.credential_create(actor=world.actor(), provider="openai", name="OpenAI", api_key=SECRET)
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": settings.REDIS_URL,
-        "FIELD_ENCRYPTION_KEYS": f"{new_key},{old_key}",
-    }
+    env = child_environment(FIELD_ENCRYPTION_KEYS=f"{new_key},{old_key}")
     result = subprocess.run(
         [sys.executable, "manage.py", "reencrypt_provider_keys"],
         cwd=ROOT,

@@ -25,6 +25,12 @@ def test_the_schema_describes_every_tenant_endpoint_with_bearer_auth() -> None:
         "/api/v1/invitations",
         "/api/v1/audit-events",
     } <= paths
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A secret API key, `gw_sk_…`.",
+    }
+    assert {"ApiKey": []} in schema["paths"]["/api/v1/members"]["get"]["security"]
     created = schema["paths"]["/api/v1/api-keys"]["post"]["responses"]["201"]
     assert "secret" in str(created) or "ApiKeyCreated" in str(created)
 

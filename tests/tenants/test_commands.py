@@ -8,22 +8,16 @@ import subprocess
 import sys
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.db import connection
 from django.test import Client
 
 from tenants.context import tenant_context
 from tenants.models import Membership, Tenant
-from tests.conftest import ROOT, database_url
+from tests.conftest import ROOT, child_environment
 
 
 def manage(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": settings.REDIS_URL,
-    }
+    env = child_environment()
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
