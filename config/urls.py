@@ -3,10 +3,17 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config.health import health
+from providers.urls import urlpatterns as provider_pages
 from tenants.urls import account_urlpatterns
+from tenants.urls import urlpatterns as tenant_pages
+
+# The dashboard is one "dashboard" namespace assembled from every app's pages, so templates and views
+# reverse "dashboard:<page>" whichever app serves it.
+dashboard_pages: list[URLPattern | URLResolver] = [*tenant_pages, *provider_pages]
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("tenants.api_urls")),
+    path("", include("providers.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
@@ -16,7 +23,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
     path("healthz", health, name="health"),
     path("app/", include(account_urlpatterns)),
-    path("app/", include("tenants.urls")),
+    path("app/", include((dashboard_pages, "dashboard"))),
     path("api/v1/", include(api_v1)),
 ]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDay
+from django.utils import timezone
 
 from providers.models import (
     CustomModel,
@@ -21,7 +22,7 @@ from providers.models import (
     TenantModelSettings,
     UsageRecord,
 )
-from tenants.errors import NotFound
+from tenants.errors import NotFound, ValidationFailed
 from tenants.models import Tenant
 
 DEFAULT_CHAT_MODEL = "local:no-llm"
@@ -241,6 +242,156 @@ def usage_summary(*, tenant: Tenant, start: date, end: date, group_by: str) -> l
     if group_by != "day":
         rows.sort(key=lambda row: row["cost_usd"], reverse=True)
     return rows
+
+
+# --- the models and usage pages (dashboard and REST API) ---------------------------------------------
+
+MODEL_PROVIDER_FILTERS = ("openai", "anthropic", "local", "custom")  # reference prefixes; custom: own servers
+MODEL_CAPABILITY_FILTERS = ("vision", "image_embedding")
+COMPARE_MIN_MODELS, COMPARE_MAX_MODELS = 2, 4
+# A typical support answer: the question with its retrieved passages in, a few paragraphs out.
+TYPICAL_ANSWER_INPUT_TOKENS, TYPICAL_ANSWER_OUTPUT_TOKENS = 3_000, 400
+USAGE_GROUP_BY = ("day", "model", "bot")
+USAGE_DEFAULT_DAYS = 30
+USAGE_MAX_DAYS = 366  # a year, leap day included: longer ranges belong in an export, not in one response
+
+
+def model_catalog(
+    *,
+    tenant: Tenant,
+    kind: str | None = None,
+    provider: str | None = None,
+    capability: str | None = None,
+) -> list[dict[str, Any]]:
+    """``available_models`` narrowed by provider and capability, each row with its ``retires_on`` date.
+
+    ``provider`` is the model reference's prefix: ``openai``, ``anthropic``, ``local`` or ``custom``.
+    """
+    retirements = {
+        f"{entry_provider}:{model_id}": retires_on
+        for entry_provider, model_id, retires_on in catalog_list().values_list(
+            "provider", "model_id", "retires_on"
+        )
+    }
+    rows = []
+    for row in available_models(tenant=tenant, kind=kind):
+        if provider and row["provider"] != provider:
+            continue
+        if capability == "vision" and not row["supports_vision"]:
+            continue
+        if capability == "image_embedding" and not row["supports_image_embedding"]:
+            continue
+        rows.append({**row, "retires_on": retirements.get(row["ref"])})
+    return rows
+
+
+def model_typical_answer_cost(row: dict[str, Any]) -> Decimal | None:
+    """What one typical support answer costs on a chat model row; None for embedding models."""
+    if row["kind"] != ModelKind.CHAT:
+        return None
+    million = Decimal(1_000_000)
+    return (
+        Decimal(TYPICAL_ANSWER_INPUT_TOKENS) * row["input_price_per_million"] / million
+        + Decimal(TYPICAL_ANSWER_OUTPUT_TOKENS) * row["output_price_per_million"] / million
+    )
+
+
+def model_comparison(*, tenant: Tenant, refs: list[str]) -> list[dict[str, Any]]:
+    """Two to four models side by side, in the order asked, each with ``typical_answer_cost_usd``."""
+    wanted = list(dict.fromkeys(ref for ref in refs if ref))
+    if not COMPARE_MIN_MODELS <= len(wanted) <= COMPARE_MAX_MODELS:
+        message = (
+            f"Choose between {COMPARE_MIN_MODELS} and {COMPARE_MAX_MODELS} models to compare; "
+            f"you chose {len(wanted)}."
+        )
+        raise ValidationFailed(message, field_errors={"models": [message]})
+    by_ref = {row["ref"]: row for row in model_catalog(tenant=tenant)}
+    unknown = [ref for ref in wanted if ref not in by_ref]
+    if unknown:
+        message = "No such model: " + ", ".join(f"“{ref}”" for ref in unknown) + "."
+        raise ValidationFailed(message, field_errors={"models": [message]})
+    return [
+        {**by_ref[ref], "typical_answer_cost_usd": model_typical_answer_cost(by_ref[ref])} for ref in wanted
+    ]
+
+
+def model_settings_warnings(*, tenant: Tenant) -> list[str]:
+    """Sentences about deprecated models among the tenant's enabled ones, for whoever chose them."""
+    current = model_settings(tenant=tenant)
+    warnings = []
+    for row in model_catalog(tenant=tenant):
+        if row["ref"] in current.enabled_models and row["is_deprecated"]:
+            sentence = f"{row['display_name']} is deprecated by its provider"
+            if row["deprecated_on"]:
+                sentence += f" (since {_day(row['deprecated_on'])})"
+            if row["retires_on"]:
+                sentence += f" and stops working on {_day(row['retires_on'])}"
+            warnings.append(sentence + "; plan a move to a newer model.")
+    return warnings
+
+
+def _day(value: date) -> str:
+    return f"{value.day} {value:%b %Y}"
+
+
+def custom_model_get(*, tenant: Tenant, custom_model_id: uuid.UUID | str) -> CustomModel:
+    model = custom_model_list(tenant=tenant).filter(pk=custom_model_id).first()
+    if model is None:
+        raise NotFound("No such model.")
+    return model
+
+
+def usage_report(
+    *,
+    tenant: Tenant,
+    group_by: str = "day",
+    start: date | None = None,
+    end: date | None = None,
+) -> dict[str, Any]:
+    """Totals and rows of ``usage_summary`` for a validated range: by default the last 30 days, by day.
+
+    Rows are ``{"key", "label", "calls", "input_tokens", "output_tokens", "cost_usd"}``: ``key`` is the
+    ISO date, the model reference or the bot id ("" for calls made without a bot, such as ingestion).
+    By day, every day of the range has a row (zeros included), so the rows are a ready time series.
+    """
+    if group_by not in USAGE_GROUP_BY:
+        raise ValidationFailed(
+            "Group usage by day, model or bot.", field_errors={"group_by": ["Choose day, model or bot."]}
+        )
+    end = end or timezone.localdate()
+    start = start or end - timedelta(days=USAGE_DEFAULT_DAYS - 1)
+    if start > end:
+        raise ValidationFailed(
+            "The start date is after the end date.",
+            field_errors={"start": ["The start date is after the end date."]},
+        )
+    if (end - start).days + 1 > USAGE_MAX_DAYS:
+        message = f"Choose a range of at most {USAGE_MAX_DAYS} days."
+        raise ValidationFailed(message, field_errors={"end": [message]})
+
+    summary = usage_summary(tenant=tenant, start=start, end=end, group_by=group_by)
+    if group_by == "day":
+        by_day = {row["day"]: row for row in summary}
+        days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+        empty = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal(0)}
+        summary = [by_day.get(day, {"day": day, **empty}) for day in days]
+    labels = {row["ref"]: row["display_name"] for row in available_models(tenant=tenant)}
+    rows = []
+    for row in summary:
+        group = row[group_by]
+        if group_by == "day":
+            key, label = group.isoformat(), group.isoformat()
+        elif group_by == "model":
+            key, label = group, labels.get(group, group)
+        else:
+            key, label = (str(group), f"Bot {str(group)[:8]}") if group else ("", "Without a bot")
+        numbers = {name: row[name] for name in ("calls", "input_tokens", "output_tokens", "cost_usd")}
+        rows.append({"key": key, "label": label, **numbers})
+    totals = {
+        name: sum((row[name] for row in rows), Decimal(0) if name == "cost_usd" else 0)
+        for name in ("calls", "input_tokens", "output_tokens", "cost_usd")
+    }
+    return {"group_by": group_by, "start": start, "end": end, "totals": totals, "rows": rows}
 
 
 __all__ = ["DEFAULT_CHAT_MODEL", "DEFAULT_EMBEDDING_MODEL", "ModelKind", "ResolvedModel"]

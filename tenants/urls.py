@@ -1,11 +1,12 @@
-"""Dashboard routes for accounts, the organisation, team and API keys (mounted at /app/)."""
+"""Dashboard routes for accounts, the organisation, team and API keys (mounted at /app/).
+
+``config/urls.py`` puts these and the other apps' pages into the one "dashboard" namespace.
+"""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from tenants import views
-
-app_name = "dashboard"
 
 SECTIONS = [
     ("bots", "Bots", "robot", "Build chatbots without code, test them in a playground and publish them."),
@@ -16,18 +17,11 @@ SECTIONS = [
         "Upload manuals, policies and web pages for your bots to answer from.",
     ),
     (
-        "models",
-        "Models",
-        "cpu",
-        "Compare foundation models by capability, context window and price; connect providers.",
-    ),
-    (
         "conversations",
         "Conversations",
         "chat-left-text",
         "Read what visitors asked and how your bots answered.",
     ),
-    ("usage", "Usage", "graph-up", "Tokens and cost by day, model and bot."),
 ]
 
 urlpatterns = [

@@ -138,3 +138,79 @@
 
   document.addEventListener("htmx:load", function (event) { initToasts(event.target); });
 })();
+
+/*
+ * Models page (providers app), all through data attributes like the rest of this file:
+ *
+ *   <form id="compare-form" data-compare-form data-compare-min="2" data-compare-max="4">
+ *       with checkboxes form="compare-form": counts the selection, explains, and disables the
+ *       Compare button ([data-compare-submit]) outside the range; the server checks it as well.
+ *   <select data-deprecation-select> in a [data-deprecation-scope]: options carrying data-deprecated
+ *       show that warning in the scope's [data-deprecation-note] as soon as they are chosen.
+ *   <div data-show-for="provider" data-show-values="a b">: shown only while the field named
+ *       "provider" of the same form has one of those values (without JS it is always shown).
+ */
+(function () {
+  "use strict";
+
+  function updateCompare(form) {
+    var min = parseInt(form.getAttribute("data-compare-min"), 10);
+    var max = parseInt(form.getAttribute("data-compare-max"), 10);
+    var count = document.querySelectorAll('input[type=checkbox][form="' + form.id + '"]:checked').length;
+    var status = document.querySelector("[data-compare-status]");
+    var submit = document.querySelector("[data-compare-submit]");
+    var ok = count >= min && count <= max;
+    if (status) {
+      if (count === 0) status.textContent = "Select " + min + " to " + max + " models to compare them side by side.";
+      else if (count < min) status.textContent = count + " selected: select at least " + min + " to compare.";
+      else if (count > max) status.textContent = count + " selected: compare at most " + max + " at a time.";
+      else status.textContent = count + " selected.";
+      var bar = status.closest(".gw-compare-bar");
+      if (bar) bar.classList.toggle("is-invalid", count > max);
+    }
+    if (submit) submit.disabled = !ok;
+  }
+
+  function updateDeprecation(select) {
+    var scope = select.closest("[data-deprecation-scope]");
+    var note = scope && scope.querySelector("[data-deprecation-note]");
+    if (!note) return;
+    var option = select.options[select.selectedIndex];
+    var warning = option ? option.getAttribute("data-deprecated") : null;
+    var text = note.querySelector("[data-deprecation-text]");
+    if (text) text.textContent = warning || "";
+    note.hidden = !warning;
+  }
+
+  function updateShown(form) {
+    form.querySelectorAll("[data-show-for]").forEach(function (element) {
+      var control = form.elements[element.getAttribute("data-show-for")];
+      if (!control) return;
+      var values = element.getAttribute("data-show-values").split(" ");
+      element.hidden = values.indexOf(control.value) === -1;
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (!(target instanceof HTMLElement)) return;
+    var formId = target.getAttribute("form");
+    var compare = formId ? document.getElementById(formId) : null;
+    if (compare && compare.hasAttribute("data-compare-form")) updateCompare(compare);
+    if (target.hasAttribute("data-deprecation-select")) updateDeprecation(target);
+    var form = target.closest("form");
+    if (form && form.querySelector("[data-show-for]")) updateShown(form);
+  });
+
+  function init(root) {
+    root.querySelectorAll("[data-compare-form]").forEach(updateCompare);
+    root.querySelectorAll("[data-deprecation-select]").forEach(updateDeprecation);
+    root.querySelectorAll("form").forEach(function (form) {
+      if (form.querySelector("[data-show-for]")) updateShown(form);
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { init(document); });
+  else init(document);
+  document.addEventListener("htmx:load", function (event) { init(event.target); });
+})();

@@ -10,14 +10,17 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.apps import apps
 from django.core import serializers
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from knowledge.models import Chunk, Document, KnowledgeBase
+from providers import services as provider_services
 from tenants import services
 from tenants.context import tenant_context, unscoped
 from tenants.models import AuditEvent, Role, TenantOwnedModel
@@ -71,6 +74,57 @@ def build_victim() -> World:
     victim.api_key()
     with tenant_context(victim.tenant.pk):
         services.invitation_create(actor=victim.actor(), email="pending@globex.test", role="viewer")
+    provider_services.credential_create(
+        actor=victim.actor(), provider="openai", name="OpenAI", api_key="sk-victim-0123456789"
+    )
+    with override_settings(ALLOW_PRIVATE_MODEL_ENDPOINTS=True):  # no DNS needed for the endpoint
+        endpoint = provider_services.credential_create(
+            actor=victim.actor(),
+            provider="openai_compatible",
+            name="Ollama",
+            base_url="http://127.0.0.1:11434/v1",
+        )
+    own_model = provider_services.custom_model_create(
+        actor=victim.actor(),
+        credential_id=endpoint.pk,
+        model_name="llama3.1:8b",
+        display_name="Llama",
+        kind="chat",
+        context_window=8192,
+    )
+    provider_services.model_settings_update(actor=victim.actor(), enabled_models=[own_model.ref])
+    provider_services.usage_record(
+        tenant_id=victim.tenant.pk,
+        model_ref=own_model.ref,
+        provider="openai_compatible",
+        operation="chat",
+        input_tokens=100,
+        output_tokens=10,
+        cost_usd=Decimal("0.001"),
+        latency_ms=50,
+        time_to_first_token_ms=20,
+    )
+    with tenant_context(victim.tenant.pk):
+        knowledge_base = KnowledgeBase.objects.create(
+            tenant=victim.tenant,
+            name="Manuals",
+            embedding_model="local:all-MiniLM-L6-v2",
+            embedding_dimensions=384,
+        )
+        document = Document.objects.create(
+            tenant=victim.tenant, knowledge_base=knowledge_base, source_type="text", title="Returns"
+        )
+        Chunk.objects.create(
+            tenant=victim.tenant,
+            knowledge_base=knowledge_base,
+            document=document,
+            index_version=1,
+            document_version=1,
+            position=0,
+            text="Returns are accepted within 30 days.",
+            token_count=8,
+            embedding_384=[0.05] * 384,
+        )
     return victim
 
 

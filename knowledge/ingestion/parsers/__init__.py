@@ -1,0 +1,1 @@
+"""One module per document format; ``knowledge.ingestion.parse`` chooses between them."""

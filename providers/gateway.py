@@ -1,0 +1,517 @@
+"""The one way into a foundation model: resolve the model and its key, call it through an adapter, meter it.
+
+The chat engine calls :func:`chat_stream` (or :func:`chat_complete`), ingestion calls :func:`embed`, the
+dashboard and the API call :func:`credential_test`. Every attempt on a resolved model writes one
+``UsageRecord`` — answered, failed or cancelled — with tokens, cost from the model's prices, latency and
+time to first token.
+
+Keys: the tenant's own credential for the provider when it has one; otherwise the platform's key
+(``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``) when the tenant's plan is in ``PLATFORM_KEY_PLANS``;
+otherwise :class:`ProviderNotConfigured`. Database work runs in a thread (``sync_to_async``), never on
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from providers import selectors, services
+from providers.adapters.base import (
+    CallSettings,
+    ChatAdapter,
+    ChatEvent,
+    ChatMessage,
+    ChatRequest,
+    Completed,
+    EmbeddingAdapter,
+    EmbeddingResult,
+    Passage,
+    TextDelta,
+    Usage,
+)
+from providers.crypto import DecryptionFailed
+from providers.errors import ProviderBadRequest, ProviderError, ProviderNotConfigured
+from providers.models import CallOutcome, ModelKind, ModelSpec, Provider, ProviderCredential
+from providers.tokens import count_message_tokens, count_tokens
+from tenants.actors import Actor
+from tenants.context import tenant_context
+from tenants.models import Role, Tenant
+
+logger = logging.getLogger(__name__)
+
+# "Test connection" is a person waiting on a button: answer within this, and do not retry.
+CREDENTIAL_TEST_TIMEOUT_SECONDS = 10.0
+KIND_PHRASES: dict[str, str] = {ModelKind.CHAT: "a chat", ModelKind.EMBEDDING: "an embedding"}
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A model resolved for one tenant: what to call, where, with which key (or why it cannot be)."""
+
+    ref: str
+    provider: str
+    provider_model_id: str
+    spec: ModelSpec
+    api_key: str = field(default="", repr=False)  # decrypted: never logged, never in a message
+    base_url: str | None = None
+    unusable: ProviderError | None = None
+
+
+def _call_settings() -> CallSettings:
+    return CallSettings(
+        timeout_seconds=settings.MODEL_CALL_TIMEOUT_SECONDS, max_retries=settings.MODEL_CALL_MAX_RETRIES
+    )
+
+
+def _base_url(provider: str, credential: ProviderCredential | None) -> str | None:
+    if provider == Provider.OPENAI_COMPATIBLE:
+        return credential.base_url if credential is not None else None
+    if provider == Provider.OPENAI:
+        return settings.OPENAI_BASE_URL or None
+    if provider == Provider.ANTHROPIC:
+        return settings.ANTHROPIC_BASE_URL or None
+    return None
+
+
+def _platform_key(provider: str) -> str:
+    if provider == Provider.OPENAI:
+        return str(settings.OPENAI_API_KEY)
+    if provider == Provider.ANTHROPIC:
+        return str(settings.ANTHROPIC_API_KEY)
+    return ""
+
+
+def _resolve(tenant_id: uuid.UUID, ref: str, kind: str) -> _Target:
+    """Runs in a thread: the model, its credential and the tenant's plan come from the database."""
+    with tenant_context(tenant_id):
+        # The tenant registry has no RLS (it is not tenant-owned); only the plan is read here.
+        tenant = Tenant.objects.only("id", "plan").get(pk=tenant_id)
+        model = selectors.model_get(tenant=tenant, ref=ref)
+        provider = str(model.provider)
+        target = _Target(
+            ref=ref, provider=provider, provider_model_id=model.provider_model_id, spec=model.spec
+        )
+        if model.spec.kind != kind:
+            wrong = ProviderBadRequest(
+                f"{model.display_name} is {KIND_PHRASES[model.spec.kind]} model, "
+                f"not {KIND_PHRASES[kind]} model.",
+                provider=provider,
+                code="wrong_kind",
+            )
+            return replace(target, unusable=wrong)
+        if provider == Provider.LOCAL:
+            return target
+        label = Provider(provider).label
+        credential = model.credential
+        if credential is not None:
+            try:
+                api_key = services.credential_api_key(credential)
+            except DecryptionFailed:
+                unreadable = ProviderNotConfigured(
+                    f"The stored {label} key can no longer be read. Paste it again in Models.",
+                    provider=provider,
+                    code="not_configured",
+                )
+                return replace(target, unusable=unreadable)
+            return replace(target, api_key=api_key, base_url=_base_url(provider, credential))
+        platform_key = _platform_key(provider)
+        if platform_key and tenant.plan in settings.PLATFORM_KEY_PLANS:
+            return replace(target, api_key=platform_key, base_url=_base_url(provider, None))
+        if platform_key:
+            message = (
+                f"Add your own {label} key in Models to use {model.display_name}: "
+                f"the {tenant.get_plan_display()} plan does not include Groundwork's {label} access."
+            )
+        else:
+            message = f"No {label} key is set up. Add one in Models to use {model.display_name}."
+        return replace(
+            target, unusable=ProviderNotConfigured(message, provider=provider, code="not_configured")
+        )
+
+
+async def _resolve_async(tenant_id: uuid.UUID, ref: str, kind: str) -> _Target:
+    return await sync_to_async(_resolve)(tenant_id, ref, kind)
+
+
+def _chat_adapter(target: _Target) -> ChatAdapter:
+    # Imported on use: the SDKs (and the local models) load only in processes that call them.
+    if target.provider == Provider.LOCAL:
+        from providers.adapters.local import NoLLMChatAdapter
+
+        return NoLLMChatAdapter()
+    if target.provider == Provider.ANTHROPIC:
+        from providers.adapters.anthropic import AnthropicChatAdapter
+
+        return AnthropicChatAdapter(
+            api_key=target.api_key, base_url=target.base_url, call_settings=_call_settings()
+        )
+    from providers.adapters.openai import OpenAIChatAdapter
+
+    return OpenAIChatAdapter(
+        api_key=target.api_key,
+        base_url=target.base_url,
+        call_settings=_call_settings(),
+        provider=target.provider,
+    )
+
+
+def _embedding_adapter(target: _Target) -> EmbeddingAdapter:
+    if target.provider == Provider.LOCAL:
+        from providers.adapters.local import LocalEmbeddingAdapter
+
+        return LocalEmbeddingAdapter()
+    if target.provider == Provider.ANTHROPIC:  # the catalog lists none; a kind check stops it first
+        raise ProviderBadRequest("Anthropic has no embedding models.", provider=target.provider)
+    from providers.adapters.openai import OpenAIEmbeddingAdapter
+
+    return OpenAIEmbeddingAdapter(
+        api_key=target.api_key,
+        base_url=target.base_url,
+        call_settings=_call_settings(),
+        provider=target.provider,
+    )
+
+
+async def _close(adapter: object) -> None:
+    """Release an SDK adapter's connection pool; local adapters hold none."""
+    aclose = getattr(adapter, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+# --- metering ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Meter:
+    """Measures one attempt and writes its UsageRecord."""
+
+    tenant_id: uuid.UUID
+    target: _Target
+    operation: str
+    bot_id: uuid.UUID | None
+    used_fallback: bool = False
+    started: float = field(default_factory=time.monotonic)
+    first_text_at: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_version: str = ""
+
+    def text_arrived(self) -> None:
+        if self.first_text_at is None:
+            self.first_text_at = time.monotonic()
+
+    async def record(self, outcome: str, error_code: str = "") -> None:
+        latency_ms = round((time.monotonic() - self.started) * 1000)
+        first_ms = None if self.first_text_at is None else round((self.first_text_at - self.started) * 1000)
+        record = sync_to_async(services.usage_record)(
+            tenant_id=self.tenant_id,
+            model_ref=self.target.ref,
+            provider=self.target.provider,
+            operation=self.operation,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cost_usd=self.target.spec.cost_usd(self.input_tokens, self.output_tokens),
+            latency_ms=latency_ms,
+            time_to_first_token_ms=first_ms,
+            outcome=outcome,
+            error_code=error_code[:40],
+            bot_id=self.bot_id,
+            model_version=self.model_version[:200],
+            used_fallback=self.used_fallback,
+        )
+        try:
+            # Shielded: a cancelled answer is still metered, even if the caller is cancelled again.
+            await asyncio.shield(record)
+        except Exception:
+            # Metering must not turn an answered question into an error; the log carries the loss.
+            logger.exception(
+                "Could not record usage of %s for tenant %s (%s)", self.target.ref, self.tenant_id, outcome
+            )
+
+
+def _tenant_uuid(tenant_id: uuid.UUID | str) -> uuid.UUID:
+    return tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
+
+
+def _log_failure(meter: _Meter, error: ProviderError) -> None:
+    logger.warning(
+        "Model call failed: tenant=%s model=%s code=%s: %s",
+        meter.tenant_id,
+        meter.target.ref,
+        error.code,
+        error.message,
+    )
+
+
+async def _metered_stream(
+    target: _Target, request: ChatRequest, meter: _Meter
+) -> AsyncGenerator[ChatEvent, None]:
+    """One attempt on one model, streamed, always metered."""
+    if target.unusable is not None:
+        _log_failure(meter, target.unusable)
+        await meter.record(CallOutcome.ERROR, target.unusable.code)
+        raise target.unusable
+    adapter = _chat_adapter(target)
+    events = adapter.stream(request)
+    streamed: list[str] = []
+    completed = False
+    outcome, error_code = CallOutcome.ERROR, "internal"
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta):
+                meter.text_arrived()
+                streamed.append(event.text)
+            elif isinstance(event, Completed):
+                completed = True
+                meter.input_tokens, meter.output_tokens = event.usage.input_tokens, event.usage.output_tokens
+                meter.model_version = event.model_version
+            yield event
+        outcome, error_code = CallOutcome.OK, ""
+    except ProviderError as error:
+        error_code = error.code
+        _log_failure(meter, error)
+        raise
+    except (asyncio.CancelledError, GeneratorExit):
+        # The visitor left (the generator was closed) or the task was cancelled: meter what was used.
+        outcome, error_code = CallOutcome.CANCELLED, ""
+        raise
+    finally:
+        if completed:
+            outcome, error_code = CallOutcome.OK, ""
+        elif streamed or outcome == CallOutcome.CANCELLED:
+            # No usage report came: the provider still read the prompt and wrote what was shown.
+            meter.input_tokens = count_message_tokens(request.messages)
+            meter.output_tokens = count_tokens("".join(streamed))
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        await _close(adapter)
+        await meter.record(outcome, error_code)
+
+
+def _attempts(model_ref: str, fallback_model_ref: str | None) -> list[str]:
+    return [model_ref] + (
+        [fallback_model_ref] if fallback_model_ref and fallback_model_ref != model_ref else []
+    )
+
+
+def _chat_request(
+    target: _Target,
+    messages: Sequence[ChatMessage],
+    temperature: float | None,
+    max_output_tokens: int | None,
+    passages: Sequence[Passage],
+) -> ChatRequest:
+    limit = target.spec.max_output_tokens
+    if max_output_tokens is not None and limit:
+        max_output_tokens = min(max_output_tokens, limit)  # past the model's limit is a provider 400
+    return ChatRequest(
+        model=target.provider_model_id,
+        messages=list(messages),
+        temperature=temperature,
+        max_output_tokens=max_output_tokens,
+        passages=list(passages),
+    )
+
+
+async def chat_stream(
+    *,
+    tenant_id: uuid.UUID | str,
+    model_ref: str,
+    messages: Sequence[ChatMessage],
+    temperature: float | None = None,
+    max_output_tokens: int | None = None,
+    passages: Sequence[Passage] = (),
+    bot_id: uuid.UUID | None = None,
+    fallback_model_ref: str | None = None,
+) -> AsyncIterator[ChatEvent]:
+    """Stream an answer: TextDelta events, then one Completed. Raises ProviderError subclasses.
+
+    With ``fallback_model_ref``, a primary that fails before any text was streamed is replaced by the
+    fallback (both attempts are metered; the second with ``used_fallback``). Once text has been shown
+    the failure is raised: a visitor must not read half of one answer followed by another.
+    Close the generator (``aclose()``) to stop early: the attempt is then metered as cancelled.
+    """
+    tenant = _tenant_uuid(tenant_id)
+    refs = _attempts(model_ref, fallback_model_ref)
+    previous: ProviderError | None = None
+    for attempt, ref in enumerate(refs):
+        target = await _resolve_async(tenant, ref, ModelKind.CHAT)
+        request = _chat_request(target, messages, temperature, max_output_tokens, passages)
+        meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0)
+        text_shown = False
+        events = _metered_stream(target, request, meter)
+        try:
+            async for event in events:
+                text_shown = text_shown or isinstance(event, TextDelta)
+                yield event
+            return
+        except ProviderError as error:
+            if text_shown or attempt == len(refs) - 1:
+                if previous is not None:
+                    raise error from previous
+                raise
+            logger.warning("Falling back from %s to %s: %s", ref, refs[attempt + 1], error.code)
+            previous = error
+        finally:
+            # Closing this generator mid-answer must reach the attempt, so it meters the cancel now.
+            await events.aclose()
+
+
+async def chat_complete(
+    *,
+    tenant_id: uuid.UUID | str,
+    model_ref: str,
+    messages: Sequence[ChatMessage],
+    temperature: float | None = None,
+    max_output_tokens: int | None = None,
+    passages: Sequence[Passage] = (),
+    bot_id: uuid.UUID | None = None,
+    fallback_model_ref: str | None = None,
+) -> tuple[str, Completed]:
+    """A whole answer in one plain (non-streamed) call, for evaluations and scripts. Metered, with the
+    same fallback rule as :func:`chat_stream` (nothing was shown, so any provider failure falls back)."""
+    tenant = _tenant_uuid(tenant_id)
+    refs = _attempts(model_ref, fallback_model_ref)
+    previous: ProviderError | None = None
+    for attempt, ref in enumerate(refs):
+        target = await _resolve_async(tenant, ref, ModelKind.CHAT)
+        request = _chat_request(target, messages, temperature, max_output_tokens, passages)
+        meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0)
+        try:
+            return await _metered_complete(target, request, meter)
+        except ProviderError as error:
+            if attempt == len(refs) - 1:
+                if previous is not None:
+                    raise error from previous
+                raise
+            logger.warning("Falling back from %s to %s: %s", ref, refs[attempt + 1], error.code)
+            previous = error
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _metered_complete(target: _Target, request: ChatRequest, meter: _Meter) -> tuple[str, Completed]:
+    if target.unusable is not None:
+        _log_failure(meter, target.unusable)
+        await meter.record(CallOutcome.ERROR, target.unusable.code)
+        raise target.unusable
+    adapter = _chat_adapter(target)
+    outcome, error_code = CallOutcome.ERROR, "internal"
+    try:
+        complete = getattr(adapter, "complete", None)
+        if complete is not None:
+            text, completed = await complete(request)
+        else:  # adapters without a plain call (the local answerer): collect their stream
+            parts: list[str] = []
+            completed = Completed(usage=Usage(0, 0), finish_reason="stop")
+            async for event in adapter.stream(request):
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                else:
+                    completed = event
+            text = "".join(parts)
+        meter.input_tokens, meter.output_tokens = completed.usage.input_tokens, completed.usage.output_tokens
+        meter.model_version = completed.model_version
+        outcome, error_code = CallOutcome.OK, ""
+        return text, completed
+    except ProviderError as error:
+        error_code = error.code
+        _log_failure(meter, error)
+        raise
+    except asyncio.CancelledError:
+        outcome, error_code = CallOutcome.CANCELLED, ""
+        meter.input_tokens = count_message_tokens(request.messages)
+        raise
+    finally:
+        await _close(adapter)
+        await meter.record(outcome, error_code)
+
+
+async def embed(
+    *,
+    tenant_id: uuid.UUID | str,
+    model_ref: str,
+    texts: Sequence[str],
+    bot_id: uuid.UUID | None = None,
+) -> EmbeddingResult:
+    """Vectors for ``texts`` in their order, batched to the provider's limits, metered as one call."""
+    tenant = _tenant_uuid(tenant_id)
+    target = await _resolve_async(tenant, model_ref, ModelKind.EMBEDDING)
+    meter = _Meter(tenant, target, ModelKind.EMBEDDING, bot_id)
+    if target.unusable is not None:
+        _log_failure(meter, target.unusable)
+        await meter.record(CallOutcome.ERROR, target.unusable.code)
+        raise target.unusable
+    adapter = _embedding_adapter(target)
+    outcome, error_code = CallOutcome.ERROR, "internal"
+    try:
+        result = await adapter.embed(target.provider_model_id, texts)
+        meter.input_tokens, meter.model_version = result.input_tokens, result.model_version
+        outcome, error_code = CallOutcome.OK, ""
+        return result
+    except ProviderError as error:
+        error_code = error.code
+        _log_failure(meter, error)
+        raise
+    except asyncio.CancelledError:
+        outcome, error_code = CallOutcome.CANCELLED, ""
+        raise
+    finally:
+        await _close(adapter)
+        await meter.record(outcome, error_code)
+
+
+# --- test connection --------------------------------------------------------------------------------
+
+
+def credential_test(*, actor: Actor, credential_id: uuid.UUID) -> ProviderCredential:
+    """One cheap real call with a credential (listing models), stored as its last test result."""
+    actor.require(Role.ADMIN, "test provider credentials")
+    with tenant_context(actor.tenant.pk):
+        credential = selectors.credential_get(tenant=actor.tenant, credential_id=credential_id)
+        try:
+            api_key: str | None = services.credential_api_key(credential)
+        except DecryptionFailed:
+            api_key = None
+    if api_key is None:
+        ok, message = False, "The stored key can no longer be read. Paste it again."
+    else:
+        ok, message = _probe(credential, api_key)
+    logger.info("Provider credential %s tested: %s", credential.pk, "ok" if ok else message)
+    return services.credential_record_test(actor=actor, credential_id=credential.pk, ok=ok, message=message)
+
+
+def _probe(credential: ProviderCredential, api_key: str) -> tuple[bool, str]:
+    timeout = min(CREDENTIAL_TEST_TIMEOUT_SECONDS, settings.MODEL_CALL_TIMEOUT_SECONDS)
+    base_url = _base_url(credential.provider, credential)
+    if credential.provider == Provider.ANTHROPIC:
+        from providers.adapters.anthropic import anthropic_error
+        from providers.adapters.anthropic import make_sync_client as anthropic_client
+
+        try:
+            with anthropic_client(api_key=api_key, base_url=base_url, timeout_seconds=timeout) as client:
+                page = client.models.list(limit=1)
+        except Exception as error:
+            return False, anthropic_error(error, secret=api_key, timeout_seconds=timeout).message
+        newest = f" (newest model: {page.data[0].display_name})" if page.data else ""
+        return True, f"Connected to Anthropic{newest}."
+    from providers.adapters.openai import make_sync_client, naming_for, openai_error
+
+    try:
+        with make_sync_client(api_key=api_key, base_url=base_url, timeout_seconds=timeout) as client:
+            models = client.models.list().data
+    except Exception as error:
+        naming = naming_for(credential.provider, base_url)
+        return False, openai_error(
+            error, naming=naming, provider=credential.provider, secret=api_key, timeout_seconds=timeout
+        ).message
+    return True, f"Connected: {len(models)} model{'' if len(models) == 1 else 's'} available."

@@ -1,0 +1,338 @@
+"""Dashboard pages for foundation models (catalog, comparison, settings, providers, the tenant's own
+models) and for usage.
+
+Views stay thin: they validate a form, call a service or selector, and render or redirect; readable
+numbers and the usage chart's geometry live in ``providers.presentation``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from providers import selectors, services
+from providers.forms import (
+    CredentialForm,
+    CredentialUpdateForm,
+    CustomModelForm,
+    ModelFilterForm,
+    ModelSettingsForm,
+    UsageFilterForm,
+)
+from providers.models import ModelKind, Provider, ProviderCredential
+from providers.presentation import (
+    NARROW,
+    WIDE,
+    cost_label,
+    present_model,
+    present_usage_rows,
+    usage_chart,
+    usage_cost_places,
+)
+from tenants.errors import GroundworkError, ValidationFailed
+from tenants.models import Role
+from tenants.views_base import TenantView, form_with_errors
+
+
+def models_url(anchor: str = "") -> str:
+    return reverse("dashboard:models") + (f"#{anchor}" if anchor else "")
+
+
+class ModelsPage(TenantView):
+    """The models page and the forms posted from it, which render it again with their errors."""
+
+    write_role = Role.ADMIN
+    template_name = "providers/models.html"
+
+    def render_page(self, *, status: int = 200, **forms: Any) -> HttpResponse:
+        filter_form = ModelFilterForm(self.request.GET)
+        filters = {
+            name: value
+            for name, value in (filter_form.cleaned_data if filter_form.is_valid() else {}).items()
+            if value
+        }
+        all_rows = selectors.model_catalog(tenant=self.tenant)
+        rows = selectors.model_catalog(tenant=self.tenant, **filters) if filters else all_rows
+        shown = {row["ref"] for row in rows}
+        current = selectors.model_settings(tenant=self.tenant)
+        credentials = list(selectors.credential_list(tenant=self.tenant))
+        endpoints = [c for c in credentials if c.provider == Provider.OPENAI_COMPATIBLE]
+        settings_form = forms.get("settings_form") or ModelSettingsForm(
+            rows=all_rows,
+            initial={
+                "enabled_models": current.enabled_models,
+                "default_chat_model": current.default_chat_model,
+                "default_embedding_model": current.default_embedding_model,
+            },
+        )
+        choosable = [present_model(row) for row in all_rows if not row["is_retired"]]
+        chat_choices = [row for row in choosable if row["kind"] == ModelKind.CHAT]
+        embedding_choices = [row for row in choosable if row["kind"] == ModelKind.EMBEDDING]
+        # What the form shows as chosen: the posted values after an error, else the saved settings.
+        chat_selected = settings_form["default_chat_model"].value()
+        embedding_selected = settings_form["default_embedding_model"].value()
+        warnings = {row["ref"]: row["deprecation_warning"] for row in choosable}
+        context = {
+            "filter_form": filter_form,
+            "filtered": bool(filters),
+            "models": [present_model(row) for row in rows],
+            "model_count": len(all_rows),
+            # Enabled models the filter hides still belong to the settings form, or saving would drop them.
+            "hidden_enabled": [
+                row["ref"]
+                for row in all_rows
+                if row["is_enabled"] and row["ref"] not in shown and not row["is_retired"]
+            ],
+            "current_settings": current,
+            "settings_form": settings_form,
+            "chat_choices": chat_choices,
+            "embedding_choices": embedding_choices,
+            "chat_selected": chat_selected,
+            "embedding_selected": embedding_selected,
+            "chat_warning": warnings.get(chat_selected, ""),
+            "embedding_warning": warnings.get(embedding_selected, ""),
+            "enabled_selected": set(settings_form["enabled_models"].value() or []),
+            "settings_warnings": selectors.model_settings_warnings(tenant=self.tenant),
+            "credentials": credentials,
+            "credential_form": forms.get("credential_form") or CredentialForm(),
+            "custom_models": selectors.custom_model_list(tenant=self.tenant),
+            "custom_model_form": forms.get("custom_model_form") or CustomModelForm(credentials=endpoints),
+            "has_endpoints": bool(endpoints),
+            "can_manage": self.actor.can(Role.ADMIN),
+            "compare_min": selectors.COMPARE_MIN_MODELS,
+            "compare_max": selectors.COMPARE_MAX_MODELS,
+            "open_form": next(iter(forms), ""),
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+class ModelsView(ModelsPage):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render_page()
+
+
+class ModelSettingsUpdateView(ModelsPage):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ModelSettingsForm(request.POST, rows=selectors.model_catalog(tenant=self.tenant))
+        if form.is_valid():
+            try:
+                services.model_settings_update(actor=self.actor, **form.cleaned_data)
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                messages.success(request, "Model settings saved.")
+                return redirect(models_url("model-settings"))
+        return self.render_page(settings_form=form, status=400)
+
+
+class CredentialCreateView(ModelsPage):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = CredentialForm(request.POST)
+        if form.is_valid():
+            try:
+                credential = services.credential_create(actor=self.actor, **form.cleaned_data)
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                messages.success(request, f"Added {credential.name}. Test the connection to check the key.")
+                return redirect(models_url("providers"))
+        return self.render_page(credential_form=form, status=400)
+
+
+class CredentialUpdateView(TenantView):
+    """Replace a credential's key, or move an OpenAI-compatible server's base URL."""
+
+    write_role = Role.ADMIN
+
+    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        credential = selectors.credential_get(tenant=self.tenant, credential_id=pk)
+        form = CredentialUpdateForm(request.POST)
+        if not form.is_valid() or not form.changes():
+            wanted = (
+                "a new key or base URL"
+                if credential.provider == Provider.OPENAI_COMPATIBLE
+                else "the new key"
+            )
+            messages.error(request, f"Paste {wanted} for {credential.name}.")
+            return redirect(models_url("providers"))
+        try:
+            services.credential_update(actor=self.actor, credential_id=credential.pk, **form.changes())
+        except GroundworkError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"Updated {credential.name}. Test the connection to check it.")
+        return redirect(models_url("providers"))
+
+
+class CredentialDeleteView(TenantView):
+    write_role = Role.ADMIN
+
+    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        credential = selectors.credential_get(tenant=self.tenant, credential_id=pk)
+        services.credential_delete(actor=self.actor, credential_id=credential.pk)
+        messages.success(request, f"Deleted {credential.name}; its key is gone from Groundwork.")
+        return redirect(models_url("providers"))
+
+
+class CredentialTestView(TenantView):
+    write_role = Role.ADMIN
+
+    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        credential = selectors.credential_get(tenant=self.tenant, credential_id=pk)  # 404 before any call
+        from providers.gateway import credential_test  # the gateway imports the SDKs: load them on use
+
+        try:
+            tested: ProviderCredential = credential_test(actor=self.actor, credential_id=credential.pk)
+        except GroundworkError as error:
+            messages.error(request, f"{credential.name}: {error.message}")
+        else:
+            if tested.last_test_ok:
+                messages.success(request, f"{tested.name} works. {tested.last_test_message}".strip())
+            else:
+                messages.error(request, f"{tested.name} failed the test. {tested.last_test_message}".strip())
+        return redirect(models_url("providers"))
+
+
+class CustomModelCreateView(ModelsPage):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        endpoints = [
+            credential
+            for credential in selectors.credential_list(tenant=self.tenant)
+            if credential.provider == Provider.OPENAI_COMPATIBLE
+        ]
+        form = CustomModelForm(request.POST, credentials=endpoints)
+        if form.is_valid():
+            fields = dict(form.cleaned_data)
+            for price in ("input_price_per_million", "output_price_per_million"):
+                fields[price] = fields[price] or Decimal(0)  # a blank price: free, like your own hardware
+            try:
+                model = services.custom_model_create(
+                    actor=self.actor, credential_id=uuid.UUID(fields.pop("credential")), **fields
+                )
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                messages.success(request, f"Added {model.display_name}. Enable it below to offer it to bots.")
+                return redirect(models_url("own-models"))
+        return self.render_page(custom_model_form=form, status=400)
+
+
+class CustomModelDeleteView(TenantView):
+    write_role = Role.ADMIN
+
+    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        model = selectors.custom_model_get(tenant=self.tenant, custom_model_id=pk)
+        services.custom_model_delete(actor=self.actor, custom_model_id=model.pk)
+        messages.success(request, f"Removed {model.display_name}.")
+        return redirect(models_url("own-models"))
+
+
+class ModelCompareView(TenantView):
+    template_name = "providers/compare.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            rows = selectors.model_comparison(tenant=self.tenant, refs=request.GET.getlist("models"))
+        except ValidationFailed as error:
+            return render(request, self.template_name, {"error": error.message, "models": []}, status=400)
+        models = [present_model(row) for row in rows]
+        costs = [row["typical_answer_cost_usd"] for row in rows if row["typical_answer_cost_usd"] is not None]
+        contexts = [row["context_window"] for row in rows]
+        for model in models:
+            cost = model["typical_answer_cost_usd"]
+            model["thousand_answers_label"] = cost_label(cost * 1000) if cost is not None else "—"
+            # Only worth pointing out when there is a choice: two or more chat models.
+            model["is_cheapest"] = len(costs) > 1 and model["typical_answer_cost_usd"] == min(costs)
+            model["is_largest_context"] = len(set(contexts)) > 1 and model["context_window"] == max(contexts)
+        return render(
+            request,
+            self.template_name,
+            {
+                "models": models,
+                "error": "",
+                "typical_input": selectors.TYPICAL_ANSWER_INPUT_TOKENS,
+                "typical_output": selectors.TYPICAL_ANSWER_OUTPUT_TOKENS,
+            },
+        )
+
+
+# --- usage page -------------------------------------------------------------------------------------
+
+
+def usage_link(path: str, report: dict[str, Any], metric: str, **changes: str) -> str:
+    """The usage page for the same range, with one choice (grouping or chart) changed."""
+    query = {
+        "start": report["start"].isoformat(),
+        "end": report["end"].isoformat(),
+        "group_by": report["group_by"],
+        "chart": metric,
+        **changes,
+    }
+    return f"{path}?{urlencode(query)}"
+
+
+class UsageView(TenantView):
+    template_name = "providers/usage.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = UsageFilterForm(request.GET)
+        report: dict[str, Any] | None = None
+        metric = "cost"
+        if form.is_valid():
+            metric = form.cleaned_data["chart"] or "cost"
+            try:
+                report = selectors.usage_report(
+                    tenant=self.tenant,
+                    group_by=form.cleaned_data["group_by"] or "day",
+                    start=form.cleaned_data["start"],
+                    end=form.cleaned_data["end"],
+                )
+            except ValidationFailed as error:
+                form_with_errors(form, error)
+        context: dict[str, Any] = {
+            "form": form,
+            "report": report,
+            "has_usage": selectors.usage_list(tenant=self.tenant).exists(),
+        }
+        if report is not None:
+            context.update(
+                # The range actually shown (the defaults filled in), so the date inputs say what it is.
+                form=UsageFilterForm(
+                    initial={
+                        "start": report["start"],
+                        "end": report["end"],
+                        "group_by": report["group_by"],
+                        "chart": metric,
+                    }
+                ),
+                rows=present_usage_rows(report),
+                totals_cost=cost_label(report["totals"]["cost_usd"], usage_cost_places(report)),
+                charts=[usage_chart(report, metric, WIDE), usage_chart(report, metric, NARROW)],
+                group_tabs=[
+                    (
+                        value,
+                        label,
+                        usage_link(request.path, report, metric, group_by=value),
+                        value == report["group_by"],
+                    )
+                    for value, label in (("day", "By day"), ("model", "By model"), ("bot", "By bot"))
+                ],
+                metric_tabs=[
+                    (value, label, usage_link(request.path, report, value), value == metric)
+                    for value, label in (("cost", "Cost"), ("tokens", "Tokens"))
+                ],
+            )
+        return render(request, self.template_name, context, status=200 if report is not None else 400)
