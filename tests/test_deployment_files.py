@@ -368,8 +368,7 @@ def test_build_context_leaves_out_secrets_and_local_state() -> None:
 
 def test_local_launcher_runs_the_same_web_and_worker_processes() -> None:
     launchers = [path for path in LOCAL_LAUNCHERS if path.exists()]
-    if not launchers:
-        pytest.skip("neither the Makefile nor run_platform.py exists yet")
+    assert launchers, "neither the Makefile nor run_platform.py exists"
     text = "\n".join(path.read_text() for path in launchers)
     assert "config.asgi:application" in text
     # Either a shell line (`celery -A config worker`) or an argument list (["-A", "config", "worker"]).

@@ -16,6 +16,7 @@ the client sees in production: a body that ends without its terminating chunk.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import socket
@@ -185,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class StubServer:
+class StubServer(abc.ABC):
     """Base of the provider stubs: the server thread, request log, fault queue and scripted answers."""
 
     default_answer = "Hello from the stub. This answer arrives one word at a time."
@@ -284,11 +285,13 @@ class StubServer:
     def rejected_key_message(self, request: RecordedRequest) -> str:
         return f"Incorrect API key provided: {self.mask(self.presented_key(request))}."
 
+    @abc.abstractmethod
     def route(self, exchange: Exchange, fault: Fault | None) -> None:
-        raise NotImplementedError
+        """Answer one request the way the provider would (or with the scripted fault)."""
 
+    @abc.abstractmethod
     def error_body(self, status: int, error_type: str, message: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The provider's JSON error shape."""
 
 
 def words(text: str) -> list[str]:
