@@ -11,7 +11,7 @@ timeouts, with ``retry-after-ms`` / ``retry-after`` honoured; other 4xx are neve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
 import anthropic
@@ -33,6 +33,7 @@ from providers.adapters.base import (
     ChatMessage,
     ChatRequest,
     Completed,
+    SdkAdapter,
     TextDelta,
     Usage,
 )
@@ -148,7 +149,7 @@ def split_system(messages: Sequence[ChatMessage]) -> tuple[str, list[MessagePara
     return system, turns
 
 
-class AnthropicChatAdapter:
+class AnthropicChatAdapter(SdkAdapter):
     provider = ANTHROPIC
 
     def __init__(
@@ -164,20 +165,6 @@ class AnthropicChatAdapter:
         self._client = client or make_client(
             api_key=api_key, base_url=base_url, call_settings=self.call_settings
         )
-
-    async def aclose(self) -> None:
-        """Release the client's connection pool."""
-        await self._client.close()
-
-    async def _call(self, call: Awaitable[T], *, model: str) -> T:
-        """Await one SDK call; what it raises comes out as a domain error."""
-        try:
-            return await call
-        except Exception as error:
-            failure = self._error(error, model=model)
-        # Raised outside the handler on purpose: the SDK's exception, whose text may quote the provider's
-        # body unscrubbed, must not ride along as __context__ into logs and error trackers.
-        raise failure
 
     def _error(
         self, error: BaseException, *, model: str, in_stream: bool = False, text_started: bool = False

@@ -7,9 +7,12 @@ metering or fallbacks: ``providers.services`` adds those around them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import abc
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
+
+from providers.errors import ProviderError
 
 Role = Literal["system", "user", "assistant"]
 
@@ -99,3 +102,33 @@ class CallSettings:
     timeout_seconds: float = 60.0
     max_retries: int = 3
     extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+T = TypeVar("T")
+
+
+class SdkAdapter(abc.ABC):
+    """What the SDK-backed adapters share: one client, closed with ``aclose``, and ``_call``, which turns
+    whatever an SDK call raises into a domain error."""
+
+    _client: Any
+
+    async def aclose(self) -> None:
+        """Release the client's connection pool."""
+        await self._client.close()
+
+    async def _call(self, call: Awaitable[T], *, model: str) -> T:
+        """Await one SDK call; what it raises comes out as a domain error."""
+        try:
+            return await call
+        except Exception as error:
+            failure = self._error(error, model=model)
+        # Raised outside the handler on purpose: the SDK's exception, whose text may quote the provider's
+        # body unscrubbed, must not ride along as __context__ into logs and error trackers.
+        raise failure
+
+    @abc.abstractmethod
+    def _error(
+        self, error: BaseException, *, model: str, in_stream: bool = False, text_started: bool = False
+    ) -> ProviderError:
+        """The domain error for what the SDK raised."""

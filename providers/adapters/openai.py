@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from providers.adapters.base import (
     ChatRequest,
     Completed,
     EmbeddingResult,
+    SdkAdapter,
     TextDelta,
     Usage,
 )
@@ -279,7 +280,7 @@ def openai_error(
 # --- adapters ---------------------------------------------------------------------------------------
 
 
-class _OpenAIClientOwner:
+class _OpenAIClientOwner(SdkAdapter):
     def __init__(
         self,
         *,
@@ -296,20 +297,6 @@ class _OpenAIClientOwner:
         self._client = client or make_client(
             api_key=api_key, base_url=base_url, call_settings=self.call_settings
         )
-
-    async def aclose(self) -> None:
-        """Release the client's connection pool."""
-        await self._client.close()
-
-    async def _call(self, call: Awaitable[T], *, model: str) -> T:
-        """Await one SDK call; what it raises comes out as a domain error."""
-        try:
-            return await call
-        except Exception as error:
-            failure = self._error(error, model=model)
-        # Raised outside the handler on purpose: the SDK's exception, whose text may quote the provider's
-        # body unscrubbed, must not ride along as __context__ into logs and error trackers.
-        raise failure
 
     def _error(
         self, error: BaseException, *, model: str, in_stream: bool = False, text_started: bool = False
