@@ -208,6 +208,24 @@ FETCH_TIMEOUT_SECONDS = env.float("FETCH_TIMEOUT_SECONDS", default=20.0)
 # Tests serve pages from 127.0.0.1; never enable this where tenants can submit URLs.
 FETCH_ALLOW_LOOPBACK = env.bool("FETCH_ALLOW_LOOPBACK", default=False)
 
+# --- knowledge bases (knowledge.services, knowledge.pipeline, knowledge.crawling) ----------------------
+
+# The largest file a tenant may upload, enforced while the upload streams in (knowledge.uploads) and,
+# for the whole request body, before Django reads it (config.asgi).
+KNOWLEDGE_MAX_FILE_BYTES = env.int("KNOWLEDGE_MAX_FILE_BYTES", default=25 * 1024 * 1024)
+# Chunks embedded per call: progress moves after each batch, and a retry repeats at most one batch.
+KNOWLEDGE_EMBED_BATCH_SIZE = env.int("KNOWLEDGE_EMBED_BATCH_SIZE", default=64)
+# Time limits of one ingestion task (a hostile PDF can hang inside PDFium where no check runs).
+KNOWLEDGE_TASK_SOFT_TIME_LIMIT = env.int("KNOWLEDGE_TASK_SOFT_TIME_LIMIT", default=900)
+KNOWLEDGE_TASK_TIME_LIMIT = env.int("KNOWLEDGE_TASK_TIME_LIMIT", default=960)
+# URL and crawl sources are fetched again this often by beat (0 turns the schedule off).
+KNOWLEDGE_RESYNC_HOURS = env.float("KNOWLEDGE_RESYNC_HOURS", default=24.0)
+CRAWL_DEFAULT_MAX_PAGES = env.int("CRAWL_DEFAULT_MAX_PAGES", default=50)
+CRAWL_MAX_PAGES_LIMIT = env.int("CRAWL_MAX_PAGES_LIMIT", default=500)
+CRAWL_MAX_DEPTH = env.int("CRAWL_MAX_DEPTH", default=3)
+CRAWL_SECONDS = env.float("CRAWL_SECONDS", default=300.0)
+CRAWL_MAX_DELAY_SECONDS = env.float("CRAWL_MAX_DELAY_SECONDS", default=2.0)
+
 # --- background jobs --------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = REDIS_URL
@@ -219,8 +237,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers a task whose worker died (acks late) after this many seconds. It must exceed the
+# longest task, or a slow task runs twice (harmless, they are idempotent, but wasteful).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=KNOWLEDGE_TASK_TIME_LIMIT + 300)
+}
+# A worker child that grew past this (KiB) after a task is replaced: a parser's leak or a bomb that
+# slipped past the parse limits does not stay resident.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=1_500_000)
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-invitations": {"task": "tenants.purge_expired_invitations", "schedule": 24 * 3600},
+    "recover-stalled-knowledge": {"task": "knowledge.recover_stalled", "schedule": 5 * 60},
+    **(
+        {"resync-web-sources": {"task": "knowledge.resync_due_sources", "schedule": 15 * 60}}
+        if KNOWLEDGE_RESYNC_HOURS > 0
+        else {}
+    ),
 }
 
 # --- static files, i18n ------------------------------------------------------------------------------

@@ -41,6 +41,10 @@ class FetchRefused(Exception):
         self.url = url
 
 
+class HostNotResolved(FetchRefused):
+    """DNS had no answer for the host (which may be temporary, unlike a private address)."""
+
+
 @dataclass(frozen=True)
 class FetchResult:
     url: str  # as asked for
@@ -64,7 +68,7 @@ def resolve_public_addresses(host: str, port: int, *, allow_loopback: bool) -> l
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise FetchRefused(f"The host {host} could not be resolved.") from None
+        raise HostNotResolved(f"The host {host} could not be resolved.") from None
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
@@ -74,6 +78,31 @@ def resolve_public_addresses(host: str, port: int, *, allow_loopback: bool) -> l
             )
         addresses.append(str(address))
     return addresses
+
+
+def check_url(url: str) -> str:
+    """``url`` as submitted, if it may be fetched later; FetchRefused (readable) if it never may.
+
+    Run where a tenant submits a URL, so the obvious refusals (another scheme, a private address, a
+    host that resolves to one) are answered at once and nothing is stored. A host that does not resolve
+    now is accepted: DNS may be down for a moment, and :func:`fetch` checks every address again anyway.
+    """
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise FetchRefused(f"Only http:// and https:// addresses can be fetched, not “{url[:200]}”.", url=url)
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        raise FetchRefused(f"“{url[:200]}” has an invalid port.", url=url) from None
+    try:
+        resolve_public_addresses(parts.hostname, port, allow_loopback=settings.FETCH_ALLOW_LOOPBACK)
+    except HostNotResolved:
+        pass
+    except FetchRefused as refused:
+        refused.url = url
+        raise
+    return url
 
 
 class _GuardedBackend(httpcore2.SyncBackend):

@@ -44,6 +44,7 @@ class KnowledgeBase(TenantOwnedModel):
     active_index_version = models.PositiveIntegerField(default=1)
     building_index_version = models.PositiveIntegerField(null=True, blank=True)  # set while re-embedding
     building_embedding_model = models.CharField(max_length=200, blank=True)
+    building_embedding_dimensions = models.PositiveIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,7 +77,6 @@ class Document(TenantOwnedModel):
     original_filename = models.CharField(max_length=255, blank=True)  # shown, never used as a path
     source_url = models.URLField(max_length=2000, blank=True)
     crawl_max_pages = models.PositiveIntegerField(null=True, blank=True)
-    stored_file = models.CharField(max_length=300, blank=True)  # our own name under MEDIA_ROOT
     source_text = models.TextField(blank=True)  # pasted text, or Q&A pairs as JSON
     content_type = models.CharField(max_length=100, blank=True)  # as sniffed from the content
     content_hash = models.CharField(max_length=64, blank=True)
@@ -99,6 +99,30 @@ class Document(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_web_source(self) -> bool:
+        return self.source_type in (SourceType.URL, SourceType.CRAWL)
+
+    @property
+    def source_label(self) -> str:
+        """What a person recognises the document by: its file name, its URL, or its title."""
+        return self.original_filename or self.source_url or self.title
+
+
+class SourceFile(TenantOwnedModel):
+    """An uploaded file's bytes, kept in PostgreSQL beside its document.
+
+    In the database rather than on a disk: the web process that receives an upload and the worker that
+    parses it need no shared volume, the bytes are tenant-isolated by the same Row-Level Security as
+    everything else, a rolled-back upload leaves no orphan file, and deleting the document deletes them.
+    Uploads are capped (``KNOWLEDGE_MAX_FILE_BYTES``, 25 MB by default), well within what ``bytea``
+    stores comfortably (TOAST compresses and moves them out of line).
+    """
+
+    document = models.OneToOneField(Document, on_delete=models.CASCADE, related_name="source_file")
+    content = models.BinaryField()
+    size_bytes = models.PositiveBigIntegerField()
 
 
 class Chunk(TenantOwnedModel):

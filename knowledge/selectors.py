@@ -1,0 +1,152 @@
+"""Reads about knowledge: knowledge bases with their counts, documents, chunks, and search.
+
+Every selector takes the tenant explicitly and runs inside that tenant's transaction (a request, a
+task's ``tenant_context``), so Row-Level Security agrees with the filter written here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+
+from knowledge import retrieval
+from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
+from knowledge.retrieval import SearchResult
+from tenants.errors import NotFound, ValidationFailed
+from tenants.models import Tenant
+
+
+def _uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"No such {what}.") from None
+
+
+def knowledge_base_list(*, tenant: Tenant) -> QuerySet[KnowledgeBase]:
+    """The tenant's knowledge bases, each annotated with its document counts by status and its chunks."""
+    return (
+        KnowledgeBase.objects.for_tenant(tenant)
+        .annotate(
+            document_total=Count("documents", distinct=True),
+            documents_ready=Count(
+                "documents", filter=Q(documents__status=DocumentStatus.READY), distinct=True
+            ),
+            documents_failed=Count(
+                "documents", filter=Q(documents__status=DocumentStatus.FAILED), distinct=True
+            ),
+            documents_pending=Count(
+                "documents",
+                filter=Q(documents__status__in=[DocumentStatus.QUEUED, DocumentStatus.PROCESSING]),
+                distinct=True,
+            ),
+            chunk_total=Sum("documents__chunk_count"),
+        )
+        .order_by("name")
+    )
+
+
+def knowledge_base_get(*, tenant: Tenant, knowledge_base_id: uuid.UUID | str) -> KnowledgeBase:
+    """One knowledge base, annotated like the list; another tenant's is the same 404 as a missing one."""
+    try:
+        return knowledge_base_list(tenant=tenant).get(pk=_uuid(knowledge_base_id, "knowledge base"))
+    except KnowledgeBase.DoesNotExist:
+        raise NotFound("No such knowledge base.") from None
+
+
+def document_list(*, tenant: Tenant, knowledge_base: KnowledgeBase) -> QuerySet[Document]:
+    return Document.objects.for_tenant(tenant).filter(knowledge_base=knowledge_base).order_by("-created_at")
+
+
+def document_get(
+    *, tenant: Tenant, document_id: uuid.UUID | str, knowledge_base_id: uuid.UUID | str | None = None
+) -> Document:
+    documents = Document.objects.for_tenant(tenant).select_related("knowledge_base")
+    if knowledge_base_id is not None:
+        documents = documents.filter(knowledge_base_id=_uuid(knowledge_base_id, "knowledge base"))
+    try:
+        return documents.get(pk=_uuid(document_id, "document"))
+    except Document.DoesNotExist:
+        raise NotFound("No such document.") from None
+
+
+def document_chunks(*, tenant: Tenant, document: Document) -> QuerySet[Chunk]:
+    """The chunks search sees for ``document``: those of its knowledge base's active index version."""
+    return (
+        Chunk.objects.for_tenant(tenant)
+        .filter(document=document, index_version=document.knowledge_base.active_index_version)
+        .only("id", "position", "text", "heading_path", "page_number", "anchor", "token_count")
+        .order_by("position")
+    )
+
+
+@dataclass(frozen=True)
+class ReindexProgress:
+    """How far re-embedding a knowledge base into its next index version has come."""
+
+    embedding_model: str
+    documents_done: int
+    documents_total: int
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.documents_total else int(100 * self.documents_done / self.documents_total)
+
+
+def documents_missing_index_version(
+    *, tenant: Tenant, knowledge_base: KnowledgeBase, index_version: int
+) -> QuerySet[Document]:
+    """Ready documents of ``knowledge_base`` with no chunks in ``index_version`` yet."""
+    has_version = Chunk.objects.filter(document_id=OuterRef("pk"), index_version=index_version)
+    return (
+        document_list(tenant=tenant, knowledge_base=knowledge_base)
+        .filter(status=DocumentStatus.READY)
+        .exclude(Exists(has_version))
+    )
+
+
+def reindex_progress(*, tenant: Tenant, knowledge_base: KnowledgeBase) -> ReindexProgress | None:
+    version = knowledge_base.building_index_version
+    if version is None:
+        return None
+    ready = document_list(tenant=tenant, knowledge_base=knowledge_base).filter(status=DocumentStatus.READY)
+    missing = documents_missing_index_version(
+        tenant=tenant, knowledge_base=knowledge_base, index_version=version
+    ).count()
+    total = ready.count()
+    return ReindexProgress(
+        embedding_model=knowledge_base.building_embedding_model,
+        documents_done=total - missing,
+        documents_total=total,
+    )
+
+
+def knowledge_search(
+    *,
+    tenant: Tenant,
+    knowledge_bases: Sequence[KnowledgeBase],
+    query: str,
+    top_k: int | None = None,
+    mode: str | None = None,
+    score_threshold: float | None = None,
+) -> list[SearchResult]:
+    """Search ``knowledge_bases`` with their own defaults for whatever the caller leaves unset.
+
+    The defaults come from the first knowledge base (a bot's primary one); an explicit value wins.
+    """
+    if not knowledge_bases:
+        return []
+    primary = knowledge_bases[0]
+    if not query.strip():
+        raise ValidationFailed("Type a question to search for.", field_errors={"query": ["Required."]})
+    return retrieval.search(
+        tenant=tenant,
+        knowledge_bases=knowledge_bases,
+        query=query,
+        top_k=top_k or primary.retrieval_top_k,
+        mode=mode or primary.retrieval_mode,
+        score_threshold=primary.retrieval_score_threshold if score_threshold is None else score_threshold,
+    )

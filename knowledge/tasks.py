@@ -1,0 +1,121 @@
+"""Celery tasks for knowledge: ids in, idempotent, retries declared here, failures recorded by services.
+
+Every task here may run twice (a duplicate delivery, a redelivery after its worker was killed: acks
+late and reject on worker lost are on for all of them in settings) and leaves the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from knowledge import pipeline, selectors, services
+from knowledge.models import KnowledgeBase
+from tenants.context import tenant_context, unscoped
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 4
+
+
+def _retry_delay(retries: int) -> int:
+    """Seconds before attempt ``retries + 2``: 10, 40, 160, 640 — a provider outage gets ~15 minutes."""
+    return int(10 * 4**retries)
+
+
+def _run_document(task: Task, *, tenant_id: str, document_id: str, reindex_version: int | None) -> str:
+    try:
+        return pipeline.ingest(tenant_id=tenant_id, document_id=document_id, reindex_version=reindex_version)
+    except SoftTimeLimitExceeded:
+        minutes = settings.KNOWLEDGE_TASK_SOFT_TIME_LIMIT / 60
+        reason = (
+            f"Processing took longer than {minutes:g} minutes, the most Groundwork spends on one document; "
+            "split it into smaller documents."
+        )
+    except (pipeline.TransientError, OperationalError, InterfaceError) as error:
+        if task.request.retries < MAX_RETRIES:
+            raise task.retry(exc=error, countdown=_retry_delay(task.request.retries)) from error
+        message = getattr(error, "message", "The database was unavailable.")
+        reason = f"{message} Gave up after {MAX_RETRIES + 1} attempts; re-ingest to try again."
+    except Exception:
+        logger.exception("ingesting document %s of tenant %s failed unexpectedly", document_id, tenant_id)
+        reason = "An unexpected error stopped processing. We have been notified; re-ingest to try again."
+    pipeline.fail(
+        tenant_id=tenant_id, document_id=document_id, reason=reason, reindex_version=reindex_version
+    )
+    return "failed"
+
+
+@shared_task(
+    bind=True,
+    name="knowledge.ingest_document",
+    max_retries=MAX_RETRIES,
+    soft_time_limit=settings.KNOWLEDGE_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.KNOWLEDGE_TASK_TIME_LIMIT,
+)
+def ingest_document(self: Task, tenant_id: str, document_id: str) -> str:
+    """Ingest one document at its current version (a no-op when that is done already)."""
+    return _run_document(self, tenant_id=tenant_id, document_id=document_id, reindex_version=None)
+
+
+@shared_task(
+    bind=True,
+    name="knowledge.embed_document_into_version",
+    max_retries=MAX_RETRIES,
+    soft_time_limit=settings.KNOWLEDGE_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.KNOWLEDGE_TASK_TIME_LIMIT,
+)
+def embed_document_into_version(
+    self: Task, tenant_id: str, knowledge_base_id: str, document_id: str, index_version: int
+) -> str:
+    """Fill a knowledge base's new index version with one ready document; the last one switches."""
+    outcome = _run_document(self, tenant_id=tenant_id, document_id=document_id, reindex_version=index_version)
+    services.knowledge_base_switch_index(tenant_id=tenant_id, knowledge_base_id=knowledge_base_id)
+    return outcome
+
+
+@shared_task(name="knowledge.reindex_knowledge_base")
+def reindex_knowledge_base(tenant_id: str, knowledge_base_id: str) -> int:
+    """Queue every ready document still missing from the building index version; switch if none is.
+
+    Returns how many documents it queued. Safe to repeat: documents already in the version are skipped
+    by the claim, and the switch happens once, under a lock, when nothing is missing.
+    """
+    with tenant_context(tenant_id):
+        knowledge_base = KnowledgeBase.objects.filter(pk=knowledge_base_id).first()
+        if knowledge_base is None or knowledge_base.building_index_version is None:
+            return 0
+        version = knowledge_base.building_index_version
+        missing = [
+            str(document_id)
+            for document_id in selectors.documents_missing_index_version(
+                tenant=knowledge_base.tenant, knowledge_base=knowledge_base, index_version=version
+            ).values_list("pk", flat=True)
+        ]
+        services.knowledge_base_touch(knowledge_base=knowledge_base)
+    if not missing:
+        services.knowledge_base_switch_index(tenant_id=tenant_id, knowledge_base_id=knowledge_base_id)
+    for document_id in missing:
+        embed_document_into_version.delay(tenant_id, knowledge_base_id, document_id, version)
+    return len(missing)
+
+
+@shared_task(name="knowledge.resync_due_sources")
+def resync_due_sources() -> int:
+    """Beat: fetch URL and crawl sources again once they are older than ``KNOWLEDGE_RESYNC_HOURS``."""
+    return len(services.resync_due_web_sources())
+
+
+@shared_task(name="knowledge.recover_stalled")
+def recover_stalled() -> int:
+    """Beat: queue again what a lost worker or message left behind (documents and model switches)."""
+    recovered = len(services.documents_recover_stalled())
+    with unscoped(reason="find knowledge bases whose model switch stalled, across tenants"):
+        building = list(services.knowledge_bases_stalled_in_switch().values_list("tenant_id", "pk"))
+    for tenant_id, knowledge_base_id in building:
+        reindex_knowledge_base.delay(str(tenant_id), str(knowledge_base_id))
+    return recovered + len(building)
