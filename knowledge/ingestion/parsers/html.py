@@ -67,14 +67,21 @@ _META_CHARSET = re.compile(
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*>")
 
 
-def parse_html(data: bytes, deadline: Deadline, *, source_url: str = "") -> ParsedDocument:
-    text = _XML_DECLARATION.sub("", _decode(data), count=1)
+def html_tree(data: bytes) -> lxml.html.HtmlElement | None:
+    """The page's element tree (the crawler reads its links from the same tree), or None if empty."""
+    text = _XML_DECLARATION.sub("", decode_html(data), count=1)
     # Comments and processing instructions go at parse time: their tails are page text, and lxml's
     # tree walk would otherwise skip them along with the comment.
     parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
     try:
-        page = lxml.html.document_fromstring(text, parser=parser)
+        return lxml.html.document_fromstring(text, parser=parser)
     except (etree.ParserError, ValueError):
+        return None
+
+
+def parse_html(data: bytes, deadline: Deadline, *, source_url: str = "") -> ParsedDocument:
+    page = html_tree(data)
+    if page is None:
         return ParsedDocument(kind="html")
     deadline.check()
     anchors = _AnchorIndex(page)
@@ -101,7 +108,7 @@ def parse_html(data: bytes, deadline: Deadline, *, source_url: str = "") -> Pars
     return ParsedDocument(kind="html", sections=builder.sections, title=title or builder.first_heading)
 
 
-def _decode(data: bytes) -> str:
+def decode_html(data: bytes) -> str:
     """The page as text: a BOM, then UTF-8, then the page's own ``<meta charset>``, then a guess."""
     if not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
