@@ -809,7 +809,10 @@ def document_store(
             index_version=knowledge_base.active_index_version
         ).count()
         document.save()
-        return tuple(target for version, target in wanted.items() if version not in stored)
+        present = set(
+            document.chunks.filter(document_version=job.version).values_list("index_version", flat=True)
+        )
+        return tuple(target for version, target in wanted.items() if version not in present)
 
 
 def _fail(document: Document, reason: str) -> None:

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -91,6 +92,60 @@ def database_url(settings_dict: dict[str, Any]) -> str:
     return f"{url}?host={quote(socket_dir)}" if socket_dir else url
 
 
+@dataclass
+class WorkerProcess:
+    """A Celery worker started by the suite: its process, its name, and the log it writes."""
+
+    process: subprocess.Popen[bytes]
+    hostname: str
+    log_path: Path
+
+
+def start_worker(*, queue: str, log_name: str, **env: str) -> WorkerProcess:
+    """Start a real worker process on the test database, consuming ``queue``, and wait until it answers."""
+    hostname = f"test-worker-{uuid.uuid4().hex[:8]}@localhost"
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / log_name
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "-Q",
+                queue,
+                "-n",
+                hostname,
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=child_environment(CELERY_TASK_DEFAULT_QUEUE=queue, **env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(destination=[hostname], timeout=0.5):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the test worker did not start; see {log_path}")
+    return WorkerProcess(process=process, hostname=hostname, log_path=log_path)
+
+
+def stop_worker(worker: WorkerProcess) -> None:
+    worker.process.terminate()
+    try:
+        worker.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
     """A real Celery worker process on the test database and the suite's own queue.
@@ -98,45 +153,13 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[str
     Tests that enqueue work must commit it first (``transactional_db``), as production code does with
     ``transaction.on_commit``: the worker is another process with its own connection.
     """
-    hostname = f"test-worker-{uuid.uuid4().hex[:8]}@localhost"
-    env = child_environment(CELERY_TASK_DEFAULT_QUEUE=TEST_QUEUE)
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "celery-worker.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "-Q",
-            TEST_QUEUE,
-            "-n",
-            hostname,
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    # The worker fetches pages the tests serve from 127.0.0.1; this explicit test-only setting is what
+    # lets it (private and metadata addresses stay refused).
+    worker = start_worker(queue=TEST_QUEUE, log_name="celery-worker.log", FETCH_ALLOW_LOOPBACK="true")
     try:
-        deadline = time.monotonic() + 60
-        while not celery_app.control.ping(destination=[hostname], timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the test worker did not start; see {ARTIFACTS / 'celery-worker.log'}")
-        yield hostname
+        yield worker.hostname
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop_worker(worker)
 
 
 @pytest.fixture

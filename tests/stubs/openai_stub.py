@@ -68,6 +68,9 @@ class OpenAIStub(StubServer):
         self.send_usage = True
         self.model_ids = list(DEFAULT_MODEL_IDS)
         self.unknown_models: set[str] = set()
+        # Vectors are 8 numbers unless a test needs the model's real size (the pipeline checks it):
+        # then they are padded with zeros, which leaves every cosine similarity unchanged.
+        self.embedding_size: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -214,6 +217,8 @@ class OpenAIStub(StubServer):
         data = []
         for index, text in enumerate(inputs):
             vector = embedding_for(text)
+            if self.embedding_size:
+                vector += [0.0] * (self.embedding_size - len(vector))
             encoded: Any = vector
             if as_base64:  # what the SDK asks for by default: little-endian float32, base64
                 encoded = base64.b64encode(array.array("f", vector).tobytes()).decode()
