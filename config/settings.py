@@ -272,7 +272,6 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(embedded.var_dir() / "media"))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
