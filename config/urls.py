@@ -3,17 +3,19 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config.health import health
+from knowledge.urls import urlpatterns as knowledge_pages
 from providers.urls import urlpatterns as provider_pages
 from tenants.urls import account_urlpatterns
 from tenants.urls import urlpatterns as tenant_pages
 
 # The dashboard is one "dashboard" namespace assembled from every app's pages, so templates and views
 # reverse "dashboard:<page>" whichever app serves it.
-dashboard_pages: list[URLPattern | URLResolver] = [*tenant_pages, *provider_pages]
+dashboard_pages: list[URLPattern | URLResolver] = [*tenant_pages, *provider_pages, *knowledge_pages]
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("tenants.api_urls")),
     path("", include("providers.api_urls")),
+    path("", include("knowledge.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

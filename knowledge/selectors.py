@@ -146,7 +146,7 @@ def knowledge_search(
         tenant=tenant,
         knowledge_bases=knowledge_bases,
         query=query,
-        top_k=top_k or primary.retrieval_top_k,
+        top_k=primary.retrieval_top_k if top_k is None else top_k,
         mode=mode or primary.retrieval_mode,
         score_threshold=primary.retrieval_score_threshold if score_threshold is None else score_threshold,
     )

@@ -40,6 +40,8 @@ from knowledge.models import (
     SourceFile,
     SourceType,
 )
+from knowledge.retrieval import MAX_TOP_K
+from knowledge.uploads import limit_message
 from providers import selectors as provider_selectors
 from providers.models import FoundationModel, ModelKind
 from tenants.actors import Actor
@@ -56,7 +58,6 @@ MAX_ANSWER_CHARACTERS = 20_000
 MAX_TEXT_CHARACTERS = 2_000_000
 MAX_CHUNK_SIZE_TOKENS = 2_000
 MIN_CHUNK_SIZE_TOKENS = 50
-MAX_TOP_K = 50
 STAGES = ("fetch", "parse", "chunk", "embed", "store")
 
 
@@ -320,9 +321,8 @@ def document_upload(
     stored, when Groundwork cannot read it or its name claims another type. The file name is kept only
     to be shown: the bytes are stored in the database, never under a path built from the name."""
     knowledge_base = _writable_knowledge_base(actor, knowledge_base_id)
-    limit = settings.KNOWLEDGE_MAX_FILE_BYTES
-    if len(content) > limit:
-        raise _invalid("file", f"{display_name(filename)} is larger than the {limit / 1_048_576:g} MB limit.")
+    if len(content) > settings.KNOWLEDGE_MAX_FILE_BYTES:
+        raise _invalid("file", limit_message(filename))
     try:
         kind = sniff(content, filename=filename)
         check_declared_type(kind, filename)
@@ -404,7 +404,7 @@ def document_add_crawl(
     knowledge_base = _writable_knowledge_base(actor, knowledge_base_id)
     url = _checked_url(url)
     limit = settings.CRAWL_MAX_PAGES_LIMIT
-    max_pages = max_pages or settings.CRAWL_DEFAULT_MAX_PAGES
+    max_pages = settings.CRAWL_DEFAULT_MAX_PAGES if max_pages is None else max_pages
     if not 1 <= max_pages <= limit:
         raise _invalid("max_pages", f"A crawl reads between 1 and {limit:,} pages.")
     return _new_document(

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
 
 from knowledge.ingestion.sniff import display_name
 from tenants.errors import GroundworkError
@@ -27,9 +28,9 @@ class UploadTooLarge(GroundworkError):
 
 
 def limit_message(name: str = "") -> str:
-    megabytes = settings.KNOWLEDGE_MAX_FILE_BYTES / 1_048_576
     subject = display_name(name) if name else "The file"
-    return f"{subject} is larger than the {megabytes:g} MB limit; split it or compress its images."
+    limit = filesizeformat(settings.KNOWLEDGE_MAX_FILE_BYTES)
+    return f"{subject} is larger than the {limit} limit; split it or compress its images."
 
 
 class SizeLimitedUploadHandler(FileUploadHandler):

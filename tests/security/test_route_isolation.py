@@ -1,12 +1,17 @@
 """Every route that takes an object id, enumerated from the URLconf: tenant A using any of tenant B's
 ids gets 404 (or 405 for a method the route lacks) and B's data is unchanged.
 
+Routes with several ids (``/knowledge-bases/{id}/documents/{document_id}``) get B's ids in every
+position, and also A's own ids with one of B's among them (A's knowledge base with B's document), which
+is how a child is reached through a parent that is one's own.
+
 Routes added by later issues are covered without touching this file; the world below must simply hold
 at least one row of every tenant-owned model, which ``test_the_world_covers_every_tenant_model`` checks.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Iterator
@@ -19,7 +24,7 @@ from django.core import serializers
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from knowledge.models import Chunk, Document, KnowledgeBase
+from knowledge.models import Chunk, Document, KnowledgeBase, SourceFile
 from providers import services as provider_services
 from tenants import services
 from tenants.context import tenant_context, unscoped
@@ -54,12 +59,12 @@ def route_templates() -> Iterator[tuple[str, list[str]]]:
         yield template, names
 
 
-def id_routes() -> list[tuple[str, str]]:
+def id_routes() -> list[tuple[str, tuple[str, ...]]]:
+    """Routes whose every parameter is an object id, with those parameters in order."""
     routes = []
     for template, names in route_templates():
-        id_names = [name for name in names if ID_PARAMETER.match(name)]
-        if id_names and len(names) == 1:
-            routes.append((template, id_names[0]))
+        if names and all(ID_PARAMETER.match(name) for name in names):
+            routes.append((template, tuple(names)))
     return sorted(set(routes))
 
 
@@ -114,6 +119,15 @@ def build_victim() -> World:
         document = Document.objects.create(
             tenant=victim.tenant, knowledge_base=knowledge_base, source_type="text", title="Returns"
         )
+        upload = Document.objects.create(
+            tenant=victim.tenant,
+            knowledge_base=knowledge_base,
+            source_type="file",
+            title="Manual",
+            original_filename="manual.txt",
+            content_type="text",
+        )
+        SourceFile.objects.create(tenant=victim.tenant, document=upload, content=b"Manual.", size_bytes=7)
         Chunk.objects.create(
             tenant=victim.tenant,
             knowledge_base=knowledge_base,
@@ -146,12 +160,43 @@ def victim_ids(world: World) -> list[uuid.UUID]:
     return ids
 
 
+def ids_for(world: World, parameter: str) -> list[uuid.UUID]:
+    """The world's ids a parameter names: ``document_id`` its documents; ``id``, ``pk`` and names that
+    match no model every id it has."""
+    stem = parameter.removesuffix("_id")
+    for model in tenant_owned_models():
+        if re.sub(r"(?<!^)(?=[A-Z])", "_", model.__name__).lower() == stem:
+            with unscoped(reason="test: collect the ids one parameter takes"):
+                return list(model.objects.filter(tenant=world.tenant).values_list("pk", flat=True))
+    return victim_ids(world)
+
+
+def fillings(parameters: tuple[str, ...], victim: World, attacker: World) -> Iterator[dict[str, uuid.UUID]]:
+    """Values for a route's id parameters, each set holding at least one of the victim's ids.
+
+    One parameter takes every id the victim has; several take the ids of the model each names (else
+    every id), so that the combinations stay few."""
+    if len(parameters) == 1:
+        for object_id in victim_ids(victim):
+            yield {parameters[0]: object_id}
+        return
+    theirs = [ids_for(victim, parameter) for parameter in parameters]
+    ours = [ids_for(attacker, parameter) for parameter in parameters]
+    combinations = set(itertools.product(*theirs))
+    for position in range(len(parameters)):
+        mixed = [*ours[:position], theirs[position], *ours[position + 1 :]]
+        combinations |= set(itertools.product(*mixed))
+    for combination in sorted(combinations):
+        yield dict(zip(parameters, combination, strict=True))
+
+
 def test_the_enumeration_finds_the_id_routes() -> None:
     routes = dict(id_routes())
     # A sanity floor, so a broken walker cannot make the isolation test below vacuous.
     assert "/api/v1/members/{pk}" in routes
     assert "/app/team/members/{membership_id}/role/" in routes
     assert "/app/organisations/{tenant_id}/switch/" in routes
+    assert routes["/api/v1/knowledge-bases/{id}/documents/{document_id}"] == ("id", "document_id")
     assert len(routes) >= 8
 
 
@@ -168,18 +213,29 @@ def test_the_world_covers_every_tenant_model() -> None:
 
 def test_a_member_of_one_tenant_cannot_reach_another_tenants_objects_on_any_route() -> None:
     attacker = make_world("Acme")
+    with tenant_context(attacker.tenant.pk):  # the attacker's own parents for the victim's children
+        own_base = KnowledgeBase.objects.create(
+            tenant=attacker.tenant,
+            name="Ours",
+            embedding_model="local:all-MiniLM-L6-v2",
+            embedding_dimensions=384,
+        )
+        Document.objects.create(
+            tenant=attacker.tenant, knowledge_base=own_base, source_type="text", title="Ours"
+        )
     victim = build_victim()
     session = Client()
     session.force_login(attacker.owner)
     api = api_client(attacker.api_key(role=Role.ADMIN)[1])
     before = all_rows(victim)
-    ids = victim_ids(victim)
 
     statuses: dict[str, set[int]] = {}
-    for template, parameter in id_routes():
+    for template, parameters in id_routes():
         client = api if template.startswith("/api/") else session
-        for object_id in ids:
-            path = template.replace("{" + parameter + "}", str(object_id))
+        for values in fillings(parameters, victim, attacker):
+            path = template
+            for parameter, object_id in values.items():
+                path = path.replace("{" + parameter + "}", str(object_id))
             for method in METHODS:
                 response = getattr(client, method)(
                     path,
