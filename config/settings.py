@@ -226,6 +226,14 @@ CRAWL_MAX_DEPTH = env.int("CRAWL_MAX_DEPTH", default=3)
 CRAWL_SECONDS = env.float("CRAWL_SECONDS", default=300.0)
 CRAWL_MAX_DELAY_SECONDS = env.float("CRAWL_MAX_DELAY_SECONDS", default=2.0)
 
+# --- chat (bots.engine, bots.limits) -----------------------------------------------------------------
+
+# Requests per window, counted in Redis across all web processes ("<count>/<second|minute|hour|day>").
+CHAT_RATE_PER_BOT = env.str("CHAT_RATE_PER_BOT", default="600/minute")
+CHAT_RATE_PER_VISITOR = env.str("CHAT_RATE_PER_VISITOR", default="20/minute")
+CHAT_RATE_PER_IP = env.str("CHAT_RATE_PER_IP", default="60/minute")
+CHAT_MAX_MESSAGE_CHARACTERS = env.int("CHAT_MAX_MESSAGE_CHARACTERS", default=4000)
+
 # --- background jobs --------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = REDIS_URL

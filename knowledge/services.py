@@ -370,7 +370,7 @@ def document_add_text(
         raise _invalid(
             "text", f"Pasted text is limited to {MAX_TEXT_CHARACTERS:,} characters; upload a file."
         )
-    first_line = text.strip().splitlines()[0]
+    first_line = text.strip().splitlines()[0].lstrip("#").strip()  # a Markdown heading, without its marks
     return _new_document(
         actor,
         knowledge_base,

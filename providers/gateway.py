@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 
 from asgiref.sync import sync_to_async
@@ -39,7 +39,7 @@ from providers.adapters.base import (
 )
 from providers.crypto import DecryptionFailed
 from providers.errors import ProviderBadRequest, ProviderError, ProviderNotConfigured
-from providers.models import CallOutcome, ModelKind, ModelSpec, Provider, ProviderCredential
+from providers.models import CallOutcome, ModelKind, ModelSpec, Provider, ProviderCredential, UsageRecord
 from providers.tokens import count_message_tokens, count_tokens
 from tenants.actors import Actor
 from tenants.context import tenant_context
@@ -204,6 +204,8 @@ class _Meter:
     input_tokens: int = 0
     output_tokens: int = 0
     model_version: str = ""
+    # The caller's list to receive the UsageRecord (the chat engine sums one turn's cost from it).
+    sink: list[UsageRecord] | None = None
 
     def text_arrived(self) -> None:
         if self.first_text_at is None:
@@ -230,12 +232,15 @@ class _Meter:
         )
         try:
             # Shielded: a cancelled answer is still metered, even if the caller is cancelled again.
-            await asyncio.shield(record)
+            created = await asyncio.shield(record)
         except Exception:
             # Metering must not turn an answered question into an error; the log carries the loss.
             logger.exception(
                 "Could not record usage of %s for tenant %s (%s)", self.target.ref, self.tenant_id, outcome
             )
+            return
+        if self.sink is not None:
+            self.sink.append(created)
 
 
 def _tenant_uuid(tenant_id: uuid.UUID | str) -> uuid.UUID:
@@ -332,8 +337,9 @@ async def chat_stream(
     max_output_tokens: int | None = None,
     passages: Sequence[Passage] = (),
     bot_id: uuid.UUID | None = None,
+    usage: list[UsageRecord] | None = None,
     fallback_model_ref: str | None = None,
-) -> AsyncIterator[ChatEvent]:
+) -> AsyncGenerator[ChatEvent, None]:
     """Stream an answer: TextDelta events, then one Completed. Raises ProviderError subclasses.
 
     With ``fallback_model_ref``, a primary that fails before any text was streamed is replaced by the
@@ -347,7 +353,7 @@ async def chat_stream(
     for attempt, ref in enumerate(refs):
         target = await _resolve_async(tenant, ref, ModelKind.CHAT)
         request = _chat_request(target, messages, temperature, max_output_tokens, passages)
-        meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0)
+        meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0, sink=usage)
         text_shown = False
         events = _metered_stream(target, request, meter)
         try:
@@ -376,6 +382,7 @@ async def chat_complete(
     max_output_tokens: int | None = None,
     passages: Sequence[Passage] = (),
     bot_id: uuid.UUID | None = None,
+    usage: list[UsageRecord] | None = None,
     fallback_model_ref: str | None = None,
 ) -> tuple[str, Completed]:
     """A whole answer in one plain (non-streamed) call, for evaluations and scripts. Metered, with the
@@ -386,7 +393,7 @@ async def chat_complete(
     for attempt, ref in enumerate(refs):
         target = await _resolve_async(tenant, ref, ModelKind.CHAT)
         request = _chat_request(target, messages, temperature, max_output_tokens, passages)
-        meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0)
+        meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0, sink=usage)
         try:
             return await _metered_complete(target, request, meter)
         except ProviderError as error:
@@ -442,11 +449,12 @@ async def embed(
     model_ref: str,
     texts: Sequence[str],
     bot_id: uuid.UUID | None = None,
+    usage: list[UsageRecord] | None = None,
 ) -> EmbeddingResult:
     """Vectors for ``texts`` in their order, batched to the provider's limits, metered as one call."""
     tenant = _tenant_uuid(tenant_id)
     target = await _resolve_async(tenant, model_ref, ModelKind.EMBEDDING)
-    meter = _Meter(tenant, target, ModelKind.EMBEDDING, bot_id)
+    meter = _Meter(tenant, target, ModelKind.EMBEDDING, bot_id, sink=usage)
     if target.unusable is not None:
         _log_failure(meter, target.unusable)
         await meter.record(CallOutcome.ERROR, target.unusable.code)

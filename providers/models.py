@@ -146,6 +146,8 @@ class TenantModelSettings(TenantOwnedModel):
     enabled_models = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     default_chat_model = models.CharField(max_length=200, blank=True)
     default_embedding_model = models.CharField(max_length=200, blank=True)
+    # Spending cap for a calendar month (UTC), all bots together; None: no cap.
+    monthly_budget_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
 
     class Meta:
         constraints = [

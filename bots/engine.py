@@ -1,0 +1,398 @@
+"""The chat engine: one turn of a conversation, from question to stored answer, streamed as it happens.
+
+    admit (rate limits, budgets, store the question) → rewrite a follow-up to stand alone → embed it →
+    retrieve (hybrid, the bot's knowledge bases only) → strict policy: nothing relevant, no model call →
+    prompt within the context window → stream through the gateway → store the answer with its usage
+
+It is async end to end: database work runs in threads (``sync_to_async``), model calls are awaited, and
+nothing holds a database transaction while a model speaks. Callers iterate :func:`converse`; closing the
+iterator (a visitor who left: the ASGI server cancels the response) closes the model's stream at once,
+and what was used is metered and the partial answer stored as cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from bots import limits, prompt, services
+from bots.models import AnswerPolicy, MessageOutcome
+from bots.services import AnswerRecord, ChatStart
+from knowledge import retrieval
+from knowledge.models import RetrievalMode
+from knowledge.retrieval import SearchResult
+from providers import gateway
+from providers import selectors as provider_selectors
+from providers.adapters.base import ChatMessage, Completed, Passage, TextDelta
+from providers.errors import ProviderError
+from providers.models import ModelKind, UsageRecord
+from tenants.context import tenant_context
+from tenants.errors import ValidationFailed
+from tenants.models import Tenant, User
+
+logger = logging.getLogger(__name__)
+
+NO_LLM_MODEL = "local:no-llm"
+SNIPPET_CHARACTERS = 240
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    conversation_id: uuid.UUID
+    question_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Sources:
+    citations: list[dict[str, Any]]  # what the visitor may see (empty when the bot hides citations)
+    retrieved: list[dict[str, Any]]  # every retrieved chunk with its score, for the builder's playground
+    standalone_question: str
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnFinished:
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    content: str
+    outcome: str
+    citations: list[dict[str, Any]]
+    model_version: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    latency_ms: int
+    time_to_first_token_ms: int | None
+
+
+EngineEvent = TurnStarted | Sources | Token | TurnFinished
+
+
+@dataclass
+class _Turn:
+    """What one turn has gathered so far: enough to store it whenever it ends."""
+
+    start: ChatStart
+    tenant_id: uuid.UUID
+    began: float = field(default_factory=time.monotonic)
+    usage: list[UsageRecord] = field(default_factory=list)
+    standalone_question: str = ""
+    results: list[SearchResult] = field(default_factory=list)
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    answer: list[str] = field(default_factory=list)
+    first_token_at: float | None = None
+    completed: Completed | None = None
+
+    def record(self, outcome: str, error_message: str = "") -> AnswerRecord:
+        chat_records = [record for record in self.usage if record.operation == ModelKind.CHAT]
+        answer_record = chat_records[-1] if chat_records else None
+        return AnswerRecord(
+            content="".join(self.answer),
+            outcome=outcome,
+            standalone_question=self.standalone_question,
+            citations=self.citations,
+            retrieved_chunk_ids=[result.chunk_id for result in self.results],
+            model_ref=answer_record.model_ref if answer_record else self.start.bot.chat_model,
+            model_version=(self.completed.model_version if self.completed else "")
+            or (answer_record.model_version if answer_record else ""),
+            input_tokens=answer_record.input_tokens if answer_record else 0,
+            output_tokens=answer_record.output_tokens if answer_record else 0,
+            cost_usd=sum((record.cost_usd for record in self.usage), Decimal(0)),
+            latency_ms=round((time.monotonic() - self.began) * 1000),
+            time_to_first_token_ms=None
+            if self.first_token_at is None
+            else round((self.first_token_at - self.began) * 1000),
+            error_message=error_message,
+        )
+
+
+async def converse(
+    *,
+    tenant_id: uuid.UUID | str,
+    bot_id: uuid.UUID | str,
+    question: str,
+    channel: str,
+    conversation_id: uuid.UUID | str | None = None,
+    visitor_id: str = "",
+    client_ip: str = "",
+    user: User | None = None,
+    history: Sequence[services.HistoryMessage] | None = None,
+) -> AsyncIterator[EngineEvent]:
+    """One turn, as events: TurnStarted, Sources, Token..., TurnFinished.
+
+    Raises before the first event for requests that are refused (``ValidationFailed``, ``NotFound``,
+    ``limits.RateLimited``, ``services.BudgetExhausted``): no provider is called for them. A provider
+    failure is stored on the answer and then raised (``ProviderError``).
+    """
+    question = question.strip()
+    if not question:
+        raise ValidationFailed("Type a question.", field_errors={"message": ["Required."]})
+    from django.conf import settings
+
+    limit = settings.CHAT_MAX_MESSAGE_CHARACTERS
+    if len(question) > limit:
+        raise ValidationFailed(
+            f"Questions are limited to {limit:,} characters.", field_errors={"message": ["Too long."]}
+        )
+    start = await sync_to_async(_admit)(
+        tenant_id=tenant_id,
+        bot_id=bot_id,
+        question=question,
+        channel=channel,
+        conversation_id=conversation_id,
+        visitor_id=visitor_id,
+        client_ip=client_ip,
+        user=user,
+        history=history,
+    )
+    turn = _Turn(start=start, tenant_id=uuid.UUID(str(tenant_id)))
+    yield TurnStarted(conversation_id=start.conversation_id, question_id=start.user_message_id)
+    outcome = MessageOutcome.ERROR
+    try:
+        turn.standalone_question = await _standalone_question(turn, question)
+        turn.results = await _retrieve(turn, turn.standalone_question or question)
+        turn.citations = [_citation(number, result) for number, result in enumerate(turn.results, start=1)]
+        yield Sources(
+            citations=turn.citations if start.bot.show_citations else [],
+            retrieved=[_retrieved(result) for result in turn.results],
+            standalone_question=turn.standalone_question,
+        )
+        if not turn.results and start.bot.answer_policy == AnswerPolicy.STRICT:
+            # Nothing relevant: the honest answer is the handoff, and no model needs to be paid for it.
+            turn.first_token_at = time.monotonic()
+            turn.answer.append(start.bot.handoff_message)
+            yield Token(start.bot.handoff_message)
+            outcome = MessageOutcome.NO_ANSWER
+        else:
+            # Closed on the way out whatever happens, before the answer is stored: a visitor who left
+            # closes the model's stream, whose usage is then metered into ``turn.usage``.
+            async with contextlib.aclosing(_stream_answer(turn, question)) as answer:
+                async for text in answer:
+                    yield Token(text)
+            outcome = MessageOutcome.ANSWERED
+    except ProviderError as error:
+        await _store(turn, turn.record(MessageOutcome.ERROR, error.message))
+        raise
+    except (asyncio.CancelledError, GeneratorExit):
+        await _store(turn, turn.record(MessageOutcome.CANCELLED))
+        raise
+    except BaseException:
+        await _store(turn, turn.record(MessageOutcome.ERROR, "An internal error stopped this answer."))
+        raise
+    record = turn.record(outcome)
+    message_id = await _store(turn, record)
+    yield TurnFinished(
+        message_id=message_id,
+        conversation_id=start.conversation_id,
+        content=record.content,
+        outcome=record.outcome,
+        citations=turn.citations if start.bot.show_citations else [],
+        model_version=record.model_version,
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        cost_usd=record.cost_usd,
+        latency_ms=record.latency_ms or 0,
+        time_to_first_token_ms=record.time_to_first_token_ms,
+    )
+
+
+def _admit(*, bot_id: uuid.UUID | str, visitor_id: str, client_ip: str, **arguments: Any) -> ChatStart:
+    """Rate limits first (cheap, and before anything is written), then the service admits and stores."""
+    tenant_id = arguments["tenant_id"]
+    with tenant_context(tenant_id):
+        from bots import selectors
+
+        bot = selectors.bot_get(tenant=Tenant.objects.get(pk=tenant_id), bot_id=bot_id)
+    limits.check_chat_rates(bot_id=str(bot.pk), visitor=visitor_id, ip=client_ip)
+    return services.chat_start(bot_id=bot.pk, visitor_id=visitor_id, **arguments)
+
+
+async def _store(turn: _Turn, record: AnswerRecord) -> uuid.UUID:
+    # Shielded: the answer of a visitor who left is still stored, even if this task is cancelled again.
+    message = await asyncio.shield(
+        sync_to_async(services.chat_record_answer)(
+            tenant_id=turn.tenant_id, conversation_id=turn.start.conversation_id, record=record
+        )
+    )
+    return message.pk
+
+
+# --- the steps --------------------------------------------------------------------------------------
+
+
+async def _standalone_question(turn: _Turn, question: str) -> str:
+    """The follow-up rewritten to stand alone; "" when there is no history or rewriting is off."""
+    bot = turn.start.bot
+    if not turn.start.history or not bot.rewrite_follow_ups or bot.chat_model == NO_LLM_MODEL:
+        return ""
+    history = [
+        ChatMessage(role=_role(message.role), content=message.content) for message in turn.start.history
+    ]
+    try:
+        text, _ = await gateway.chat_complete(
+            tenant_id=turn.tenant_id,
+            model_ref=bot.chat_model,
+            messages=prompt.rewrite_messages(history, question),
+            temperature=0.0,
+            max_output_tokens=200,
+            bot_id=bot.pk,
+            fallback_model_ref=bot.fallback_model or None,
+            usage=turn.usage,
+        )
+    except ProviderError as error:
+        logger.warning(
+            "Rewriting a follow-up for bot %s failed (%s); searching the question as asked", bot.pk, error
+        )
+        return ""
+    return text.strip().strip('"')[:1000]
+
+
+async def _retrieve(turn: _Turn, query: str) -> list[SearchResult]:
+    bot, bases = turn.start.bot, turn.start.knowledge_bases
+    if not bases:
+        return []
+    vectors: dict[str, list[float]] = {}
+    if bot.retrieval_mode != RetrievalMode.FULL_TEXT:
+        for model_ref in dict.fromkeys(base.embedding_model for base in bases):
+            embedded = await gateway.embed(
+                tenant_id=turn.tenant_id,
+                model_ref=model_ref,
+                texts=[query[:2000]],
+                bot_id=bot.pk,
+                usage=turn.usage,
+            )
+            vectors[model_ref] = embedded.vectors[0]
+    return await sync_to_async(_search)(turn, query, vectors)
+
+
+def _search(turn: _Turn, query: str, vectors: dict[str, list[float]]) -> list[SearchResult]:
+    bot = turn.start.bot
+    with tenant_context(turn.tenant_id):
+        return retrieval.search(
+            tenant=bot.tenant,
+            knowledge_bases=turn.start.knowledge_bases,
+            query=query,
+            top_k=bot.retrieval_top_k,
+            mode=bot.retrieval_mode,
+            score_threshold=bot.retrieval_score_threshold,
+            query_vectors=vectors,
+        )
+
+
+async def _stream_answer(turn: _Turn, question: str) -> AsyncIterator[str]:
+    bot = turn.start.bot
+    model = await sync_to_async(_model_limits)(turn)
+    history = [
+        ChatMessage(role=_role(message.role), content=message.content) for message in turn.start.history
+    ]
+    passages = [
+        prompt.PromptPassage(
+            number=number, title=result.document_title, source=_source(result), text=result.text
+        )
+        for number, result in enumerate(turn.results, start=1)
+    ]
+    built = prompt.build(
+        bot=bot,
+        organisation=bot.tenant.name,
+        question=question,
+        passages=passages,
+        history=history,
+        context_window=model[0],
+        max_output_tokens=min(bot.max_output_tokens, model[1] or bot.max_output_tokens),
+    )
+    offered = [
+        Passage(text=passage.text, title=passage.title, source=passage.source, score=result.score)
+        for passage, result in zip(passages[: built.passages_used], turn.results, strict=False)
+    ]
+    stream = gateway.chat_stream(
+        tenant_id=turn.tenant_id,
+        model_ref=bot.chat_model,
+        messages=built.messages,
+        temperature=bot.temperature,
+        max_output_tokens=bot.max_output_tokens,
+        passages=offered,
+        bot_id=bot.pk,
+        fallback_model_ref=bot.fallback_model or None,
+        usage=turn.usage,
+    )
+    async with contextlib.aclosing(stream):
+        async for event in stream:
+            if isinstance(event, TextDelta) and event.text:
+                if turn.first_token_at is None:
+                    turn.first_token_at = time.monotonic()
+                turn.answer.append(event.text)
+                yield event.text
+            elif isinstance(event, Completed):
+                turn.completed = event
+
+
+def _model_limits(turn: _Turn) -> tuple[int, int | None]:
+    """(context window, longest answer) of the bot's chat model, from the catalog."""
+    bot = turn.start.bot
+    with tenant_context(turn.tenant_id):
+        spec = provider_selectors.model_get(tenant=bot.tenant, ref=bot.chat_model).spec
+    return spec.context_window, spec.max_output_tokens
+
+
+# --- shaping ----------------------------------------------------------------------------------------
+
+
+def _role(role: str) -> Any:
+    return "assistant" if role == "assistant" else "user"
+
+
+def _source(result: SearchResult) -> str:
+    if result.page_number:
+        return f"{result.source or result.document_title}, page {result.page_number}"
+    return result.anchor or result.source
+
+
+def _citation(number: int, result: SearchResult) -> dict[str, Any]:
+    return {
+        "number": number,
+        "chunk_id": str(result.chunk_id),
+        "document_id": str(result.document_id),
+        "title": result.document_title,
+        "source": result.source,
+        "page_number": result.page_number,
+        "anchor": result.anchor,
+        "snippet": result.text[:SNIPPET_CHARACTERS],
+        "score": round(result.score, 4),
+    }
+
+
+def _retrieved(result: SearchResult) -> dict[str, Any]:
+    return {
+        **_citation(0, result),
+        "text": result.text,
+        "heading_path": result.heading_path,
+        "vector_rank": result.vector_rank,
+        "text_rank": result.text_rank,
+    }
+
+
+async def collect(events: AsyncIterator[EngineEvent]) -> tuple[Sequence[Sources], TurnFinished]:
+    """Run a turn to its end (the non-streaming API): its Sources and its TurnFinished."""
+    sources: list[Sources] = []
+    finished: TurnFinished | None = None
+    async for event in events:
+        if isinstance(event, Sources):
+            sources.append(event)
+        elif isinstance(event, TurnFinished):
+            finished = event
+    if finished is None:
+        raise RuntimeError("the turn ended without finishing")
+    return sources, finished

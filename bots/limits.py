@@ -1,0 +1,75 @@
+"""Rate limits counted atomically in Redis, shared by every web process.
+
+Fixed windows: a counter per (scope, subject, window) is incremented and given its expiry in one
+MULTI/EXEC transaction, so N concurrent requests against a limit of L see exactly L successes whichever
+web process serves them. Fixed windows allow up to twice the rate across a window boundary; for
+protecting a budget and a provider account from a flood that is enough, and each check is one round
+trip.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+
+from tenants.errors import GroundworkError
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class RateLimited(GroundworkError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """ "20/minute" → Rate(20, 60)."""
+        count, _, period = text.partition("/")
+        return cls(int(count), _PERIODS[period.strip()])
+
+
+@functools.cache
+def _client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def hit(scope: str, subject: str, rate: Rate) -> int:
+    """Count one request of ``subject`` in ``scope``; returns 0 if allowed, else seconds to wait."""
+    window = int(time.time() // rate.seconds)
+    key = f"groundwork:rate:{scope}:{subject}:{window}"
+    with _client().pipeline(transaction=True) as pipeline:
+        pipeline.incr(key)
+        pipeline.expire(key, rate.seconds + 1)
+        count, _ = pipeline.execute()
+    if int(count) <= rate.count:
+        return 0
+    return max(1, rate.seconds - int(time.time()) % rate.seconds)
+
+
+def check_chat_rates(*, bot_id: str, visitor: str = "", ip: str = "") -> None:
+    """Refuse a chat request past any of its limits: per bot, per visitor, per client address."""
+    checks = [("bot", bot_id, settings.CHAT_RATE_PER_BOT, "This bot is receiving too many questions")]
+    if visitor:
+        checks.append(
+            ("visitor", f"{bot_id}:{visitor}", settings.CHAT_RATE_PER_VISITOR, "You are asking too fast")
+        )
+    if ip:
+        checks.append(("ip", ip, settings.CHAT_RATE_PER_IP, "Too many questions from your network"))
+    for scope, subject, rate_text, message in checks:
+        wait = hit(f"chat:{scope}", subject, Rate.parse(rate_text))
+        if wait:
+            raise RateLimited(f"{message}; try again in {wait} seconds.", retry_after=wait)
