@@ -106,8 +106,11 @@ def run(job: IngestJob) -> None:
     targets = job.targets
     for _ in range(MAX_STORE_PASSES):
         vectors = _embed(job, targets, drafts)
+        started = time.monotonic()
         services.document_record_progress(job=job, stage="store", state="running")
-        targets = services.document_store(job=job, drafts=drafts, vectors=vectors, stats=stats)
+        targets = services.document_store(
+            job=job, drafts=drafts, vectors=vectors, stats=stats, store_started=started
+        )
         if not targets:
             return
         # A model switch began or ended while embedding: embed the same chunks for what is now wanted.

@@ -124,6 +124,13 @@ def reindex_progress(*, tenant: Tenant, knowledge_base: KnowledgeBase) -> Reinde
     )
 
 
+def query_vectors(
+    *, tenant: Tenant, knowledge_bases: Sequence[KnowledgeBase], query: str
+) -> dict[str, list[float]]:
+    """The question embedded once per embedding model of ``knowledge_bases``, for :func:`knowledge_search`."""
+    return retrieval.embed_query(tenant=tenant, knowledge_bases=knowledge_bases, query=query)
+
+
 def knowledge_search(
     *,
     tenant: Tenant,
@@ -132,10 +139,13 @@ def knowledge_search(
     top_k: int | None = None,
     mode: str | None = None,
     score_threshold: float | None = None,
+    query_vectors: dict[str, list[float]] | None = None,
 ) -> list[SearchResult]:
     """Search ``knowledge_bases`` with their own defaults for whatever the caller leaves unset.
 
     The defaults come from the first knowledge base (a bot's primary one); an explicit value wins.
+    ``query_vectors`` (from ``retrieval.embed_query``) saves embedding the question again when one
+    question is searched several times (comparing modes).
     """
     if not knowledge_bases:
         return []
@@ -149,4 +159,5 @@ def knowledge_search(
         top_k=primary.retrieval_top_k if top_k is None else top_k,
         mode=mode or primary.retrieval_mode,
         score_threshold=primary.retrieval_score_threshold if score_threshold is None else score_threshold,
+        query_vectors=query_vectors,
     )

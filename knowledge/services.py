@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -742,6 +743,7 @@ def document_store(
     drafts: Sequence[ChunkDraft],
     vectors: Mapping[int, Sequence[Sequence[float]]],
     stats: DocumentStats,
+    store_started: float | None = None,
 ) -> tuple[IndexTarget, ...]:
     """Replace the document's chunks in each index version of ``vectors`` and mark it ready, in one
     transaction; returns the index versions its knowledge base now wants that this run did not embed
@@ -803,7 +805,8 @@ def document_store(
             document.content_type = stats.content_type or document.content_type
             progress = document.progress or _initial_progress("store")
             progress["stage"] = "done"
-            progress.setdefault("stages", {})["store"] = {"state": "done"}
+            seconds = {} if store_started is None else {"seconds": round(time.monotonic() - store_started, 3)}
+            progress.setdefault("stages", {})["store"] = {"state": "done", **seconds}
             document.progress = progress
         document.chunk_count = document.chunks.filter(
             index_version=knowledge_base.active_index_version
@@ -820,6 +823,9 @@ def _fail(document: Document, reason: str) -> None:
     document.failure_reason = reason
     progress = document.progress or {}
     progress["stage"] = "failed"
+    for stage in (progress.get("stages") or {}).values():
+        if stage.get("state") == "running":
+            stage["state"] = "failed"  # the stage the run died in
     document.progress = progress
     document.save(update_fields=["status", "failure_reason", "progress", "updated_at"])
 

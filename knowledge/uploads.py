@@ -4,6 +4,10 @@ Django's own handlers spool an upload to memory or a temporary file whatever its
 runs first and stops the upload as soon as the declared body or the bytes received so far pass
 ``KNOWLEDGE_MAX_FILE_BYTES``. (Under ASGI the whole body is also capped before Django reads it:
 ``config.asgi``.) Views install it with :func:`limit_uploads` before they touch ``request.FILES``.
+
+Upload handlers cannot be changed once the body has been parsed, and Django's CSRF middleware parses
+it (to read ``csrfmiddlewaretoken``) before the view runs: a dashboard view that takes uploads is
+therefore ``csrf_exempt`` and runs the CSRF check itself right after installing the limit.
 """
 
 from __future__ import annotations

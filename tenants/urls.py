@@ -11,12 +11,6 @@ from tenants import views
 SECTIONS = [
     ("bots", "Bots", "robot", "Build chatbots without code, test them in a playground and publish them."),
     (
-        "knowledge",
-        "Knowledge",
-        "journal-text",
-        "Upload manuals, policies and web pages for your bots to answer from.",
-    ),
-    (
         "conversations",
         "Conversations",
         "chat-left-text",

@@ -67,13 +67,16 @@ def _drop_abandoned_test_databases() -> None:
 
 def child_environment(**extra: str) -> dict[str, str]:
     """The environment for a process the suite starts (worker, web server, manage.py): the test
-    database and Redis, and this process's secrets, so it encrypts and signs exactly as the tests do."""
+    database and Redis, the suite's own queue (so a web server under test enqueues where the test worker
+    listens, and a ``make run`` worker never takes the suite's tasks), and this process's secrets, so
+    it encrypts and signs exactly as the tests do."""
     from django.db import connection
 
     return {
         **os.environ,
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": TEST_QUEUE,
         "SECRET_KEY": settings.SECRET_KEY,
         "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
         **extra,
@@ -129,11 +132,14 @@ def start_worker(*, queue: str, log_name: str, **env: str) -> WorkerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 60
-    while not celery_app.control.ping(destination=[hostname], timeout=0.5):
+    # Ready is what the worker logs once it consumes. (A ping would go unanswered while a solo worker
+    # is busy with a task it took at once, such as a redelivered one.)
+    deadline = time.monotonic() + 90
+    while f"{hostname} ready.".encode() not in log_path.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"the test worker did not start; see {log_path}")
+        time.sleep(0.1)
     return WorkerProcess(process=process, hostname=hostname, log_path=log_path)
 
 
