@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -292,7 +292,7 @@ def _search(turn: _Turn, query: str, vectors: dict[str, list[float]]) -> list[Se
         )
 
 
-async def _stream_answer(turn: _Turn, question: str) -> AsyncIterator[str]:
+async def _stream_answer(turn: _Turn, question: str) -> AsyncGenerator[str, None]:
     bot = turn.start.bot
     model = await sync_to_async(_model_limits)(turn)
     history = [

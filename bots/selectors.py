@@ -96,7 +96,7 @@ def conversation_list(
     """Conversations, most recent first, filtered as the conversations page and the API filter them."""
     conversations = Conversation.objects.for_tenant(tenant).select_related("bot")
     if bot_id:
-        conversations = conversations.filter(bot_id=_uuid(bot_id))
+        conversations = conversations.filter(bot=bot_get(tenant=tenant, bot_id=bot_id))
     if since:
         conversations = conversations.filter(last_message_at__date__gte=since)
     if until:
@@ -176,7 +176,7 @@ def export_rows(*, tenant: Tenant, conversations: QuerySet[Conversation]) -> Ite
             "model_version": message.model_version,
             "input_tokens": message.input_tokens,
             "output_tokens": message.output_tokens,
-            "cost_usd": str(message.cost_usd),
+            "cost_usd": f"{message.cost_usd:f}",
             "latency_ms": message.latency_ms,
             "time_to_first_token_ms": message.time_to_first_token_ms,
         }

@@ -139,16 +139,11 @@ def _check(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def _unique_slug(tenant: Tenant, name: str, *, exclude: uuid.UUID | None = None) -> str:
+def _unique_slug(tenant: Tenant, name: str) -> str:
     base = slugify(name)[:60] or "bot"
     if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", base):
         base = f"bot-{base[:8]}"  # a slug must never read as an id
-    taken = set(
-        Bot.objects.for_tenant(tenant)
-        .exclude(pk=exclude)
-        .filter(slug__startswith=base)
-        .values_list("slug", flat=True)
-    )
+    taken = set(Bot.objects.for_tenant(tenant).filter(slug__startswith=base).values_list("slug", flat=True))
     slug, number = base, 2
     while slug in taken:
         slug, number = f"{base}-{number}", number + 1
@@ -251,8 +246,7 @@ def bot_update(
     }
     for name in diff:
         setattr(bot, name, checked[name])
-    if "name" in diff:
-        bot.slug = _unique_slug(actor.tenant, bot.name, exclude=bot.pk)
+    # The slug stays what it was at creation: OpenAI-compatible clients name the bot by it.
     try:
         with transaction.atomic():
             bot.save()
@@ -506,6 +500,12 @@ def message_correct_into_knowledge(
     asked = question.strip() or selectors.question_for(tenant=actor.tenant, answer=message)
     if not asked:
         raise _invalid("question", "Type the question this answer is for.")
+    if len(asked) > knowledge_services.MAX_QUESTION_CHARACTERS:
+        raise _invalid(
+            "question",
+            f"The question is {len(asked):,} characters long; shorten it to "
+            f"{knowledge_services.MAX_QUESTION_CHARACTERS:,} for the knowledge base.",
+        )
     if not answer.strip():
         raise _invalid("answer", "Type the correct answer.")
     document = knowledge_services.document_add_qa(

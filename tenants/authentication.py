@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.http import HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
@@ -27,24 +29,41 @@ class ApiKeyPrincipal:
         return f"api-key:{self.api_key.pk}"
 
 
+KEYWORD = "Bearer"
+
+
+def api_key_from_request(request: HttpRequest) -> ApiKey | None:
+    """The active API key a request's ``Authorization: Bearer`` header carries, marked as used.
+
+    None when the request has no Bearer header; AuthenticationFailed for a malformed header or a key
+    that is unknown or revoked. DRF views reach it through ``ApiKeyAuthentication``; the async chat
+    views (which DRF cannot serve) call it directly, in a thread.
+    """
+    header = request.META.get("HTTP_AUTHORIZATION", b"")
+    if isinstance(header, str):
+        header = header.encode(HTTP_HEADER_ENCODING)
+    parts = header.split()
+    if not parts or parts[0].lower() != KEYWORD.lower().encode():
+        return None
+    if len(parts) != 2:
+        raise AuthenticationFailed("Send the key as “Authorization: Bearer <secret key>”.")
+    try:
+        secret = parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise AuthenticationFailed("The API key is invalid or has been revoked.") from None
+    api_key = selectors.api_key_by_secret_hash(secret_hash=services.hash_secret(secret))
+    if api_key is None:
+        raise AuthenticationFailed("The API key is invalid or has been revoked.")
+    services.api_key_touch(api_key=api_key)
+    return api_key
+
+
 class ApiKeyAuthentication(BaseAuthentication):
-    keyword = "Bearer"
+    keyword = KEYWORD
 
     def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, ApiKey] | None:
-        parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword.lower().encode():
-            return None
-        if len(parts) != 2:
-            raise AuthenticationFailed("Send the key as “Authorization: Bearer <secret key>”.")
-        try:
-            secret = parts[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise AuthenticationFailed("The API key is invalid or has been revoked.") from None
-        api_key = selectors.api_key_by_secret_hash(secret_hash=services.hash_secret(secret))
-        if api_key is None:
-            raise AuthenticationFailed("The API key is invalid or has been revoked.")
-        services.api_key_touch(api_key=api_key)
-        return ApiKeyPrincipal(api_key), api_key
+        api_key = api_key_from_request(request._request)
+        return None if api_key is None else (ApiKeyPrincipal(api_key), api_key)
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'

@@ -24,6 +24,7 @@ from django.core import serializers
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from bots import services as bot_services
 from knowledge.models import Chunk, Document, KnowledgeBase, SourceFile
 from providers import services as provider_services
 from tenants import services
@@ -139,6 +140,19 @@ def build_victim() -> World:
             token_count=8,
             embedding_384=[0.05] * 384,
         )
+    # A bot answering from that knowledge base, with a conversation of a question and a rated answer.
+    bot = bot_services.bot_create(
+        actor=victim.actor(), name="Concierge", knowledge_base_ids=[knowledge_base.pk]
+    )
+    start = bot_services.chat_start(
+        tenant_id=victim.tenant.pk, bot_id=bot.pk, question="Can I return this?", channel="api"
+    )
+    answer = bot_services.chat_record_answer(
+        tenant_id=victim.tenant.pk,
+        conversation_id=start.conversation_id,
+        record=bot_services.AnswerRecord(content="Within 30 days.", outcome="answered"),
+    )
+    bot_services.message_rate(actor=victim.actor(), message_id=answer.pk, rating=1)
     return victim
 
 
