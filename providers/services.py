@@ -403,6 +403,38 @@ def model_settings_update(
     return row
 
 
+@runs_in_actor_tenant
+def monthly_budget_update(*, actor: Actor, monthly_budget_usd: Decimal | None) -> TenantModelSettings:
+    """Cap the organisation's model spending per calendar month (UTC); None removes the cap.
+
+    Once the month's usage reaches it, bots refuse questions before calling any model (``bots.engine``).
+    """
+    actor.require(Role.ADMIN, "change the budget")
+    if monthly_budget_usd is not None and monthly_budget_usd < 0:
+        raise ValidationFailed(
+            "A budget cannot be negative.", field_errors={"monthly_budget_usd": ["Must be 0 or more."]}
+        )
+    current = selectors.model_settings(tenant=actor.tenant)
+    row = TenantModelSettings.objects.for_tenant(actor.tenant).select_for_update().first()
+    if row is None:
+        row = current  # the unsaved defaults: saved now, with the budget
+    previous = row.monthly_budget_usd
+    row.monthly_budget_usd = monthly_budget_usd
+    row.save()
+    if previous != monthly_budget_usd:
+        audit(
+            actor,
+            action="model_settings.budget_updated",
+            target=row,
+            changes={"monthly_budget_usd": {"from": _money(previous), "to": _money(monthly_budget_usd)}},
+        )
+    return row
+
+
+def _money(amount: Decimal | None) -> str | None:
+    return None if amount is None else f"{amount:.2f}"
+
+
 def _require_choosable(
     tenant: Tenant, ref: str, kind: str | None, field_name: str, errors: dict[str, list[str]]
 ) -> None:
