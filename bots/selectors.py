@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from bots.models import Bot, BotKnowledgeBase, Conversation, Message, MessageRole
 from knowledge.models import KnowledgeBase
+from providers import selectors as provider_selectors
 from providers.models import UsageRecord
 from tenants.errors import NotFound
 from tenants.models import Tenant
@@ -58,19 +59,7 @@ def bot_knowledge_bases(*, tenant: Tenant, bot: Bot) -> list[KnowledgeBase]:
     return [link.knowledge_base for link in links]
 
 
-def _month_start(now: datetime) -> datetime:
-    return datetime.combine(date(now.year, now.month, 1), time.min, tzinfo=now.tzinfo)
-
-
-def spend_this_month(*, tenant: Tenant) -> Decimal:
-    """The tenant's model spending since the start of this month (UTC), every bot and operation."""
-    now = timezone.now()
-    total = (
-        UsageRecord.objects.for_tenant(tenant)
-        .filter(created_at__gte=_month_start(now))
-        .aggregate(total=Sum("cost_usd"))["total"]
-    )
-    return total or Decimal(0)
+spend_this_month = provider_selectors.spend_this_month
 
 
 def bot_spend_today(*, tenant: Tenant, bot: Bot) -> Decimal:

@@ -66,6 +66,14 @@ class ModelSettingsOutput(serializers.Serializer):
     enabled_models = serializers.ListField(child=serializers.CharField())
     default_chat_model = serializers.CharField()
     default_embedding_model = serializers.CharField()
+    monthly_budget_usd = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Spending cap per calendar month (UTC), all bots together; null: no cap. Once reached, "
+        "bots refuse questions before calling a model.",
+    )
+    spent_this_month_usd = serializers.DecimalField(max_digits=14, decimal_places=4)
     warnings = serializers.ListField(
         child=serializers.CharField(), help_text="Deprecated models among the enabled ones."
     )
@@ -178,6 +186,9 @@ class ModelSettingsView(TenantAPIView):
         )
         default_chat_model = serializers.CharField(max_length=200, required=False)
         default_embedding_model = serializers.CharField(max_length=200, required=False)
+        monthly_budget_usd = serializers.DecimalField(
+            max_digits=12, decimal_places=2, min_value=Decimal(0), allow_null=True, required=False
+        )
 
     def respond(self, settings_row: TenantModelSettings) -> Response:
         warnings = selectors.model_settings_warnings(tenant=self.actor.tenant)
@@ -191,7 +202,15 @@ class ModelSettingsView(TenantAPIView):
     def patch(self, request: Request) -> Response:
         data = self.ModelSettingsInput(data=request.data)
         data.is_valid(raise_exception=True)
-        return self.respond(services.model_settings_update(actor=self.actor, **data.validated_data))
+        values = dict(data.validated_data)
+        row = None
+        if "monthly_budget_usd" in values:
+            row = services.monthly_budget_update(
+                actor=self.actor, monthly_budget_usd=values.pop("monthly_budget_usd")
+            )
+        if values or row is None:
+            row = services.model_settings_update(actor=self.actor, **values)
+        return self.respond(row)
 
 
 def _settings_fields(settings_row: TenantModelSettings) -> dict[str, Any]:
@@ -199,6 +218,8 @@ def _settings_fields(settings_row: TenantModelSettings) -> dict[str, Any]:
         "enabled_models": settings_row.enabled_models,
         "default_chat_model": settings_row.default_chat_model,
         "default_embedding_model": settings_row.default_embedding_model,
+        "monthly_budget_usd": settings_row.monthly_budget_usd,
+        "spent_this_month_usd": selectors.spend_this_month(tenant=settings_row.tenant),
     }
 
 

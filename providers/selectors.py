@@ -199,6 +199,18 @@ def _row(
     }
 
 
+def spend_this_month(*, tenant: Tenant) -> Decimal:
+    """The tenant's model spending since the start of this month (UTC), every bot and operation."""
+    now = timezone.now()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    total = (
+        UsageRecord.objects.for_tenant(tenant)
+        .filter(created_at__gte=month_start)
+        .aggregate(total=Sum("cost_usd"))["total"]
+    )
+    return total or Decimal(0)
+
+
 def usage_list(*, tenant: Tenant) -> QuerySet[UsageRecord]:
     return UsageRecord.objects.for_tenant(tenant).order_by("-created_at")
 

@@ -183,6 +183,40 @@ def test_a_misspelt_filter_is_refused_not_ignored(viewer: Client) -> None:
 # --- model settings ---------------------------------------------------------------------------------
 
 
+def test_an_admin_sets_the_monthly_budget_and_sees_the_months_spend(
+    world: World, admin: Client, viewer: Client
+) -> None:
+    record_usage(world, "openai:gpt-4o-mini", "1.25")
+    record_usage(world, "openai:gpt-4o-mini", "9.00", days_ago=40)  # last month or before: not counted
+
+    response = admin.patch(
+        "/api/v1/model-settings", {"monthly_budget_usd": "50.00"}, content_type="application/json"
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["monthly_budget_usd"], Decimal(body["spent_this_month_usd"])) == ("50.00", Decimal("1.25"))
+    assert body["default_chat_model"] == "local:no-llm"  # nothing else changed
+    with tenant_context(world.tenant.pk):
+        event = AuditEvent.objects.get(action="model_settings.budget_updated")
+    assert event.changes == {"monthly_budget_usd": {"from": None, "to": "50.00"}}
+    assert (
+        admin.patch(
+            "/api/v1/model-settings", {"monthly_budget_usd": None}, content_type="application/json"
+        ).json()["monthly_budget_usd"]
+        is None
+    )
+    problem = assert_problem(
+        admin.patch("/api/v1/model-settings", {"monthly_budget_usd": "-1"}, content_type="application/json"),
+        400,
+    )
+    assert "monthly_budget_usd" in problem["errors"]
+    assert_problem(
+        viewer.patch("/api/v1/model-settings", {"monthly_budget_usd": "5"}, content_type="application/json"),
+        403,
+    )
+
+
 def test_an_admin_enables_models_and_chooses_defaults(world: World, admin: Client) -> None:
     response = admin.patch(
         "/api/v1/model-settings",
