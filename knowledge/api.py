@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -273,18 +272,9 @@ DOCUMENT_JSON_INPUT = PolymorphicProxySerializer(
 
 
 class KnowledgeAPIView(TenantAPIView):
-    """Base of this module's views: cursor pagination for lists, the tenant for output serializers."""
+    """Base of this module's views: cursor pagination, and how a knowledge base is shaped."""
 
-    pagination_class: type[CursorPagination] = CursorPagination
-
-    def paginated(self, queryset: QuerySet[Any], output: type[serializers.Serializer]) -> Response:
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
-        data = output(page, many=True, context=self.output_context()).data
-        return paginator.get_paginated_response(data)
-
-    def output_context(self) -> dict[str, Any]:
-        return {"tenant": self.actor.tenant}
+    pagination_class = CursorPagination
 
     def knowledge_base_body(self, knowledge_base: KnowledgeBase) -> Any:
         return KnowledgeBaseOutput(knowledge_base, context=self.output_context()).data

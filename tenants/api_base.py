@@ -11,13 +11,16 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import serializers
+from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from tenants.actors import Actor
 from tenants.context import activate_tenant
 from tenants.models import ApiKey, Role
+from tenants.pagination import CursorPagination
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -44,6 +47,20 @@ class TenantAPIView(APIView):
         assert isinstance(api_key, ApiKey)  # guaranteed by IsTenantMember, which ran in super().initial()
         activate_tenant(api_key.tenant_id)
         self.actor = Actor(tenant=api_key.tenant, role=Role(api_key.role), api_key=api_key)
+
+    def output_context(self) -> dict[str, Any]:
+        """What output serializers may need beyond the object: the tenant whose data they shape."""
+        return {"tenant": self.actor.tenant}
+
+    def paginated(self, queryset: QuerySet[Any], output: type[serializers.Serializer]) -> Response:
+        """One page of ``queryset`` shaped by ``output``, with the ``next``/``previous`` cursor links."""
+        # A view that paginates says so with ``pagination_class`` (which also documents the cursor
+        # parameters in the schema); the helper falls back to the house cursor pagination.
+        paginator_class: type[BasePagination] = getattr(self, "pagination_class", None) or CursorPagination
+        paginator = paginator_class()
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        data = output(page, many=True, context=self.output_context()).data
+        return paginator.get_paginated_response(data)
 
 
 class TenantViewSet(TenantAPIView, GenericViewSet):
