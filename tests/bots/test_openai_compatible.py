@@ -10,12 +10,7 @@ The server sees only committed rows, hence ``transactional_db``.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -30,7 +25,7 @@ from providers import services as provider_services
 from providers.models import TenantModelSettings, UsageRecord
 from tenants.context import tenant_context
 from tenants.models import Role
-from tests.conftest import ARTIFACTS, ROOT, api_client, child_environment
+from tests.conftest import api_client, running_server
 from tests.factories import World, make_world
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
@@ -42,12 +37,6 @@ OPENAI_MODEL = "openai:gpt-4o-mini"
 ANSWER = "Orders ship within two working days from our warehouse in Leeds."
 PROBLEM = "application/problem+json"
 T = TypeVar("T")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -70,54 +59,17 @@ def stub(model_stub: OpenAIStub) -> OpenAIStub:
 
 @pytest.fixture(scope="module")
 def server_url(django_db_setup: None, django_db_blocker: Any, model_stub: OpenAIStub) -> Iterator[str]:
-    """uvicorn serving Groundwork on the test database, in its own process (like tests/e2e's server, with
-    the model stub's URL in its environment)."""
-    port = _free_port()
-    env = child_environment(
+    """The real ASGI server on the test database, with the model stub's URL in its environment."""
+    with running_server(
+        log_name="openai-compatible-server.log",
         OPENAI_BASE_URL=model_stub.base_url,
         OPENAI_API_KEY="",
         ANTHROPIC_API_KEY="",
         MODEL_CALL_MAX_RETRIES="0",
         MODEL_CALL_TIMEOUT_SECONDS="30",
         CHAT_RATE_PER_BOT="1000/minute",
-    )
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "openai-compatible-server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/app/sign-in/", timeout=2).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start; see openai-compatible-server.log") from None
-                time.sleep(0.2)
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def sdk(server_url: str, secret: str, **options: Any) -> openai.OpenAI:

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Response, sync_playwright
 
-from tests.conftest import ARTIFACTS, ROOT, child_environment
+from tests.conftest import ARTIFACTS, running_server
 
 # Playwright's sync API keeps an event loop on the test thread; the test's own ORM calls are still
 # plain synchronous calls, so Django's async-safety guard must be told so.
@@ -34,60 +28,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server_url(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
-    """The real ASGI server (uvicorn, as in production) on the test database, in its own process.
-
-    Tests using it need ``transactional_db``: the server sees only committed rows.
-    """
-    port = _free_port()
-    env = child_environment()
-    env.pop("DEBUG", None)  # production-like: hashed static files served by whitenoise
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "e2e-server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/app/sign-in/", timeout=2).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the e2e server did not start; see {ARTIFACTS / 'e2e-server.log'}"
-                    ) from None
-                time.sleep(0.2)
+    """The real ASGI server on the test database, production-like: hashed static files served by
+    whitenoise (DEBUG off). Tests using it need ``transactional_db``."""
+    with running_server(log_name="e2e-server.log", DEBUG="false") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")
