@@ -36,6 +36,7 @@ from providers.adapters.base import (
     SdkAdapter,
     TextDelta,
     Usage,
+    shared_ssl_context,
 )
 
 # The wording of status and stream errors is shared with the OpenAI adapter: tenants read the same
@@ -66,6 +67,7 @@ def make_client(*, api_key: str, base_url: str | None, call_settings: CallSettin
         timeout=call_settings.timeout_seconds,
         max_retries=call_settings.max_retries,
         default_headers=call_settings.extra_headers or None,
+        http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
     )
 
 

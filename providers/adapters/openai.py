@@ -30,6 +30,7 @@ from providers.adapters.base import (
     SdkAdapter,
     TextDelta,
     Usage,
+    shared_ssl_context,
 )
 from providers.errors import (
     ProviderAuthError,
@@ -91,6 +92,7 @@ def make_client(*, api_key: str | None, base_url: str | None, call_settings: Cal
         timeout=call_settings.timeout_seconds,
         max_retries=call_settings.max_retries,
         default_headers=call_settings.extra_headers or None,
+        http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
     )
 
 
