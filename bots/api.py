@@ -10,20 +10,13 @@ and "another tenant's", so the answer reveals nothing either way.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
-from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -43,12 +36,12 @@ from bots.models import (
     MessageOutcome,
     MessageRole,
 )
+from bots.streaming import EXPORT_FORMATS, export_response
 from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
 from knowledge.models import RetrievalMode
 from knowledge.retrieval import MAX_TOP_K
 from tenants.api_base import StrictInputSerializer, TenantAPIView
-from tenants.context import tenant_context
 from tenants.errors import NotFound, ValidationFailed
 from tenants.models import Role, Tenant
 from tenants.pagination import CursorPagination
@@ -57,10 +50,6 @@ from tenants.pagination import CursorPagination
 # name, and drf-spectacular would otherwise document two different inputs under one name.
 
 BOT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The bot's id or slug.")
-EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
-# Spreadsheet programs run a cell that starts with one of these as a formula; visitors write the cells.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-EXPORT_BATCH_ROWS = 200
 # "status" is shared with documents' status in the schema, whose enum would otherwise be renamed (see
 # the enum collision rules of drf-spectacular); the service checks the value.
 BOT_STATUS_HELP = " or ".join(BotStatus.values)
@@ -375,18 +364,9 @@ class MessageCorrectionInput(StrictInputSerializer):
 
 
 class BotsAPIView(TenantAPIView):
-    """Base of this module's views: cursor pagination for lists, the tenant for output serializers."""
+    """Base of this module's views: cursor pagination, and how a bot is shaped."""
 
-    pagination_class: type[CursorPagination] = CursorPagination
-
-    def paginated(self, queryset: QuerySet[Any], output: type[serializers.Serializer]) -> Response:
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
-        data = output(page, many=True, context=self.output_context()).data
-        return paginator.get_paginated_response(data)
-
-    def output_context(self) -> dict[str, Any]:
-        return {"tenant": self.actor.tenant}
+    pagination_class = CursorPagination
 
     def bot_body(self, bot: Bot) -> Any:
         return BotOutput(bot, context=self.output_context()).data
@@ -502,55 +482,6 @@ class ConversationDetailView(BotsAPIView):
         return Response(ConversationDetailOutput(conversation, context=self.output_context()).data)
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value  # shown as text, never run as a formula
-    return "" if value is None else value
-
-
-def _csv_line(values: Sequence[Any]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
-
-
-def _export_lines(tenant_id: uuid.UUID, filters: dict[str, Any], export_format: str) -> Iterator[str]:
-    """The export, a line at a time, read in its own transaction scoped to the tenant: it runs while the
-    response streams, after the request's transaction has ended."""
-    if export_format == "csv":
-        yield _csv_line(selectors.EXPORT_FIELDS)
-    with tenant_context(tenant_id):
-        tenant = Tenant.objects.get(pk=tenant_id)
-        conversations = selectors.conversation_list(tenant=tenant, **filters)
-        for row in selectors.export_rows(tenant=tenant, conversations=conversations):
-            if export_format == "csv":
-                yield _csv_line([_cell(row[name]) for name in selectors.EXPORT_FIELDS])
-            else:
-                yield json.dumps(row, ensure_ascii=False) + "\n"
-
-
-def _next_lines(lines: Iterator[str]) -> str:
-    batch = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == EXPORT_BATCH_ROWS:
-            break
-    return "".join(batch)
-
-
-async def _lines_from_thread(lines: Iterator[str]) -> AsyncIterator[str]:
-    """Under ASGI: the export's generator advanced in the request's database thread, a batch at a time
-    (the same thread every time, so its transaction and cursor stay on one connection), and closed in
-    that thread however the response ends."""
-    try:
-        while batch := await sync_to_async(_next_lines)(lines):
-            yield batch
-    finally:
-        close = getattr(lines, "close", None)
-        if close is not None:
-            await sync_to_async(close)()
-
-
 class ConversationExportView(BotsAPIView):
     """Every message of the filtered conversations, one row each (oldest conversation first), streamed
     as CSV or JSON Lines. In CSV, cells starting with = + - @ are prefixed with ' so that spreadsheet
@@ -575,12 +506,9 @@ class ConversationExportView(BotsAPIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         filters = _filters(self, ConversationExportInput)
         export_format = filters.pop("format")
-        lines = _export_lines(self.actor.tenant.pk, filters, export_format)
-        content = _lines_from_thread(lines) if isinstance(request._request, ASGIRequest) else lines
-        response = StreamingHttpResponse(content, content_type=EXPORT_FORMATS[export_format])
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        response["Content-Disposition"] = f'attachment; filename="conversations-{stamp}.{export_format}"'
-        return response
+        return export_response(
+            request._request, tenant_id=self.actor.tenant.pk, filters=filters, export_format=export_format
+        )
 
 
 class MessageFeedbackView(BotsAPIView):

@@ -25,17 +25,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from http import HTTPStatus
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -47,6 +45,8 @@ from rest_framework.views import APIView
 from bots import engine, limits, selectors, services
 from bots.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
 from bots.models import Bot, Channel
+from bots.streaming import EventStreamResponse as EventStreamResponse  # re-exported (was defined here)
+from bots.streaming import aclose, event_stream, first_event, sse, stream_problem
 from providers.errors import ProviderError
 from tenants.actors import Actor
 from tenants.api_base import StrictInputSerializer
@@ -58,7 +58,6 @@ from tenants.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_excepti
 
 logger = logging.getLogger(__name__)
 
-EVENT_STREAM = "text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPES = ("application/json",)
 BOT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The bot's id or slug.")
 
@@ -163,54 +162,6 @@ def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dic
     return dict(serializer.validated_data)
 
 
-async def _aclose(iterator: object) -> None:
-    """Close an async generator (a no-op once it has finished)."""
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-async def _first_event(events: AsyncIterator[EngineEvent]) -> TurnStarted:
-    """The turn's first event. Refusals raise here, before any response exists."""
-    first = await anext(events)
-    if not isinstance(first, TurnStarted):
-        await _aclose(events)
-        raise RuntimeError(f"the engine began a turn with {type(first).__name__}")
-    return first
-
-
-class EventStreamResponse(StreamingHttpResponse):
-    """Server-sent events over an async iterator that is closed (``aclose``) however the response ends.
-
-    Django closes the iterator it consumes, but not the iterator behind ``streaming_content``: without
-    this, a client that leaves while an event is being sent would leave the engine (and the model's
-    stream) suspended until garbage collection.
-    """
-
-    def __init__(self, events: AsyncIterator[str] | Iterator[str]) -> None:
-        super().__init__(events, content_type=EVENT_STREAM)
-        self["Cache-Control"] = "no-cache"
-        self["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
-        self._events = events
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for part in super().__aiter__():
-                yield part
-        finally:
-            await _aclose(self._events)
-
-
-async def event_stream(request: HttpRequest, events: AsyncIterator[str]) -> EventStreamResponse:
-    """The events as they happen under ASGI. A sync server (WSGI, Django's test ``Client``) would iterate
-    the response on an event loop of its own, after the view's loop has closed the engine's generator
-    (asyncio closes unfinished async generators when a loop ends): there the turn runs to its end here,
-    and the events are sent at once."""
-    if isinstance(request, ASGIRequest):
-        return EventStreamResponse(events)
-    return EventStreamResponse(iter([event async for event in events]))
-
-
 # --- POST /bots/{id}/chat -------------------------------------------------------------------------------
 
 
@@ -276,35 +227,27 @@ def turn_result(finished: TurnFinished) -> dict[str, Any]:
     }
 
 
-def _sse(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, cls=DjangoJSONEncoder, separators=(',', ':'))}\n\n"
-
-
-def _stream_problem(status: int, detail: str) -> dict[str, Any]:
-    return {"status": status, "title": HTTPStatus(status).phrase, "detail": detail}
-
-
 async def _chat_events(events: AsyncIterator[EngineEvent], started: TurnStarted) -> AsyncIterator[str]:
     try:
-        yield _sse(
+        yield sse(
             "start",
             {"conversation_id": str(started.conversation_id), "question_id": str(started.question_id)},
         )
         try:
             async for event in events:
                 if isinstance(event, Sources):
-                    yield _sse("sources", {"citations": event.citations})
+                    yield sse("sources", {"citations": event.citations})
                 elif isinstance(event, Token):
-                    yield _sse("token", {"text": event.text})
+                    yield sse("token", {"text": event.text})
                 elif isinstance(event, TurnFinished):
-                    yield _sse("done", turn_result(event))
+                    yield sse("done", turn_result(event))
         except ProviderError as error:
-            yield _sse("error", _stream_problem(error.status, error.message))
+            yield sse("error", stream_problem(error.status, error.message))
         except Exception:
             logger.exception("A streamed answer failed in conversation %s", started.conversation_id)
-            yield _sse("error", _stream_problem(500, "Something went wrong on our side; it has been logged."))
+            yield sse("error", stream_problem(500, "Something went wrong on our side; it has been logged."))
     finally:
-        await _aclose(events)
+        await aclose(events)
 
 
 async def _finished(events: AsyncIterator[EngineEvent]) -> TurnFinished:
@@ -313,7 +256,7 @@ async def _finished(events: AsyncIterator[EngineEvent]) -> TurnFinished:
             if isinstance(event, TurnFinished):
                 return event
     finally:
-        await _aclose(events)
+        await aclose(events)
     raise RuntimeError("the turn ended without finishing")
 
 
@@ -350,7 +293,7 @@ class BotChatView(AsyncChatView):
             channel=Channel.API,
             conversation_id=data.get("conversation_id"),
         )
-        started = await _first_event(events)
+        started = await first_event(events)
         if data["stream"]:
             return await event_stream(request, _chat_events(events, started))
         try:
@@ -625,7 +568,7 @@ async def _completion_chunks(
             yield _data({**envelope, "choices": [], "usage": _usage(finished)})
         yield "data: [DONE]\n\n"
     finally:
-        await _aclose(events)
+        await aclose(events)
 
 
 COMPLETION_STREAM = (
@@ -689,7 +632,7 @@ class ChatCompletionsView(AsyncChatView):
             channel=Channel.OPENAI,
             history=history,
         )
-        started = await _first_event(events)
+        started = await first_event(events)
         envelope = {
             "id": f"chatcmpl-{started.question_id.hex}",
             "object": "chat.completion.chunk",

@@ -255,7 +255,10 @@ def bot_update(
             f"There is already a bot named “{bot.name}”.", field_errors={"name": ["Already used."]}
         ) from None
     if knowledge_base_ids is not None:
-        diff["knowledge_bases"] = {"to": _set_knowledge_bases(bot, knowledge_base_ids)}
+        current = [str(base.pk) for base in selectors.bot_knowledge_bases(tenant=actor.tenant, bot=bot)]
+        wanted = list(dict.fromkeys(str(identifier) for identifier in knowledge_base_ids))
+        if wanted != current:  # the builder posts the list on every save: only a change is one
+            diff["knowledge_bases"] = {"to": _set_knowledge_bases(bot, wanted)}
     if diff:
         audit(actor, action="bot.updated", target=bot, changes=_jsonable(diff))
     return bot

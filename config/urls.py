@@ -2,6 +2,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from bots.urls import urlpatterns as bot_pages
 from config.health import health
 from knowledge.urls import urlpatterns as knowledge_pages
 from providers.urls import urlpatterns as provider_pages
@@ -10,7 +11,12 @@ from tenants.urls import urlpatterns as tenant_pages
 
 # The dashboard is one "dashboard" namespace assembled from every app's pages, so templates and views
 # reverse "dashboard:<page>" whichever app serves it.
-dashboard_pages: list[URLPattern | URLResolver] = [*tenant_pages, *provider_pages, *knowledge_pages]
+dashboard_pages: list[URLPattern | URLResolver] = [
+    *tenant_pages,
+    *provider_pages,
+    *knowledge_pages,
+    *bot_pages,
+]
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("tenants.api_urls")),

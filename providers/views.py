@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -284,10 +285,65 @@ def usage_link(path: str, report: dict[str, Any], metric: str, **changes: str) -
     return f"{path}?{urlencode(query)}"
 
 
+class BudgetForm(forms.Form):
+    """The organisation's monthly budget; empty for none."""
+
+    monthly_budget_usd = forms.DecimalField(
+        label="Monthly budget (USD)",
+        required=False,
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "No limit", "inputmode": "decimal"}),
+        help_text="Once this month's usage reaches it, bots refuse questions without calling a model, "
+        "until the 1st (UTC). Empty: no limit.",
+    )
+
+
+def budget_context(tenant: Any, form: BudgetForm | None = None) -> dict[str, Any]:
+    """The budget card: this month's spend against the budget, and the form that sets it."""
+    budget = selectors.model_settings(tenant=tenant).monthly_budget_usd
+    spent = selectors.spend_this_month(tenant=tenant)
+    share = None if budget is None else (100 if budget <= 0 else min(100, int(spent * 100 / budget)))
+    return {
+        "budget_form": form or BudgetForm(initial={"monthly_budget_usd": budget}),
+        "budget": budget,
+        "budget_label": cost_label(budget) if budget is not None else "",
+        "spent_label": cost_label(spent),
+        "budget_share": share,
+    }
+
+
 class UsageView(TenantView):
     template_name = "providers/usage.html"
+    write_role = Role.ADMIN  # the monthly budget
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = BudgetForm(request.POST)
+        if form.is_valid():
+            try:
+                services.monthly_budget_update(
+                    actor=self.actor, monthly_budget_usd=form.cleaned_data["monthly_budget_usd"]
+                )
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                amount = form.cleaned_data["monthly_budget_usd"]
+                messages.success(
+                    request,
+                    f"Monthly budget set to {cost_label(amount, 2)}."
+                    if amount is not None
+                    else "Monthly budget removed: spending is not capped.",
+                )
+                return redirect(reverse("dashboard:usage") + "#budget")
+        return self.render_usage(request, budget_form=form, status=400)
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render_usage(request)
+
+    def render_usage(
+        self, request: HttpRequest, *, budget_form: BudgetForm | None = None, status: int | None = None
+    ) -> HttpResponse:
         form = UsageFilterForm(request.GET)
         report: dict[str, Any] | None = None
         metric = "cost"
@@ -306,6 +362,8 @@ class UsageView(TenantView):
             "form": form,
             "report": report,
             "has_usage": selectors.usage_list(tenant=self.tenant).exists(),
+            "can_manage": self.actor.can(Role.ADMIN),
+            **budget_context(self.tenant, budget_form),
         }
         if report is not None:
             context.update(
@@ -335,4 +393,6 @@ class UsageView(TenantView):
                     for value, label in (("cost", "Cost"), ("tokens", "Tokens"))
                 ],
             )
-        return render(request, self.template_name, context, status=200 if report is not None else 400)
+        if status is None:
+            status = 200 if report is not None else 400
+        return render(request, self.template_name, context, status=status)

@@ -8,15 +8,9 @@ from django.urls import path, reverse_lazy
 
 from tenants import views
 
-SECTIONS = [
-    ("bots", "Bots", "robot", "Build chatbots without code, test them in a playground and publish them."),
-    (
-        "conversations",
-        "Conversations",
-        "chat-left-text",
-        "Read what visitors asked and how your bots answered.",
-    ),
-]
+# Sections still being built: a page that says so under their final URL, until their app replaces it.
+# (slug, title, bootstrap icon, what it will do)
+SECTIONS: list[tuple[str, str, str, str]] = []
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),

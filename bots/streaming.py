@@ -1,0 +1,159 @@
+"""Streamed responses shared by the REST API and the dashboard: a chat turn as server-sent events, and
+the conversation export as CSV or JSON Lines.
+
+Both must stream under ASGI without holding a worker thread or a database transaction open, and both
+must still work under a sync server (WSGI, Django's test ``Client``), which iterates a response on an
+event loop of its own; the helpers here take care of both.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
+
+from bots import selectors
+from bots.engine import EngineEvent, TurnStarted
+from tenants.context import tenant_context
+from tenants.models import Tenant
+
+EVENT_STREAM = "text/event-stream; charset=utf-8"
+
+# --- server-sent events -------------------------------------------------------------------------------
+
+
+def sse(event: str, data: Any) -> str:
+    """One server-sent event with a JSON payload."""
+    return f"event: {event}\ndata: {json.dumps(data, cls=DjangoJSONEncoder, separators=(',', ':'))}\n\n"
+
+
+def stream_problem(status: int, detail: str) -> dict[str, Any]:
+    """The payload of an ``error`` event: a problem's status, title and detail."""
+    return {"status": status, "title": HTTPStatus(status).phrase, "detail": detail}
+
+
+async def aclose(iterator: object) -> None:
+    """Close an async generator (a no-op once it has finished)."""
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def first_event(events: AsyncIterator[EngineEvent]) -> TurnStarted:
+    """The turn's first event. Refusals raise here, before any response exists."""
+    first = await anext(events)
+    if not isinstance(first, TurnStarted):
+        await aclose(events)
+        raise RuntimeError(f"the engine began a turn with {type(first).__name__}")
+    return first
+
+
+class EventStreamResponse(StreamingHttpResponse):
+    """Server-sent events over an async iterator that is closed (``aclose``) however the response ends.
+
+    Django closes the iterator it consumes, but not the iterator behind ``streaming_content``: without
+    this, a client that leaves while an event is being sent would leave the engine (and the model's
+    stream) suspended until garbage collection.
+    """
+
+    def __init__(self, events: AsyncIterator[str] | Iterator[str]) -> None:
+        super().__init__(events, content_type=EVENT_STREAM)
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        self._events = events
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in super().__aiter__():
+                yield part
+        finally:
+            await aclose(self._events)
+
+
+async def event_stream(request: HttpRequest, events: AsyncIterator[str]) -> EventStreamResponse:
+    """The events as they happen under ASGI. A sync server (WSGI, Django's test ``Client``) would iterate
+    the response on an event loop of its own, after the view's loop has closed the engine's generator
+    (asyncio closes unfinished async generators when a loop ends): there the turn runs to its end here,
+    and the events are sent at once."""
+    if isinstance(request, ASGIRequest):
+        return EventStreamResponse(events)
+    return EventStreamResponse(iter([event async for event in events]))
+
+
+# --- the conversation export --------------------------------------------------------------------------
+
+EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+# Spreadsheet programs run a cell that starts with one of these as a formula; visitors write the cells.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_BATCH_ROWS = 200
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value  # shown as text, never run as a formula
+    return "" if value is None else value
+
+
+def _csv_line(values: Sequence[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
+
+
+def export_lines(tenant_id: uuid.UUID, filters: dict[str, Any], export_format: str) -> Iterator[str]:
+    """The export, a line at a time, read in its own transaction scoped to the tenant: it runs while the
+    response streams, after the request's transaction has ended."""
+    if export_format == "csv":
+        yield _csv_line(selectors.EXPORT_FIELDS)
+    with tenant_context(tenant_id):
+        tenant = Tenant.objects.get(pk=tenant_id)
+        conversations = selectors.conversation_list(tenant=tenant, **filters)
+        for row in selectors.export_rows(tenant=tenant, conversations=conversations):
+            if export_format == "csv":
+                yield _csv_line([_cell(row[name]) for name in selectors.EXPORT_FIELDS])
+            else:
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def _next_lines(lines: Iterator[str]) -> str:
+    batch = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == EXPORT_BATCH_ROWS:
+            break
+    return "".join(batch)
+
+
+async def lines_from_thread(lines: Iterator[str]) -> AsyncIterator[str]:
+    """Under ASGI: the export's generator advanced in the request's database thread, a batch at a time
+    (the same thread every time, so its transaction and cursor stay on one connection), and closed in
+    that thread however the response ends."""
+    try:
+        while batch := await sync_to_async(_next_lines)(lines):
+            yield batch
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None:
+            await sync_to_async(close)()
+
+
+def export_response(
+    request: HttpRequest, *, tenant_id: uuid.UUID, filters: dict[str, Any], export_format: str
+) -> StreamingHttpResponse:
+    """Every message of the filtered conversations, streamed as an attachment (``EXPORT_FORMATS``)."""
+    lines = export_lines(tenant_id, filters, export_format)
+    content = lines_from_thread(lines) if isinstance(request, ASGIRequest) else lines
+    response = StreamingHttpResponse(content, content_type=EXPORT_FORMATS[export_format])
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="conversations-{stamp}.{export_format}"'
+    return response
