@@ -196,7 +196,7 @@ async def test_a_server_slower_than_the_timeout_is_a_timeout(anthropic_stub: Ant
 
     assert isinstance(error, ProviderTimeout)
     assert error.message == "Anthropic did not answer within 0.3 seconds, retried once."
-    assert len(anthropic_stub.requests) == 2
+    assert anthropic_stub.received(2) == 2
 
 
 async def test_a_stream_cut_half_way_is_a_stream_error_after_the_partial_text(

@@ -329,7 +329,7 @@ async def test_a_server_slower_than_the_timeout_is_a_timeout(openai_stub: OpenAI
         "timeout",
         "OpenAI did not answer within 0.3 seconds, retried once.",
     )
-    assert len(openai_stub.requests) == 2
+    assert openai_stub.received(2) == 2
 
 
 async def test_an_unreachable_server_is_unavailable() -> None:

@@ -21,6 +21,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -231,6 +232,17 @@ class StubServer(abc.ABC):
     def add_faults(self, *faults: Fault) -> None:
         with self._lock:
             self.faults.extend(faults)
+
+    def received(self, count: int, *, within: float = 5.0) -> int:
+        """How many requests arrived, waiting up to ``within`` seconds for ``count`` of them.
+
+        A client that gave up on a request (a timeout) may have done so before the server's handler
+        thread recorded it; on a busy machine the record follows a moment later.
+        """
+        deadline = time.monotonic() + within
+        while len(self.requests) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return len(self.requests)
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         with self._lock:
