@@ -855,9 +855,8 @@ class StepClock:
 
 # (label, module, attribute): each is called through its module's global, so replacing it times every call.
 STEPS: tuple[tuple[str, Any, str], ...] = (
-    ("admit (bot lookup + rate limit + chat_start)", engine, "_admit"),
+    ("admit (chat_start: bot, rate limits, budgets, conversation, question)", bot_services, "chat_start"),
     ("  rate limits (Redis)", limits, "check_chat_rates"),
-    ("  chat_start (budgets, conversation, question)", bot_services, "chat_start"),
     ("model resolve (tenant, model, credential)", gateway, "_resolve"),
     ("question embedding (local model, in a thread)", local, "_encode"),
     ("usage record write", provider_services, "usage_record"),

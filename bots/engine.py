@@ -23,8 +23,9 @@ from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
-from bots import limits, prompt, services
+from bots import prompt, services
 from bots.models import AnswerPolicy, MessageOutcome
 from bots.services import AnswerRecord, ChatStart
 from knowledge import retrieval
@@ -37,7 +38,7 @@ from providers.errors import ProviderError
 from providers.models import ModelKind, UsageRecord
 from tenants.context import tenant_context
 from tenants.errors import ValidationFailed
-from tenants.models import Tenant, User
+from tenants.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -140,14 +141,12 @@ async def converse(
     question = question.strip()
     if not question:
         raise ValidationFailed("Type a question.", field_errors={"message": ["Required."]})
-    from django.conf import settings
-
     limit = settings.CHAT_MAX_MESSAGE_CHARACTERS
     if len(question) > limit:
         raise ValidationFailed(
             f"Questions are limited to {limit:,} characters.", field_errors={"message": ["Too long."]}
         )
-    start = await sync_to_async(_admit)(
+    start = await sync_to_async(services.chat_start)(
         tenant_id=tenant_id,
         bot_id=bot_id,
         question=question,
@@ -207,17 +206,6 @@ async def converse(
         latency_ms=record.latency_ms or 0,
         time_to_first_token_ms=record.time_to_first_token_ms,
     )
-
-
-def _admit(*, bot_id: uuid.UUID | str, visitor_id: str, client_ip: str, **arguments: Any) -> ChatStart:
-    """Rate limits first (cheap, and before anything is written), then the service admits and stores."""
-    tenant_id = arguments["tenant_id"]
-    with tenant_context(tenant_id):
-        from bots import selectors
-
-        bot = selectors.bot_get(tenant=Tenant.objects.get(pk=tenant_id), bot_id=bot_id)
-    limits.check_chat_rates(bot_id=str(bot.pk), visitor=visitor_id, ip=client_ip)
-    return services.chat_start(bot_id=bot.pk, visitor_id=visitor_id, **arguments)
 
 
 async def _store(turn: _Turn, record: AnswerRecord) -> uuid.UUID:

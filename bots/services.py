@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from bots import selectors
+from bots import limits, selectors
 from bots.models import (
     AnswerPolicy,
     Bot,
@@ -341,11 +341,13 @@ def chat_start(
     channel: str,
     conversation_id: uuid.UUID | str | None = None,
     visitor_id: str = "",
+    client_ip: str = "",
     user: User | None = None,
     history: Sequence[HistoryMessage] | None = None,
     history_limit: int = 20,
 ) -> ChatStart:
-    """Admit a question: the bot, its budgets, the conversation; store the question. One transaction.
+    """Admit a question: the bot, its rate limits and budgets, the conversation; store the question.
+    One transaction; a refusal (``limits.RateLimited``, ``BudgetExhausted``) comes before any write.
 
     ``history`` is the conversation so far when the client keeps it (the OpenAI-compatible endpoint
     sends the whole exchange every time); otherwise it is read from the stored conversation.
@@ -356,6 +358,7 @@ def chat_start(
         tenant = Tenant.objects.get(pk=tenant_id)
         bot = selectors.bot_get(tenant=tenant, bot_id=bot_id)
         bot.tenant = tenant  # loaded here: the engine reads it from async code, where lazy loads are refused
+        limits.check_chat_rates(bot_id=str(bot.pk), visitor=visitor_id, ip=client_ip)
         check_budgets(tenant=tenant, bot=bot)
         if conversation_id:
             conversation = selectors.conversation_get(tenant=tenant, conversation_id=conversation_id)
