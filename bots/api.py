@@ -35,6 +35,8 @@ from bots.models import (
     Message,
     MessageOutcome,
     MessageRole,
+    WidgetIcon,
+    WidgetPosition,
 )
 from bots.streaming import EXPORT_FORMATS, export_response
 from knowledge import selectors as knowledge_selectors
@@ -73,6 +75,9 @@ class BotOutput(serializers.ModelSerializer):
     publishable_key = serializers.CharField(
         help_text="The widget's key: it names the bot in page source and grants nothing else."
     )
+    identity_verification = serializers.SerializerMethodField(
+        help_text="Whether the bot has an identity-verification secret (set in the dashboard; never shown)."
+    )
     slug = serializers.CharField(
         help_text="Names the bot in URLs and as the `model` of the OpenAI-compatible endpoint; it follows "
         "the name."
@@ -104,11 +109,20 @@ class BotOutput(serializers.ModelSerializer):
             "language",
             "status",
             "allowed_origins",
+            "allow_any_origin",
             "daily_budget_usd",
+            "widget_title",
+            "widget_color",
+            "widget_position",
+            "widget_icon",
+            "identity_verification",
             "publishable_key",
             "created_at",
             "updated_at",
         ]
+
+    def get_identity_verification(self, bot: Bot) -> bool:
+        return bool(bot.identity_secret)
 
     @extend_schema_field(BotKnowledgeBaseOutput(many=True))
     def get_knowledge_bases(self, bot: Bot) -> list[dict[str, Any]]:
@@ -298,8 +312,23 @@ class BotInput(StrictInputSerializer):
         child=serializers.CharField(max_length=300),
         max_length=50,
         required=False,
-        help_text="Web origins the widget may run on, like https://www.example.com.",
+        help_text="Web origins the widget may run on, like https://www.example.com. Empty: none "
+        "(unless allow_any_origin).",
     )
+    allow_any_origin = serializers.BooleanField(
+        required=False, help_text="Let the widget run on any website (not recommended)."
+    )
+    widget_title = serializers.CharField(
+        max_length=80,
+        required=False,
+        allow_blank=True,
+        help_text="The widget's title; empty: the bot's name.",
+    )
+    widget_color = serializers.CharField(
+        max_length=7, required=False, help_text="The widget's colour, #rrggbb."
+    )
+    widget_position = serializers.ChoiceField(choices=WidgetPosition.choices, required=False)
+    widget_icon = serializers.ChoiceField(choices=WidgetIcon.choices, required=False)
     daily_budget_usd = serializers.DecimalField(
         max_digits=10,
         decimal_places=2,

@@ -114,11 +114,11 @@ class AsyncChatView(APIView):
         body = problem_body(error.status, error.message, instance=request.path, errors=error.field_errors)
         body.update(extensions)
         response = JsonResponse(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE)
-        _refusal_headers(response, error)
+        refusal_headers(response, error)
         return response
 
 
-def _refusal_headers(response: HttpResponseBase, error: GroundworkError) -> None:
+def refusal_headers(response: HttpResponseBase, error: GroundworkError) -> None:
     if error.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     if isinstance(error, limits.RateLimited):
@@ -137,7 +137,7 @@ def _bot(tenant: Tenant, bot_id: str) -> Bot:
         return selectors.bot_get(tenant=tenant, bot_id=bot_id)
 
 
-def _json_body(request: HttpRequest) -> Any:
+def json_body(request: HttpRequest) -> Any:
     content_type = request.content_type or ""
     if content_type not in JSON_CONTENT_TYPES and not content_type.endswith("+json"):
         raise RequestRefused(415, f'Send JSON ("Content-Type: application/json"), not "{content_type}".')
@@ -153,7 +153,7 @@ def _json_body(request: HttpRequest) -> Any:
         raise RequestRefused(400, "The body is not valid JSON.") from None
 
 
-def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RequestRefused(400, "Send a JSON object.")
     serializer = serializer_class(data=data)
@@ -285,7 +285,7 @@ class BotChatView(AsyncChatView):
     )
     async def post(self, request: HttpRequest, actor: Actor, **kwargs: Any) -> HttpResponseBase:
         bot = await sync_to_async(_bot)(actor.tenant, kwargs["id"])  # 404 before the body is read
-        data = _validated(ChatInput, _json_body(request))
+        data = validated(ChatInput, json_body(request))
         events = engine.converse(
             tenant_id=actor.tenant.pk,
             bot_id=bot.pk,
@@ -606,7 +606,7 @@ class ChatCompletionsView(AsyncChatView):
             code = error.code
         body["error"] = openai_error(error.status, _openai_message(error), error_type=error_type, code=code)
         response = JsonResponse(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE)
-        _refusal_headers(response, error)
+        refusal_headers(response, error)
         if isinstance(error, services.BudgetExhausted | ProviderError):
             response["x-should-retry"] = "false"
         return response
@@ -619,7 +619,7 @@ class ChatCompletionsView(AsyncChatView):
         },
     )
     async def post(self, request: HttpRequest, actor: Actor, **kwargs: Any) -> HttpResponseBase:
-        data = _validated(ChatCompletionInput, _json_body(request))
+        data = validated(ChatCompletionInput, json_body(request))
         question, history = _exchange(data["messages"])
         try:
             bot = await sync_to_async(_bot)(actor.tenant, data["model"])

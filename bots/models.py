@@ -31,6 +31,18 @@ class AnswerPolicy(models.TextChoices):
     OPEN = "open", "Open: use the knowledge bases, and general knowledge when they are silent"
 
 
+class WidgetPosition(models.TextChoices):
+    RIGHT = "right", "Bottom right"
+    LEFT = "left", "Bottom left"
+
+
+class WidgetIcon(models.TextChoices):
+    CHAT = "chat", "Speech bubble"
+    HELP = "help", "Question mark"
+    SPARKLES = "sparkles", "Sparkles"
+    HEADSET = "headset", "Headset"
+
+
 class BotStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     PUBLISHED = "published", "Published"
@@ -67,7 +79,19 @@ class Bot(TenantOwnedModel):
     language = models.CharField(max_length=40, blank=True)  # empty: answer in the visitor's language
     status = models.CharField(max_length=10, choices=BotStatus.choices, default=BotStatus.DRAFT)
     publishable_key = models.CharField(max_length=64, unique=True, default=new_publishable_key)
+    # The websites whose pages may use the widget. Deny by default: an empty list allows none, unless the
+    # tenant explicitly chooses any origin.
     allowed_origins = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    allow_any_origin = models.BooleanField(default=False)
+    # Identity verification: the tenant's server signs a signed-in user's id with this secret (HMAC-SHA256)
+    # so that user's widget conversations cannot be claimed by anyone else. Fernet-encrypted; empty: off.
+    identity_secret = models.TextField(blank=True)
+    widget_title = models.CharField(max_length=80, blank=True)  # empty: the bot's name
+    widget_color = models.CharField(max_length=7, default="#4f46e5")
+    widget_position = models.CharField(
+        max_length=5, choices=WidgetPosition.choices, default=WidgetPosition.RIGHT
+    )
+    widget_icon = models.CharField(max_length=10, choices=WidgetIcon.choices, default=WidgetIcon.CHAT)
     daily_budget_usd = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)

@@ -111,6 +111,16 @@ def conversation_messages(*, tenant: Tenant, conversation: Conversation) -> Quer
     return Message.objects.for_tenant(tenant).filter(conversation=conversation).order_by("created_at")
 
 
+def visitor_conversation(
+    *, tenant: Tenant, bot: Bot, visitor_id: str, conversation_id: uuid.UUID | str
+) -> Conversation:
+    """A widget visitor's own conversation with this bot; anyone else's is "not there"."""
+    conversation = conversation_get(tenant=tenant, conversation_id=conversation_id)
+    if conversation.bot_id != bot.pk or not visitor_id or conversation.visitor_id != visitor_id:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
 def message_get(*, tenant: Tenant, message_id: uuid.UUID | str) -> Message:
     identifier = _uuid(message_id)
     found = Message.objects.for_tenant(tenant).select_related("conversation").filter(pk=identifier).first()

@@ -9,6 +9,7 @@ transaction of its own, so nothing holds a transaction open while a model stream
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,12 +33,15 @@ from bots.models import (
     Message,
     MessageOutcome,
     MessageRole,
+    WidgetIcon,
+    WidgetPosition,
     new_publishable_key,
 )
 from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
 from knowledge.models import Document, RetrievalMode
 from knowledge.retrieval import MAX_TOP_K
+from providers import crypto
 from providers import selectors as provider_selectors
 from providers.models import FoundationModel, ModelKind
 from tenants.actors import Actor
@@ -47,6 +51,7 @@ from tenants.models import Role, Tenant, User
 from tenants.services import audit
 
 MAX_SUGGESTED_QUESTIONS = 6
+HEX_COLOUR = re.compile(r"#[0-9a-f]{6}")
 MAX_TEMPERATURE = 2.0
 
 
@@ -136,6 +141,18 @@ def _check(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
         raise _invalid("daily_budget_usd", "A budget cannot be negative.")
     if "avatar" in checked:
         checked["avatar"] = str(checked["avatar"]).strip()[:8]
+    if "widget_title" in checked:
+        checked["widget_title"] = str(checked["widget_title"]).strip()[:80]
+    if "widget_color" in checked:
+        # Reaches a style attribute on other people's websites: exactly #rrggbb, nothing else.
+        colour = str(checked["widget_color"]).strip().lower()
+        if not HEX_COLOUR.fullmatch(colour):
+            raise _invalid("widget_color", "Give the colour as #rrggbb, for example #4f46e5.")
+        checked["widget_color"] = colour
+    if "widget_position" in checked and checked["widget_position"] not in WidgetPosition.values:
+        raise _invalid("widget_position", "Choose left or right.")
+    if "widget_icon" in checked and checked["widget_icon"] not in WidgetIcon.values:
+        raise _invalid("widget_icon", f"Choose one of {', '.join(WidgetIcon.values)}.")
     return checked
 
 
@@ -186,7 +203,12 @@ BOT_FIELDS = (
     "language",
     "status",
     "allowed_origins",
+    "allow_any_origin",
     "daily_budget_usd",
+    "widget_title",
+    "widget_color",
+    "widget_position",
+    "widget_icon",
 )
 
 
@@ -293,6 +315,33 @@ def bot_rotate_publishable_key(*, actor: Actor, bot_id: uuid.UUID | str) -> Bot:
     bot.publishable_key = new_publishable_key()
     bot.save(update_fields=["publishable_key", "updated_at"])
     audit(actor, action="bot.publishable_key_rotated", target=bot)
+    return bot
+
+
+@runs_in_actor_tenant
+def bot_rotate_identity_secret(*, actor: Actor, bot_id: uuid.UUID | str) -> str:
+    """A new identity-verification secret, returned to be shown once; stored encrypted.
+
+    Turning it on (or rotating it) makes the tenant's server sign its users' ids with the new secret:
+    hashes made with the previous one stop verifying at once.
+    """
+    actor.require(Role.ADMIN, "manage identity verification")
+    bot = _bot_for_update(actor.tenant, bot_id)
+    secret = "gw_ivs_" + secrets.token_urlsafe(32)
+    bot.identity_secret = crypto.encrypt(secret)
+    bot.save(update_fields=["identity_secret", "updated_at"])
+    audit(actor, action="bot.identity_secret_rotated", target=bot)
+    return secret
+
+
+@runs_in_actor_tenant
+def bot_clear_identity_secret(*, actor: Actor, bot_id: uuid.UUID | str) -> Bot:
+    """Identity verification off: every widget visitor is anonymous again."""
+    actor.require(Role.ADMIN, "manage identity verification")
+    bot = _bot_for_update(actor.tenant, bot_id)
+    bot.identity_secret = ""
+    bot.save(update_fields=["identity_secret", "updated_at"])
+    audit(actor, action="bot.identity_secret_cleared", target=bot)
     return bot
 
 

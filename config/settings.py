@@ -234,6 +234,18 @@ CHAT_RATE_PER_VISITOR = env.str("CHAT_RATE_PER_VISITOR", default="20/minute")
 CHAT_RATE_PER_IP = env.str("CHAT_RATE_PER_IP", default="60/minute")
 CHAT_MAX_MESSAGE_CHARACTERS = env.int("CHAT_MAX_MESSAGE_CHARACTERS", default=4000)
 
+# --- the widget's public API (bots.widget, bots.public_api) -------------------------------------------
+
+# A visitor session token lives an hour (the widget quietly starts a new one); a preview token, which
+# shows a tenant's own draft bot on Groundwork's pages, a working day.
+WIDGET_SESSION_SECONDS = env.int("WIDGET_SESSION_SECONDS", default=3600)
+WIDGET_PREVIEW_SECONDS = env.int("WIDGET_PREVIEW_SECONDS", default=12 * 3600)
+# Beyond the chat limits above, which count widget questions too.
+WIDGET_SESSION_RATE_PER_IP = env.str("WIDGET_SESSION_RATE_PER_IP", default="20/minute")
+WIDGET_SESSION_RATE_PER_BOT = env.str("WIDGET_SESSION_RATE_PER_BOT", default="1200/minute")
+WIDGET_READ_RATE_PER_IP = env.str("WIDGET_READ_RATE_PER_IP", default="120/minute")
+WIDGET_FEEDBACK_RATE_PER_VISITOR = env.str("WIDGET_FEEDBACK_RATE_PER_VISITOR", default="30/minute")
+
 # --- background jobs --------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = REDIS_URL

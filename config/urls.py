@@ -2,6 +2,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from bots.public_api import widget_script
 from bots.urls import urlpatterns as bot_pages
 from config.health import health
 from knowledge.urls import urlpatterns as knowledge_pages
@@ -34,6 +35,9 @@ urlpatterns = [
     path("app/", include(account_urlpatterns)),
     path("app/", include((dashboard_pages, "dashboard"))),
     path("api/v1/", include(api_v1)),
+    # The widget: its loader at a URL that never changes (it is in tenants' page source), and its API.
+    path("widget.js", widget_script, name="widget_script"),
+    path("public/v1/", include(("bots.public_urls", "public"))),
 ]
 
 handler400 = "tenants.problems.handler400"

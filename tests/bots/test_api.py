@@ -200,6 +200,7 @@ BOT_OUTPUT_FIELDS = {
     "slug",
     "knowledge_bases",
     "publishable_key",
+    "identity_verification",
     "created_at",
     "updated_at",
 }
@@ -253,6 +254,11 @@ def test_every_setting_can_be_given_at_creation(world: World, editor: Client) ->
         "status": "published",
         "allowed_origins": ["https://shop.example.com/", "https://shop.example.com"],
         "daily_budget_usd": "2.50",
+        "allow_any_origin": False,
+        "widget_title": "Ask Acme",
+        "widget_color": "#0F766E",
+        "widget_position": "left",
+        "widget_icon": "help",
     }
     assert set(settings) | {"name"} == set(services.BOT_FIELDS)
 
@@ -264,7 +270,7 @@ def test_every_setting_can_be_given_at_creation(world: World, editor: Client) ->
 
     assert response.status_code == 201, response.content
     bot = response.json()
-    expected = {**settings, "allowed_origins": ["https://shop.example.com"]}
+    expected = {**settings, "allowed_origins": ["https://shop.example.com"], "widget_color": "#0f766e"}
     assert {name: bot[name] for name in settings} == expected
     assert [base["name"] for base in bot["knowledge_bases"]] == ["Policies", "Manuals"]  # order kept
 

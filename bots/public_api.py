@@ -1,0 +1,523 @@
+"""The widget's public API, ``/public/v1/bots/{publishable_key}/...``, and the ``/widget.js`` loader.
+
+Called from browsers on the tenants' websites, by visitors who have no account. Every request passes the
+same gate (``PublicWidgetView.serve``): the bot named by the key; the page's ``Origin`` against the bot's
+allow-list (``bots.widget``); the bot published (or a preview token from Groundwork's own pages); for
+the visitor's routes, a session token signed for this bot; rate limits per address, visitor and bot.
+CORS headers are sent only to allowed origins, so a page elsewhere cannot read a single answer; a
+refused origin gets a 403 without them.
+
+Routes:
+- ``GET  ""``                       the bot's public look and greeting (cacheable, ETag)
+- ``POST /sessions``                a visitor session: ``{token, visitor_id, identified, expires_in}``
+- ``POST /chat``                    a question, answered as server-sent events (token required)
+- ``GET  /conversations/{id}``      the visitor's own conversation, to restore it on the next page
+- ``POST /messages/{id}/feedback``  thumbs up or down on an answer of the visitor's own conversation
+
+Like the REST chat views (``bots.chat_views``) these are async views that never pass through DRF; they
+derive from ``APIView`` so that drf-spectacular documents them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, ClassVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from bots import engine, limits, selectors, services, widget
+from bots.chat_views import RequestRefused, json_body, refusal_headers, validated
+from bots.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
+from bots.models import Bot, Channel, MessageRole
+from bots.streaming import aclose, event_stream, first_event, sse, stream_problem
+from bots.widget import VisitorSession, WidgetRefused
+from providers.errors import ProviderError
+from tenants.api_base import StrictInputSerializer
+from tenants.context import tenant_context, unscoped
+from tenants.errors import GroundworkError
+from tenants.problems import PROBLEM_CONTENT_TYPE, problem_body
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_HEADER = "Groundwork-Preview"
+PUBLISHABLE_KEY = OpenApiParameter(
+    "key", str, OpenApiParameter.PATH, description="The bot's publishable key (gw_pk_...)."
+)
+CONFIG_MAX_AGE_SECONDS = 60
+PREFLIGHT_MAX_AGE_SECONDS = 600
+
+
+class PublicWidgetView(APIView):
+    """The gate every public request passes; subclasses implement ``handle``."""
+
+    # For the schema only (no API key, no session): requests never pass through DRF.
+    authentication_classes = []
+    permission_classes = []
+    methods: ClassVar[tuple[str, ...]] = ("POST",)
+    needs_session: ClassVar[bool] = True
+
+    @classmethod
+    def as_async_view(cls) -> Callable[..., Coroutine[Any, Any, HttpResponseBase]]:
+        async def view(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+            return await cls().serve(request, **kwargs)
+
+        view.cls = cls  # type: ignore[attr-defined]  # for drf-spectacular
+        view.initkwargs = {}  # type: ignore[attr-defined]
+        # No cookies are read or set: nothing for CSRF to protect. The engine makes its own transactions.
+        return csrf_exempt(transaction.non_atomic_requests(view))
+
+    async def serve(self, request: HttpRequest, key: str, **kwargs: Any) -> HttpResponseBase:
+        origin = request.headers.get("Origin")
+        allowed_origin: str | None = None
+        try:
+            bot = await sync_to_async(_bot_for_key)(key)
+            preview = widget.is_preview(bot, request.headers.get(PREVIEW_HEADER))
+            if not widget.origin_allowed(bot, origin, preview=preview, own_origin=_own_origin(request)):
+                # No CORS headers: a browser on that page cannot read this (the widget tells the two
+                # apart by probing the server, see static/widget/loader.js).
+                raise WidgetRefused(
+                    403, f"This bot's widget is not enabled on {origin or 'pages without an origin'}."
+                )
+            allowed_origin = origin
+            if request.method == "OPTIONS":
+                response: HttpResponseBase = _preflight(self.methods)
+            elif request.method not in self.methods:
+                response = _problem(request, RequestRefused(405, f'Method "{request.method}" not allowed.'))
+                response["Allow"] = ", ".join(self.methods)
+            else:
+                session = None
+                if self.needs_session:
+                    session = widget.session_from_token(bot, _bearer(request))
+                    preview = preview or session.preview
+                widget.check_published(bot, preview=preview)
+                response = await self.handle(request, bot, session, preview=preview, **kwargs)
+        except GroundworkError as error:
+            response = _problem(request, error)
+        if allowed_origin:
+            response["Access-Control-Allow-Origin"] = allowed_origin
+            response["Access-Control-Expose-Headers"] = "Retry-After, ETag"
+        response["Vary"] = "Origin"
+        return response
+
+    async def handle(
+        self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
+    ) -> HttpResponseBase:
+        raise NotImplementedError
+
+
+def _bot_for_key(key: str) -> Bot:
+    if not key.startswith("gw_pk_") or len(key) > 64:
+        raise WidgetRefused(404, "No bot has this key.")
+    # The key is the only thing a public request names; it leads to one bot, whichever tenant owns it.
+    with unscoped(reason="widget: a publishable key names its bot"):
+        bot = selectors.bot_by_publishable_key(publishable_key=key)
+    if bot is None:
+        raise WidgetRefused(404, "No bot has this key (it may have been replaced by a new one).")
+    return bot
+
+
+def _own_origin(request: HttpRequest) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def _bearer(request: HttpRequest) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _client_ip(request: HttpRequest) -> str:
+    # The direct peer. Behind a proxy, uvicorn's --forwarded-allow-ips makes this the visitor's address.
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def _rate(scope: str, subject: str, rate: str, message: str) -> None:
+    wait = limits.hit(f"widget:{scope}", subject, limits.Rate.parse(rate))
+    if wait:
+        raise limits.RateLimited(f"{message}; try again in {wait} seconds.", retry_after=wait)
+
+
+def _problem(request: HttpRequest, error: GroundworkError) -> JsonResponse:
+    if isinstance(error, services.BudgetExhausted):
+        # The tenant's budget figures are theirs; the visitor learns only that the bot is resting.
+        error = services.BudgetExhausted(
+            "This assistant isn't taking questions right now. Please try again later."
+        )
+    body = problem_body(error.status, error.message, instance=request.path, errors=error.field_errors)
+    response = JsonResponse(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE)
+    refusal_headers(response, error)
+    if error.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="widget"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _preflight(methods: tuple[str, ...]) -> HttpResponse:
+    response = HttpResponse(status=204)
+    response["Access-Control-Allow-Methods"] = ", ".join((*methods, "OPTIONS"))
+    response["Access-Control-Allow-Headers"] = f"Authorization, Content-Type, {PREVIEW_HEADER}"
+    response["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE_SECONDS)
+    return response
+
+
+# --- GET "": the bot's public configuration ------------------------------------------------------------
+
+
+class PublicConfigOutput(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField(help_text="The launcher's and panel's title.")
+    avatar = serializers.CharField()
+    greeting = serializers.CharField()
+    suggested_questions = serializers.ListField(child=serializers.CharField())
+    show_citations = serializers.BooleanField()
+    color = serializers.CharField(help_text="#rrggbb")
+    position = serializers.ChoiceField(choices=["right", "left"])
+    icon = serializers.ChoiceField(choices=["chat", "help", "sparkles", "headset"])
+    identity_verification = serializers.BooleanField(help_text="Signed-in users can be identified.")
+
+
+def public_config(bot: Bot) -> dict[str, Any]:
+    return {
+        "name": bot.name,
+        "title": bot.widget_title or bot.name,
+        "avatar": bot.initials,
+        "greeting": bot.greeting,
+        "suggested_questions": list(bot.suggested_questions),
+        "show_citations": bot.show_citations,
+        "color": bot.widget_color,
+        "position": bot.widget_position,
+        "icon": bot.widget_icon,
+        "identity_verification": bool(bot.identity_secret),
+    }
+
+
+class PublicConfigView(PublicWidgetView):
+    """The bot's look, greeting and suggested questions. Cacheable for a minute; send ``If-None-Match``."""
+
+    methods = ("GET", "HEAD")
+    needs_session = False
+
+    @extend_schema(parameters=[PUBLISHABLE_KEY], responses={200: PublicConfigOutput, 304: None})
+    def get(self, request: HttpRequest) -> None:  # documentation only: requests go through serve()
+        raise NotImplementedError
+
+    async def handle(
+        self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
+    ) -> HttpResponseBase:
+        await sync_to_async(_rate)(
+            "read",
+            _client_ip(request),
+            settings.WIDGET_READ_RATE_PER_IP,
+            "Too many requests from your network",
+        )
+        body = json.dumps(public_config(bot), sort_keys=True).encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+        if etag in request.headers.get("If-None-Match", ""):
+            response: HttpResponse = HttpResponse(status=304)
+        else:
+            response = HttpResponse(body, content_type="application/json")
+        response["ETag"] = etag
+        response["Cache-Control"] = f"public, max-age={CONFIG_MAX_AGE_SECONDS}"
+        return response
+
+
+# --- POST /sessions ------------------------------------------------------------------------------------
+
+
+class SessionInput(StrictInputSerializer):
+    visitor_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="The id a previous session returned."
+    )
+    user_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="A signed-in user's id on your site."
+    )
+    user_hash = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Hex HMAC-SHA256 of user_id with the bot's identity secret, computed by your server.",
+    )
+
+
+class SessionOutput(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>` to this bot's routes.")
+    visitor_id = serializers.CharField()
+    identified = serializers.BooleanField()
+    expires_in = serializers.IntegerField(help_text="Seconds.")
+
+
+class SessionView(PublicWidgetView):
+    """A visitor session for this bot alone: anonymous, or a user your server vouched for."""
+
+    needs_session = False
+
+    @extend_schema(parameters=[PUBLISHABLE_KEY], request=SessionInput, responses={201: SessionOutput})
+    def post(self, request: HttpRequest) -> None:  # documentation only
+        raise NotImplementedError
+
+    async def handle(
+        self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
+    ) -> HttpResponseBase:
+        data = validated(SessionInput, json_body(request))
+        await sync_to_async(_session_rates)(bot, _client_ip(request))
+        visitor_id, identified = await sync_to_async(widget.visitor_for)(
+            bot,
+            visitor_id=data.get("visitor_id", ""),
+            user_id=data.get("user_id", ""),
+            user_hash=data.get("user_hash", ""),
+        )
+        token = widget.session_token(
+            VisitorSession(bot_id=bot.pk, tenant_id=bot.tenant_id, visitor_id=visitor_id, preview=preview)
+        )
+        response = JsonResponse(
+            {
+                "token": token,
+                "visitor_id": visitor_id,
+                "identified": identified,
+                "expires_in": settings.WIDGET_SESSION_SECONDS,
+            },
+            status=201,
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _session_rates(bot: Bot, client_ip: str) -> None:
+    _rate(
+        "session-ip", client_ip, settings.WIDGET_SESSION_RATE_PER_IP, "Too many new chats from your network"
+    )
+    _rate("session-bot", str(bot.pk), settings.WIDGET_SESSION_RATE_PER_BOT, "This bot is too busy")
+
+
+# --- POST /chat ----------------------------------------------------------------------------------------
+
+
+class PublicChatInput(StrictInputSerializer):
+    message = serializers.CharField(help_text="The visitor's question.")
+    conversation_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Continue this conversation; omit to start one."
+    )
+
+
+PUBLIC_STREAM_DESCRIPTION = (
+    "`text/event-stream`: `start` {conversation_id, question_id}, `sources` {citations}, `token` {text} "
+    "(many), then `done` {conversation_id, message_id, answer, outcome, citations} — or `error` "
+    "{status, title, detail}. Refusals (400, 401 expired session, 403, 404, 429 with Retry-After) are "
+    "problem+json before any stream starts."
+)
+
+
+class PublicChatView(PublicWidgetView):
+    """Ask the bot; the answer streams as server-sent events. Counted against the chat rate limits."""
+
+    @extend_schema(
+        parameters=[PUBLISHABLE_KEY],
+        request=PublicChatInput,
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR, description=PUBLIC_STREAM_DESCRIPTION
+            )
+        },
+    )
+    def post(self, request: HttpRequest) -> None:  # documentation only
+        raise NotImplementedError
+
+    async def handle(
+        self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
+    ) -> HttpResponseBase:
+        assert session is not None
+        data = validated(PublicChatInput, json_body(request))
+        events = engine.converse(
+            tenant_id=bot.tenant_id,
+            bot_id=bot.pk,
+            question=data["message"],
+            channel=Channel.WIDGET,
+            conversation_id=data.get("conversation_id"),
+            visitor_id=session.visitor_id,
+            client_ip=_client_ip(request),
+        )
+        started = await first_event(events)
+        return await event_stream(request, _visitor_events(events, started))
+
+
+async def _visitor_events(events: AsyncIterator[EngineEvent], started: TurnStarted) -> AsyncIterator[str]:
+    """The turn for a visitor: the answer and its citations, not the tenant's costs, models or scores."""
+    try:
+        yield sse(
+            "start",
+            {"conversation_id": str(started.conversation_id), "question_id": str(started.question_id)},
+        )
+        try:
+            async for event in events:
+                if isinstance(event, Sources):
+                    yield sse("sources", {"citations": [widget.public_citation(c) for c in event.citations]})
+                elif isinstance(event, Token):
+                    yield sse("token", {"text": event.text})
+                elif isinstance(event, TurnFinished):
+                    yield sse(
+                        "done",
+                        {
+                            "conversation_id": str(event.conversation_id),
+                            "message_id": str(event.message_id),
+                            "answer": event.content,
+                            "outcome": event.outcome,
+                            "citations": [widget.public_citation(c) for c in event.citations],
+                        },
+                    )
+        except ProviderError as error:
+            # The provider's own message is for the tenant (it is stored on the answer), not the visitor.
+            logger.info("A widget answer failed in conversation %s: %s", started.conversation_id, error)
+            yield sse("error", stream_problem(503, "The assistant can't answer right now. Please try again."))
+        except Exception:
+            logger.exception("A widget answer failed in conversation %s", started.conversation_id)
+            yield sse("error", stream_problem(500, "Something went wrong on our side. Please try again."))
+    finally:
+        await aclose(events)
+
+
+# --- GET /conversations/{id} ---------------------------------------------------------------------------
+
+
+class PublicMessageOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    role = serializers.ChoiceField(choices=["user", "assistant"])
+    content = serializers.CharField()
+    citations = serializers.ListField(child=serializers.DictField())
+    rating = serializers.IntegerField(allow_null=True)
+    outcome = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class PublicConversationOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    messages = PublicMessageOutput(many=True)
+
+
+class PublicConversationView(PublicWidgetView):
+    """The visitor's own conversation with this bot (to show it again on their next page)."""
+
+    methods = ("GET",)
+
+    @extend_schema(parameters=[PUBLISHABLE_KEY], responses={200: PublicConversationOutput})
+    def get(self, request: HttpRequest) -> None:  # documentation only
+        raise NotImplementedError
+
+    async def handle(
+        self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
+    ) -> HttpResponseBase:
+        assert session is not None
+        body = await sync_to_async(_visitor_conversation)(request, bot, session, kwargs["id"])
+        response = JsonResponse(body)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _visitor_conversation(
+    request: HttpRequest, bot: Bot, session: VisitorSession, conversation_id: str
+) -> dict[str, Any]:
+    _rate(
+        "read", _client_ip(request), settings.WIDGET_READ_RATE_PER_IP, "Too many requests from your network"
+    )
+    with tenant_context(bot.tenant_id):
+        conversation = selectors.visitor_conversation(
+            tenant=bot.tenant, bot=bot, visitor_id=session.visitor_id, conversation_id=conversation_id
+        )
+        messages = selectors.conversation_messages(tenant=bot.tenant, conversation=conversation)
+        return {
+            "id": str(conversation.pk),
+            "messages": [
+                {
+                    "id": str(message.pk),
+                    "role": message.role,
+                    "content": message.content,
+                    "citations": [widget.public_citation(c) for c in message.citations]
+                    if message.role == MessageRole.ASSISTANT and bot.show_citations
+                    else [],
+                    "rating": message.rating,
+                    "outcome": message.outcome,
+                    "created_at": message.created_at.isoformat(),
+                }
+                for message in messages
+            ],
+        }
+
+
+# --- POST /messages/{id}/feedback -----------------------------------------------------------------------
+
+
+class PublicFeedbackInput(StrictInputSerializer):
+    rating = serializers.ChoiceField(choices=[1, -1], help_text="1: helpful, -1: not helpful.")
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class PublicFeedbackOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    rating = serializers.IntegerField()
+
+
+class PublicFeedbackView(PublicWidgetView):
+    """Thumbs up or down on an answer in the visitor's own conversation; rating again replaces it."""
+
+    @extend_schema(
+        parameters=[PUBLISHABLE_KEY], request=PublicFeedbackInput, responses={200: PublicFeedbackOutput}
+    )
+    def post(self, request: HttpRequest) -> None:  # documentation only
+        raise NotImplementedError
+
+    async def handle(
+        self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
+    ) -> HttpResponseBase:
+        assert session is not None
+        data = validated(PublicFeedbackInput, json_body(request))
+        message = await sync_to_async(_rate_answer)(bot, session, kwargs["id"], data)
+        return JsonResponse({"id": str(message.pk), "rating": message.rating})
+
+
+def _rate_answer(bot: Bot, session: VisitorSession, message_id: str, data: dict[str, Any]) -> Any:
+    _rate(
+        "feedback",
+        f"{bot.pk}:{session.visitor_id}",
+        settings.WIDGET_FEEDBACK_RATE_PER_VISITOR,
+        "You are sending feedback too fast",
+    )
+    return services.message_rate_as_visitor(
+        tenant_id=bot.tenant_id,
+        bot_id=bot.pk,
+        visitor_id=session.visitor_id,
+        message_id=message_id,
+        rating=int(data["rating"]),
+        comment=data.get("comment", ""),
+    )
+
+
+# --- /widget.js -----------------------------------------------------------------------------------------
+
+
+@require_safe
+def widget_script(request: HttpRequest) -> HttpResponse:
+    """The loader every tenant's page includes. Its URL never changes, so it is cached briefly (five
+    minutes) and revalidated by ETag; the panel it loads on first open is a hashed, immutable file."""
+    asset = widget.loader()
+    if asset.etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponse(status=304)
+    elif "gzip" in request.headers.get("Accept-Encoding", ""):
+        response = HttpResponse(asset.gzipped, content_type="text/javascript; charset=utf-8")
+        response["Content-Encoding"] = "gzip"
+    else:
+        response = HttpResponse(asset.body, content_type="text/javascript; charset=utf-8")
+    response["ETag"] = asset.etag
+    response["Cache-Control"] = "public, max-age=300, stale-while-revalidate=86400"
+    response["Vary"] = "Accept-Encoding"
+    response["Access-Control-Allow-Origin"] = "*"  # a public script; lets pages load it with crossorigin
+    return response
