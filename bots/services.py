@@ -45,7 +45,7 @@ from providers import crypto
 from providers import selectors as provider_selectors
 from providers.models import FoundationModel, ModelKind
 from tenants.actors import Actor
-from tenants.context import runs_in_actor_tenant, tenant_context
+from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
 from tenants.errors import Conflict, GroundworkError, NotFound, ValidationFailed
 from tenants.models import Role, Tenant, User
 from tenants.services import audit
@@ -343,6 +343,17 @@ def bot_clear_identity_secret(*, actor: Actor, bot_id: uuid.UUID | str) -> Bot:
     bot.save(update_fields=["identity_secret", "updated_at"])
     audit(actor, action="bot.identity_secret_cleared", target=bot)
     return bot
+
+
+def reencrypt_identity_secrets() -> int:
+    """Re-encrypt every bot's identity secret under the current primary key (after a key rotation)."""
+    count = 0
+    with unscoped(reason="platform key rotation re-encrypts every tenant's identity secrets"):
+        for bot in Bot.objects.exclude(identity_secret="").select_for_update():
+            bot.identity_secret = crypto.reencrypt(bot.identity_secret)
+            bot.save(update_fields=["identity_secret"])
+            count += 1
+    return count
 
 
 # --- chat records -----------------------------------------------------------------------------------

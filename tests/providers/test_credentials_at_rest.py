@@ -11,6 +11,8 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
+from bots import services as bot_services
+from bots.models import Bot
 from providers import crypto, services
 from providers.models import ProviderCredential
 from tenants.context import tenant_context
@@ -83,6 +85,8 @@ def test_the_reencrypt_command_rotates_every_tenants_keys(fresh_keys: None) -> N
     acme, globex = make_world("Acme"), make_world("Globex")
     for world in (acme, globex):
         services.credential_create(actor=world.actor(), provider="openai", name="OpenAI", api_key=SECRET)
+    bot = bot_services.bot_create(actor=globex.actor(), name="Helper")
+    identity_secret = bot_services.bot_rotate_identity_secret(actor=globex.actor(), bot_id=bot.pk)
 
     env = child_environment(FIELD_ENCRYPTION_KEYS=f"{new_key},{old_key}")
     result = subprocess.run(
@@ -95,7 +99,7 @@ def test_the_reencrypt_command_rotates_every_tenants_keys(fresh_keys: None) -> N
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "Re-encrypted 2 provider keys" in result.stdout
+    assert "Re-encrypted 2 provider keys and 1 widget identity secrets" in result.stdout
     assert SECRET not in result.stdout + result.stderr
 
     settings.FIELD_ENCRYPTION_KEYS = [new_key]
@@ -104,3 +108,5 @@ def test_the_reencrypt_command_rotates_every_tenants_keys(fresh_keys: None) -> N
         with tenant_context(world.tenant.pk):
             credential = ProviderCredential.objects.get()
         assert services.credential_api_key(credential) == SECRET
+    with tenant_context(globex.tenant.pk):
+        assert crypto.decrypt(Bot.objects.get(pk=bot.pk).identity_secret) == identity_secret
