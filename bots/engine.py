@@ -26,10 +26,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from bots import prompt, services
-from bots.models import AnswerPolicy, MessageOutcome
-from bots.services import AnswerRecord, ChatStart
+from bots.models import AnswerPolicy, Bot, MessageOutcome
+from bots.services import AnswerRecord
 from knowledge import retrieval
-from knowledge.models import RetrievalMode
+from knowledge.models import KnowledgeBase, RetrievalMode
 from knowledge.retrieval import SearchResult
 from providers import gateway
 from providers import selectors as provider_selectors
@@ -86,8 +86,11 @@ EngineEvent = TurnStarted | Sources | Token | TurnFinished
 class _Turn:
     """What one turn has gathered so far: enough to store it whenever it ends."""
 
-    start: ChatStart
+    bot: Bot  # loaded with its tenant: async code may not lazy-load it
+    knowledge_bases: list[KnowledgeBase]
+    history: list[services.HistoryMessage]
     tenant_id: uuid.UUID
+    outcome: str = MessageOutcome.ERROR
     began: float = field(default_factory=time.monotonic)
     usage: list[UsageRecord] = field(default_factory=list)
     standalone_question: str = ""
@@ -106,7 +109,7 @@ class _Turn:
             standalone_question=self.standalone_question,
             citations=self.citations,
             retrieved_chunk_ids=[result.chunk_id for result in self.results],
-            model_ref=answer_record.model_ref if answer_record else self.start.bot.chat_model,
+            model_ref=answer_record.model_ref if answer_record else self.bot.chat_model,
             model_version=(self.completed.model_version if self.completed else "")
             or (answer_record.model_version if answer_record else ""),
             input_tokens=answer_record.input_tokens if answer_record else 0,
@@ -157,42 +160,29 @@ async def converse(
         user=user,
         history=history,
     )
-    turn = _Turn(start=start, tenant_id=uuid.UUID(str(tenant_id)))
+    turn = _Turn(
+        bot=start.bot,
+        knowledge_bases=start.knowledge_bases,
+        history=start.history,
+        tenant_id=uuid.UUID(str(tenant_id)),
+    )
     yield TurnStarted(conversation_id=start.conversation_id, question_id=start.user_message_id)
-    outcome = MessageOutcome.ERROR
     try:
-        turn.standalone_question = await _standalone_question(turn, question)
-        turn.results = await _retrieve(turn, turn.standalone_question or question)
-        turn.citations = [_citation(number, result) for number, result in enumerate(turn.results, start=1)]
-        yield Sources(
-            citations=turn.citations if start.bot.show_citations else [],
-            retrieved=[_retrieved(result) for result in turn.results],
-            standalone_question=turn.standalone_question,
-        )
-        if not turn.results and start.bot.answer_policy == AnswerPolicy.STRICT:
-            # Nothing relevant: the honest answer is the handoff, and no model needs to be paid for it.
-            turn.first_token_at = time.monotonic()
-            turn.answer.append(start.bot.handoff_message)
-            yield Token(start.bot.handoff_message)
-            outcome = MessageOutcome.NO_ANSWER
-        else:
-            # Closed on the way out whatever happens, before the answer is stored: a visitor who left
-            # closes the model's stream, whose usage is then metered into ``turn.usage``.
-            async with contextlib.aclosing(_stream_answer(turn, question)) as answer:
-                async for text in answer:
-                    yield Token(text)
-            outcome = MessageOutcome.ANSWERED
+        async with contextlib.aclosing(_answer(turn, question)) as events:
+            async for event in events:
+                yield event
     except ProviderError as error:
-        await _store(turn, turn.record(MessageOutcome.ERROR, error.message))
+        await _store(turn, start.conversation_id, turn.record(MessageOutcome.ERROR, error.message))
         raise
     except (asyncio.CancelledError, GeneratorExit):
-        await _store(turn, turn.record(MessageOutcome.CANCELLED))
+        await _store(turn, start.conversation_id, turn.record(MessageOutcome.CANCELLED))
         raise
     except BaseException:
-        await _store(turn, turn.record(MessageOutcome.ERROR, "An internal error stopped this answer."))
+        error_message = "An internal error stopped this answer."
+        await _store(turn, start.conversation_id, turn.record(MessageOutcome.ERROR, error_message))
         raise
-    record = turn.record(outcome)
-    message_id = await _store(turn, record)
+    record = turn.record(turn.outcome)
+    message_id = await _store(turn, start.conversation_id, record)
     yield TurnFinished(
         message_id=message_id,
         conversation_id=start.conversation_id,
@@ -208,14 +198,59 @@ async def converse(
     )
 
 
-async def _store(turn: _Turn, record: AnswerRecord) -> uuid.UUID:
+async def _answer(turn: _Turn, question: str) -> AsyncGenerator[Sources | Token, None]:
+    """Rewrite, retrieve, then hand off or stream the model's answer; ``turn`` gathers what happened."""
+    turn.standalone_question = await _standalone_question(turn, question)
+    turn.results = await _retrieve(turn, turn.standalone_question or question)
+    turn.citations = [_citation(number, result) for number, result in enumerate(turn.results, start=1)]
+    yield Sources(
+        citations=turn.citations if turn.bot.show_citations else [],
+        retrieved=[_retrieved(result) for result in turn.results],
+        standalone_question=turn.standalone_question,
+    )
+    if not turn.results and turn.bot.answer_policy == AnswerPolicy.STRICT:
+        # Nothing relevant: the honest answer is the handoff, and no model needs to be paid for it.
+        turn.first_token_at = time.monotonic()
+        turn.answer.append(turn.bot.handoff_message)
+        yield Token(turn.bot.handoff_message)
+        turn.outcome = MessageOutcome.NO_ANSWER
+        return
+    # Closed on the way out whatever happens, before the answer is stored: a visitor who left closes
+    # the model's stream, whose usage is then metered into ``turn.usage``.
+    async with contextlib.aclosing(_stream_answer(turn, question)) as answer:
+        async for text in answer:
+            yield Token(text)
+    turn.outcome = MessageOutcome.ANSWERED
+
+
+async def _store(turn: _Turn, conversation_id: uuid.UUID, record: AnswerRecord) -> uuid.UUID:
     # Shielded: the answer of a visitor who left is still stored, even if this task is cancelled again.
     message = await asyncio.shield(
         sync_to_async(services.chat_record_answer)(
-            tenant_id=turn.tenant_id, conversation_id=turn.start.conversation_id, record=record
+            tenant_id=turn.tenant_id, conversation_id=conversation_id, record=record
         )
     )
     return message.pk
+
+
+async def evaluate(
+    *, tenant_id: uuid.UUID | str, bot: Bot, knowledge_bases: list[KnowledgeBase], question: str
+) -> AnswerRecord:
+    """One question answered by ``bot`` as given — possibly a candidate's settings on an unsaved copy —
+    with nothing stored: no conversation, and no rate limits or budgets (a regression run is the
+    tenant's own deliberate spend). The gateway meters its model calls as it does every call.
+
+    A provider failure is not raised: the record's outcome is ``error`` with the provider's message,
+    which a regression report shows as a failed case.
+    """
+    turn = _Turn(bot=bot, knowledge_bases=knowledge_bases, history=[], tenant_id=uuid.UUID(str(tenant_id)))
+    try:
+        async with contextlib.aclosing(_answer(turn, question)) as events:
+            async for _ in events:
+                pass
+    except ProviderError as error:
+        return turn.record(MessageOutcome.ERROR, error.message)
+    return turn.record(turn.outcome)
 
 
 # --- the steps --------------------------------------------------------------------------------------
@@ -223,12 +258,10 @@ async def _store(turn: _Turn, record: AnswerRecord) -> uuid.UUID:
 
 async def _standalone_question(turn: _Turn, question: str) -> str:
     """The follow-up rewritten to stand alone; "" when there is no history or rewriting is off."""
-    bot = turn.start.bot
-    if not turn.start.history or not bot.rewrite_follow_ups or bot.chat_model == NO_LLM_MODEL:
+    bot = turn.bot
+    if not turn.history or not bot.rewrite_follow_ups or bot.chat_model == NO_LLM_MODEL:
         return ""
-    history = [
-        ChatMessage(role=_role(message.role), content=message.content) for message in turn.start.history
-    ]
+    history = [ChatMessage(role=_role(message.role), content=message.content) for message in turn.history]
     try:
         text, _ = await gateway.chat_complete(
             tenant_id=turn.tenant_id,
@@ -249,7 +282,7 @@ async def _standalone_question(turn: _Turn, question: str) -> str:
 
 
 async def _retrieve(turn: _Turn, query: str) -> list[SearchResult]:
-    bot, bases = turn.start.bot, turn.start.knowledge_bases
+    bot, bases = turn.bot, turn.knowledge_bases
     if not bases:
         return []
     vectors: dict[str, list[float]] = {}
@@ -267,11 +300,11 @@ async def _retrieve(turn: _Turn, query: str) -> list[SearchResult]:
 
 
 def _search(turn: _Turn, query: str, vectors: dict[str, list[float]]) -> list[SearchResult]:
-    bot = turn.start.bot
+    bot = turn.bot
     with tenant_context(turn.tenant_id):
         return retrieval.search(
             tenant=bot.tenant,
-            knowledge_bases=turn.start.knowledge_bases,
+            knowledge_bases=turn.knowledge_bases,
             query=query,
             top_k=bot.retrieval_top_k,
             mode=bot.retrieval_mode,
@@ -281,11 +314,9 @@ def _search(turn: _Turn, query: str, vectors: dict[str, list[float]]) -> list[Se
 
 
 async def _stream_answer(turn: _Turn, question: str) -> AsyncGenerator[str, None]:
-    bot = turn.start.bot
+    bot = turn.bot
     model = await sync_to_async(_model_limits)(turn)
-    history = [
-        ChatMessage(role=_role(message.role), content=message.content) for message in turn.start.history
-    ]
+    history = [ChatMessage(role=_role(message.role), content=message.content) for message in turn.history]
     passages = [
         prompt.PromptPassage(
             number=number, title=result.document_title, source=_source(result), text=result.text
@@ -329,7 +360,7 @@ async def _stream_answer(turn: _Turn, question: str) -> AsyncGenerator[str, None
 
 def _model_limits(turn: _Turn) -> tuple[int, int | None]:
     """(context window, longest answer) of the bot's chat model, from the catalog."""
-    bot = turn.start.bot
+    bot = turn.bot
     with tenant_context(turn.tenant_id):
         spec = provider_selectors.model_get(tenant=bot.tenant, ref=bot.chat_model).spec
     return spec.context_window, spec.max_output_tokens
