@@ -186,3 +186,156 @@ class Message(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
+
+
+# --- regression suites ------------------------------------------------------------------------------
+
+
+class SuiteSchedule(models.TextChoices):
+    OFF = "off", "Only when started"
+    DAILY = "daily", "Every day"
+    WEEKLY = "weekly", "Every week"
+
+
+DEFAULT_JUDGE_RUBRIC = (
+    "Pass the answer if it answers the question correctly and completely from the expected facts, "
+    "without inventing anything they contradict, in a helpful tone. Fail it if it is wrong, misses an "
+    "expected fact, or answers when it should have declined."
+)
+
+
+class RegressionSuite(TenantOwnedModel):
+    """Questions a bot must keep answering well, run against its live settings and candidates."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="suites")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    judge_model = models.CharField(max_length=200, blank=True)  # empty: deterministic checks only
+    judge_rubric = models.TextField(blank=True, default=DEFAULT_JUDGE_RUBRIC)
+    schedule = models.CharField(max_length=10, choices=SuiteSchedule.choices, default=SuiteSchedule.OFF)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    # A scheduled run whose pass rate falls by more than this (0.0 to 1.0) below the previous run alerts.
+    drift_tolerance = models.FloatField(default=0.0)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bot", "name"], name="suite_unique_name")]
+        indexes = [models.Index(fields=["schedule", "next_run_at"], name="suite_due")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RegressionCase(TenantOwnedModel):
+    suite = models.ForeignKey(RegressionSuite, on_delete=models.CASCADE, related_name="cases")
+    question = models.TextField()
+    # Each must appear in the answer (case- and spacing-insensitive).
+    expected_facts = ArrayField(models.CharField(max_length=500), default=list, blank=True)
+    # Each must be among the answer's citations.
+    required_document_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    must_refuse = models.BooleanField(default=False)  # out of scope: the bot must decline
+    notes = models.TextField(blank=True)
+    source_message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )  # the conversation answer this case was made from
+
+    class Meta:
+        indexes = [models.Index(fields=["suite", "created_at"], name="case_suite_time")]
+
+    def __str__(self) -> str:
+        return self.question[:60]
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class RunTrigger(models.TextChoices):
+    MANUAL = "manual", "Started by hand"
+    SCHEDULED = "scheduled", "Scheduled"
+
+
+class RegressionRun(TenantOwnedModel):
+    suite = models.ForeignKey(RegressionSuite, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    trigger = models.CharField(max_length=10, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
+    total = models.PositiveIntegerField(default=0)  # cases times configurations
+    done = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    error_message = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Drift: the live configuration's pass rate against the previous completed run's.
+    live_pass_rate = models.FloatField(null=True, blank=True)
+    previous_pass_rate = models.FloatField(null=True, blank=True)
+    drift_detected = models.BooleanField(default=False)
+    drift_acknowledged = models.BooleanField(default=False)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["suite", "-created_at"], name="run_suite_recent"),
+            models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
+        ]
+
+
+class RunConfiguration(TenantOwnedModel):
+    """One column of a run: the bot as it is (``is_live``), or a candidate that changes some settings."""
+
+    run = models.ForeignKey(RegressionRun, on_delete=models.CASCADE, related_name="configurations")
+    position = models.PositiveIntegerField(default=0)
+    label = models.CharField(max_length=120)
+    is_live = models.BooleanField(default=False)
+    # The settings it changes: chat_model, instructions, retrieval_top_k, retrieval_score_threshold,
+    # retrieval_mode, embedding_model.
+    overrides = models.JSONField(default=dict, blank=True)
+    # What it ran with: the bot's settings at the start of the run with the overrides applied.
+    settings_used = models.JSONField(default=dict, blank=True)
+    # A candidate embedding model is evaluated on a scratch copy of the knowledge bases' index, built
+    # under this version for the run and deleted after it.
+    scratch_index_version = models.PositiveIntegerField(null=True, blank=True)
+    scratch_index_ready = models.BooleanField(default=False)
+    passed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
+    latency_ms_median = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "position"], name="run_configuration_once")]
+
+    @property
+    def pass_rate(self) -> float | None:
+        total = self.passed + self.failed
+        return self.passed / total if total else None
+
+
+class CaseResult(TenantOwnedModel):
+    run = models.ForeignKey(RegressionRun, on_delete=models.CASCADE, related_name="results")
+    configuration = models.ForeignKey(RunConfiguration, on_delete=models.CASCADE, related_name="results")
+    case = models.ForeignKey(RegressionCase, on_delete=models.SET_NULL, null=True, related_name="results")
+    question = models.TextField()  # as it was asked (the case may change or go later)
+    answer = models.TextField(blank=True)
+    outcome = models.CharField(max_length=10, choices=MessageOutcome.choices, blank=True)
+    citations = models.JSONField(default=list, blank=True)
+    model_version = models.CharField(max_length=200, blank=True)
+    passed = models.BooleanField(default=False)
+    # [{"check": "fact" | "citation" | "refusal" | "judge", "expected": ..., "passed": bool, "detail": ...}]
+    checks = models.JSONField(default=list, blank=True)
+    judge_passed = models.BooleanField(null=True, blank=True)
+    judge_reasoning = models.TextField(blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
+    latency_ms = models.PositiveIntegerField(default=0)
+    error_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            # A run restarted after a worker died never stores a case twice.
+            models.UniqueConstraint(fields=["configuration", "case"], name="case_result_once"),
+        ]

@@ -234,6 +234,12 @@ CHAT_RATE_PER_VISITOR = env.str("CHAT_RATE_PER_VISITOR", default="20/minute")
 CHAT_RATE_PER_IP = env.str("CHAT_RATE_PER_IP", default="60/minute")
 CHAT_MAX_MESSAGE_CHARACTERS = env.int("CHAT_MAX_MESSAGE_CHARACTERS", default=4000)
 
+# --- regression runs (bots.regression) ------------------------------------------------------------------
+
+# A run answers cases for this long per task, then continues in a new one: no task runs for long, and a
+# worker that dies loses at most the case in hand.
+REGRESSION_TASK_SECONDS = env.int("REGRESSION_TASK_SECONDS", default=120)
+
 # --- the widget's public API (bots.widget, bots.public_api) -------------------------------------------
 
 # A visitor session token lives an hour (the widget quietly starts a new one); a preview token, which
@@ -268,6 +274,8 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-invitations": {"task": "tenants.purge_expired_invitations", "schedule": 24 * 3600},
     "recover-stalled-knowledge": {"task": "knowledge.recover_stalled", "schedule": 5 * 60},
+    "start-scheduled-regression-runs": {"task": "bots.start_scheduled_runs", "schedule": 5 * 60},
+    "recover-stalled-regression-runs": {"task": "bots.recover_stalled_runs", "schedule": 5 * 60},
     **(
         {"resync-web-sources": {"task": "knowledge.resync_due_sources", "schedule": 15 * 60}}
         if KNOWLEDGE_RESYNC_HOURS > 0

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -915,3 +916,84 @@ def knowledge_base_switch_index(*, tenant_id: uuid.UUID | str, knowledge_base_id
             if count != document.chunk_count:
                 Document.objects.filter(pk=document.pk).update(chunk_count=count)
         return True
+
+
+# --- scratch indexes (regression runs try a candidate embedding model on them) --------------------------
+
+# Far above any version a knowledge base reaches by switching models: a scratch index never collides with
+# a real one, and search reads one only when handed a knowledge base whose active version names it.
+SCRATCH_INDEX_VERSION_BASE = 1_000_000_000
+
+
+def scratch_index_version(key: uuid.UUID) -> int:
+    return SCRATCH_INDEX_VERSION_BASE + key.int % SCRATCH_INDEX_VERSION_BASE
+
+
+def scratch_index_build(
+    *, tenant_id: uuid.UUID | str, knowledge_base_id: uuid.UUID, model_ref: str, version: int
+) -> KnowledgeBase:
+    """Copy a knowledge base's current chunks under ``version``, embedded with ``model_ref``, and return
+    an unsaved copy of the knowledge base that searches them. Idempotent: a rebuild replaces the copy.
+
+    The embedding calls happen outside any transaction; the copy is written in one.
+    """
+    from providers import gateway  # the gateway pulls in the whole provider layer
+
+    with tenant_context(tenant_id):
+        tenant = Tenant.objects.get(pk=tenant_id)
+        choice = embedding_choice(tenant=tenant, ref=model_ref)
+        knowledge_base = KnowledgeBase.objects.get(pk=knowledge_base_id)
+        chunks = list(
+            Chunk.objects.filter(
+                knowledge_base=knowledge_base, index_version=knowledge_base.active_index_version
+            )
+            .order_by("document_id", "position")
+            .values(
+                "document_id",
+                "document_version",
+                "position",
+                "text",
+                "heading_path",
+                "page_number",
+                "anchor",
+                "token_count",
+            )
+        )
+    texts = [
+        f"{chunk['heading_path']}\n\n{chunk['text']}" if chunk["heading_path"] else chunk["text"]
+        for chunk in chunks
+    ]
+    vectors: list[list[float]] = []
+    batch = settings.KNOWLEDGE_EMBED_BATCH_SIZE
+    for start in range(0, len(texts), batch):
+        result = async_to_sync(gateway.embed)(
+            tenant_id=tenant.pk, model_ref=model_ref, texts=texts[start : start + batch]
+        )
+        vectors.extend(result.vectors)
+    column = EMBEDDING_COLUMNS[choice.dimensions]
+    with tenant_context(tenant_id):
+        Chunk.objects.filter(knowledge_base=knowledge_base, index_version=version).delete()
+        Chunk.objects.bulk_create(
+            [
+                Chunk(
+                    tenant_id=tenant.pk,
+                    knowledge_base=knowledge_base,
+                    index_version=version,
+                    **chunk,
+                    **{column: vector},
+                )
+                for chunk, vector in zip(chunks, vectors, strict=True)
+            ],
+            batch_size=500,
+        )
+    # Never saved: only search reads this copy, to find the scratch chunks with the candidate's vectors.
+    knowledge_base.embedding_model, knowledge_base.embedding_dimensions = choice.ref, choice.dimensions
+    knowledge_base.active_index_version = version
+    return knowledge_base
+
+
+def scratch_index_drop(*, tenant_id: uuid.UUID | str, knowledge_base_id: uuid.UUID, version: int) -> None:
+    if version < SCRATCH_INDEX_VERSION_BASE:
+        raise ValueError(f"{version} is a real index version, not a scratch one")
+    with tenant_context(tenant_id):
+        Chunk.objects.filter(knowledge_base_id=knowledge_base_id, index_version=version).delete()

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from django.apps import apps
@@ -25,6 +26,8 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from bots import services as bot_services
+from bots.models import RunConfiguration
+from bots.regression import services as regression_services
 from knowledge.models import Chunk, Document, KnowledgeBase, SourceFile
 from providers import services as provider_services
 from tenants import services
@@ -153,6 +156,25 @@ def build_victim() -> World:
         record=bot_services.AnswerRecord(content="Within 30 days.", outcome="answered"),
     )
     bot_services.message_rate(actor=victim.actor(), message_id=answer.pk, rating=1)
+    # A regression suite with a case made from that answer, and a finished run with its result.
+    suite = regression_services.suite_create(actor=victim.actor(), bot_id=bot.pk, name="Returns")
+    case = regression_services.case_from_message(
+        actor=victim.actor(), suite_id=suite.pk, message_id=answer.pk
+    )
+    with patch.object(regression_services, "_enqueue"):  # run by hand below, not by a worker
+        run = regression_services.run_start(actor=victim.actor(), suite_id=suite.pk)
+    with tenant_context(victim.tenant.pk):
+        configuration = RunConfiguration.objects.get(run=run)
+    regression_services.run_record_result(
+        tenant_id=victim.tenant.pk,
+        run_id=run.pk,
+        configuration_id=configuration.pk,
+        case_id=case.pk,
+        question=case.question,
+        answer="Within 30 days.",
+        passed=True,
+    )
+    regression_services.run_finish(tenant_id=victim.tenant.pk, run_id=run.pk)
     return victim
 
 

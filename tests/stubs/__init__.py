@@ -196,6 +196,8 @@ class StubServer(abc.ABC):
     def __init__(self, *, api_key: str | None) -> None:
         self.api_key = api_key  # None: accept any key (an OpenAI-compatible server without one)
         self.answers: dict[str, str] = {}
+        # (model, text the request's messages contain, answer): checked before ``answers``, first match wins.
+        self.scripts: list[tuple[str, str, str]] = []
         self.requests: list[RecordedRequest] = []
         self.faults: deque[Fault] = deque()
         self.stopping = threading.Event()
@@ -248,7 +250,16 @@ class StubServer(abc.ABC):
         with self._lock:
             return [request for request in self.requests if request.path == path]
 
-    def answer_for(self, model: str) -> str:
+    def script(self, model: str, when: str, answer: str) -> None:
+        """Answer ``answer`` when ``model`` is asked something whose messages contain ``when``."""
+        with self._lock:
+            self.scripts.append((model, when, answer))
+
+    def answer_for(self, model: str, prompt: str = "") -> str:
+        with self._lock:
+            for scripted_model, when, answer in reversed(self.scripts):  # the latest script wins
+                if scripted_model == model and when in prompt:
+                    return answer
         return self.answers.get(model, self.default_answer)
 
     def _next_fault(self) -> Fault | None:

@@ -121,7 +121,7 @@ class AnthropicStub(StubServer):
         if model in self.unknown_models:
             exchange.send_json(404, self.error_body(404, "", f"model: {model}"))
             return
-        pieces = words(self.answer_for(model))
+        pieces = words(self.answer_for(model, json.dumps(body.get("messages", []), ensure_ascii=False)))
         stop_reason = "end_turn"
         if body["max_tokens"] < len(pieces):
             pieces, stop_reason = pieces[: body["max_tokens"]], "max_tokens"

@@ -124,7 +124,7 @@ class OpenAIStub(StubServer):
             message = f"The model `{model}` does not exist or you do not have access to it."
             exchange.send_json(404, self.error_body(404, "", message))
             return
-        pieces = words(self.answer_for(model))
+        pieces = words(self.answer_for(model, json.dumps(body["messages"], ensure_ascii=False)))
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         finish_reason = "stop"
         if isinstance(limit, int) and limit < len(pieces):

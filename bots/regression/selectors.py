@@ -1,0 +1,294 @@
+"""Reads about regression suites: lists, the side-by-side report, the switching gate, drift alerts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from bots.models import (
+    Bot,
+    CaseResult,
+    RegressionCase,
+    RegressionRun,
+    RegressionSuite,
+    RunConfiguration,
+    RunStatus,
+)
+from tenants.errors import NotFound
+from tenants.models import Tenant
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def suite_list(*, tenant: Tenant, bot: Bot | None = None) -> QuerySet[RegressionSuite]:
+    suites = (
+        RegressionSuite.objects.for_tenant(tenant).select_related("bot").annotate(case_count=Count("cases"))
+    )
+    if bot is not None:
+        suites = suites.filter(bot=bot)
+    return suites.order_by("bot__name", "name")
+
+
+def suite_get(*, tenant: Tenant, suite_id: uuid.UUID | str) -> RegressionSuite:
+    identifier = _uuid(suite_id)
+    found = suite_list(tenant=tenant).filter(pk=identifier).first() if identifier else None
+    if found is None:
+        raise NotFound("No such regression suite.")
+    return found
+
+
+def case_list(*, tenant: Tenant, suite: RegressionSuite) -> QuerySet[RegressionCase]:
+    return RegressionCase.objects.for_tenant(tenant).filter(suite=suite).order_by("created_at", "pk")
+
+
+def case_get(*, tenant: Tenant, case_id: uuid.UUID | str) -> RegressionCase:
+    identifier = _uuid(case_id)
+    found = (
+        RegressionCase.objects.for_tenant(tenant).select_related("suite__bot").filter(pk=identifier).first()
+        if identifier
+        else None
+    )
+    if found is None:
+        raise NotFound("No such case.")
+    return found
+
+
+def case_export_rows(*, tenant: Tenant, suite: RegressionSuite) -> Iterator[dict[str, Any]]:
+    """The cases as the import reads them back."""
+    for case in case_list(tenant=tenant, suite=suite):
+        yield {
+            "question": case.question,
+            "expected_facts": list(case.expected_facts),
+            "required_document_ids": [str(identifier) for identifier in case.required_document_ids],
+            "must_refuse": case.must_refuse,
+            "notes": case.notes,
+        }
+
+
+def run_list(*, tenant: Tenant, suite: RegressionSuite | None = None) -> QuerySet[RegressionRun]:
+    runs = RegressionRun.objects.for_tenant(tenant).select_related("suite__bot")
+    if suite is not None:
+        runs = runs.filter(suite=suite)
+    return runs.order_by("-created_at")
+
+
+def run_get(*, tenant: Tenant, run_id: uuid.UUID | str) -> RegressionRun:
+    identifier = _uuid(run_id)
+    found = run_list(tenant=tenant).filter(pk=identifier).first() if identifier else None
+    if found is None:
+        raise NotFound("No such run.")
+    return found
+
+
+def run_configurations(*, tenant: Tenant, run: RegressionRun) -> list[RunConfiguration]:
+    return list(RunConfiguration.objects.for_tenant(tenant).filter(run=run).order_by("position"))
+
+
+def previous_live_pass_rate(*, tenant_id: uuid.UUID | str, run: RegressionRun) -> float | None:
+    """The live configuration's pass rate in the suite's previous completed run (for drift)."""
+    previous = (
+        RunConfiguration.objects.filter(
+            run__suite_id=run.suite_id,
+            run__status=RunStatus.COMPLETED,
+            run__created_at__lt=run.created_at,
+            is_live=True,
+        )
+        .order_by("-run__created_at")
+        .first()
+    )
+    return previous.pass_rate if previous else None
+
+
+# --- the report -----------------------------------------------------------------------------------------
+
+REGRESSION, FAILING, IMPROVEMENT, PASSING = "regression", "failing", "improvement", "passing"
+ROW_ORDER = {REGRESSION: 0, FAILING: 1, IMPROVEMENT: 2, PASSING: 3}
+
+
+@dataclass
+class ReportRow:
+    case_id: uuid.UUID | None
+    question: str
+    cells: list[CaseResult | None]  # one per configuration, in order
+    kind: str  # against the baseline: regression, failing, improvement, passing
+    answers_differ: bool
+    regressed_in: list[int] = field(default_factory=list)  # the configurations' positions
+
+
+@dataclass
+class ColumnSummary:
+    configuration: RunConfiguration
+    regressions: int
+    improvements: int
+
+
+@dataclass
+class Report:
+    run: RegressionRun
+    configurations: list[RunConfiguration]
+    columns: list[ColumnSummary]
+    rows: list[ReportRow]  # regressions first
+
+    @property
+    def regressions(self) -> list[ReportRow]:
+        return [row for row in self.rows if row.kind == REGRESSION]
+
+
+def run_report(*, tenant: Tenant, run: RegressionRun) -> Report:
+    """Side by side per case. The baseline is the live configuration (else the first); a case that passes
+    there and fails in a candidate is a regression of that candidate, listed first."""
+    configurations = run_configurations(tenant=tenant, run=run)
+    position = {configuration.pk: index for index, configuration in enumerate(configurations)}
+    baseline = next((index for index, c in enumerate(configurations) if c.is_live), 0)
+    by_case: dict[Any, list[CaseResult | None]] = {}
+    questions: dict[Any, str] = {}
+    order: list[Any] = []
+    results = CaseResult.objects.for_tenant(tenant).filter(run=run).order_by("case__created_at", "created_at")
+    for result in results:
+        key = result.case_id or f"gone-{result.pk}"
+        if key not in by_case:
+            by_case[key] = [None] * len(configurations)
+            questions[key] = result.question
+            order.append(key)
+        by_case[key][position[result.configuration_id]] = result
+    regressions = [0] * len(configurations)
+    improvements = [0] * len(configurations)
+    rows = []
+    for key in order:
+        cells = by_case[key]
+        base = cells[baseline]
+        regressed_in = [
+            index
+            for index, cell in enumerate(cells)
+            if index != baseline and base is not None and base.passed and cell is not None and not cell.passed
+        ]
+        improved_in = [
+            index
+            for index, cell in enumerate(cells)
+            if index != baseline and base is not None and not base.passed and cell is not None and cell.passed
+        ]
+        for index in regressed_in:
+            regressions[index] += 1
+        for index in improved_in:
+            improvements[index] += 1
+        if regressed_in:
+            kind = REGRESSION
+        elif improved_in:
+            kind = IMPROVEMENT
+        elif base is not None and base.passed:
+            kind = PASSING
+        else:
+            kind = FAILING
+        answers = {" ".join(cell.answer.split()) for cell in cells if cell is not None}
+        rows.append(
+            ReportRow(
+                case_id=key if isinstance(key, uuid.UUID) else None,
+                question=questions[key],
+                cells=cells,
+                kind=kind,
+                answers_differ=len(answers) > 1,
+                regressed_in=regressed_in,
+            )
+        )
+    rows.sort(key=lambda row: ROW_ORDER[row.kind])  # stable: the suite's order within each kind
+    columns = [
+        ColumnSummary(
+            configuration=configuration, regressions=regressions[index], improvements=improvements[index]
+        )
+        for index, configuration in enumerate(configurations)
+    ]
+    return Report(run=run, configurations=configurations, columns=columns, rows=rows)
+
+
+# --- the switching gate -------------------------------------------------------------------------------
+
+UNTESTED, REGRESSED, PASSED = "untested", "regressed", "passed"
+
+
+@dataclass
+class FailingCase:
+    question: str
+    checks: list[dict[str, Any]]
+    regressed: bool  # passed with the live settings, failed with the candidate
+
+
+@dataclass
+class Gate:
+    status: str  # untested, regressed, passed
+    candidate_model: str
+    run: RegressionRun | None = None
+    suite_name: str = ""
+    live_pass_rate: float | None = None
+    candidate_pass_rate: float | None = None
+    compared_with_model: str = ""  # the live model of that comparison
+    failing: list[FailingCase] = field(default_factory=list)
+
+
+def model_gate(*, tenant: Tenant, bot: Bot, candidate_model: str) -> Gate:
+    """The latest completed comparison of the live bot with a candidate that changes only the chat model to
+    ``candidate_model``: regressed (with the cases it fails), passed, or never tested."""
+    candidates = (
+        RunConfiguration.objects.for_tenant(tenant)
+        .filter(
+            run__suite__bot=bot,
+            run__status=RunStatus.COMPLETED,
+            is_live=False,
+            overrides={"chat_model": candidate_model},
+        )
+        .select_related("run__suite")
+        .order_by("-run__created_at")
+    )
+    for candidate in candidates:
+        live = RunConfiguration.objects.for_tenant(tenant).filter(run=candidate.run, is_live=True).first()
+        if live is None:
+            continue
+        live_results = {
+            r.case_id: r for r in CaseResult.objects.for_tenant(tenant).filter(configuration=live)
+        }
+        failing = [
+            FailingCase(
+                question=result.question,
+                checks=[check for check in result.checks if not check.get("passed")],
+                regressed=bool(live_results.get(result.case_id) and live_results[result.case_id].passed),
+            )
+            for result in CaseResult.objects.for_tenant(tenant)
+            .filter(configuration=candidate, passed=False)
+            .order_by("created_at")
+        ]
+        failing.sort(key=lambda case: not case.regressed)
+        regressed = any(case.regressed for case in failing) or (
+            (candidate.pass_rate or 0.0) < (live.pass_rate or 0.0)
+        )
+        return Gate(
+            status=REGRESSED if regressed else PASSED,
+            candidate_model=candidate_model,
+            run=candidate.run,
+            suite_name=candidate.run.suite.name,
+            live_pass_rate=live.pass_rate,
+            candidate_pass_rate=candidate.pass_rate,
+            compared_with_model=str(live.settings_used.get("chat_model", "")),
+            failing=failing,
+        )
+    return Gate(status=UNTESTED, candidate_model=candidate_model)
+
+
+# --- drift ----------------------------------------------------------------------------------------------
+
+
+def drift_alerts(*, tenant: Tenant, bot: Bot | None = None) -> QuerySet[RegressionRun]:
+    """Completed runs whose live pass rate fell past the suite's tolerance, not yet acknowledged."""
+    runs = run_list(tenant=tenant).filter(
+        status=RunStatus.COMPLETED, drift_detected=True, drift_acknowledged=False
+    )
+    if bot is not None:
+        runs = runs.filter(suite__bot=bot)
+    return runs
