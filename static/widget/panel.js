@@ -733,7 +733,7 @@
         block(
           "lock",
           "Chat isn't available here",
-          "This chat isn't enabled on this website (" + origin + "). If you own this site, add it to the bot's allowed origins in Groundwork.",
+          "This chat isn't enabled on this website (" + origin + "). If you own this site, add it to the bot's allowed origins in Groundwork, and check the key in the snippet.",
           false
         );
       } else if (problem.kind === "offline") {

@@ -350,7 +350,7 @@ def test_on_a_website_the_bot_does_not_allow_the_widget_says_so(
     dialog = panel(page)
     expect(dialog).to_contain_text(
         f"This chat isn't enabled on this website ({site.other_origin}). If you own this site, "
-        "add it to the bot's allowed origins in Groundwork."
+        "add it to the bot's allowed origins in Groundwork, and check the key in the snippet."
     )
     expect(dialog.get_by_role("textbox")).to_be_hidden()
     expect(dialog.get_by_role("button", name="Close chat")).to_be_focused()
