@@ -90,6 +90,9 @@ class _Turn:
     knowledge_bases: list[KnowledgeBase]
     history: list[services.HistoryMessage]
     tenant_id: uuid.UUID
+    # The bot its model calls are metered to (its daily budget); None for a regression run's calls, which
+    # count in the tenant's month but must not spend the live bot's day.
+    metering_bot_id: uuid.UUID | None
     outcome: str = MessageOutcome.ERROR
     began: float = field(default_factory=time.monotonic)
     usage: list[UsageRecord] = field(default_factory=list)
@@ -165,6 +168,7 @@ async def converse(
         knowledge_bases=start.knowledge_bases,
         history=start.history,
         tenant_id=uuid.UUID(str(tenant_id)),
+        metering_bot_id=start.bot.pk,
     )
     yield TurnStarted(conversation_id=start.conversation_id, question_id=start.user_message_id)
     try:
@@ -237,13 +241,20 @@ async def evaluate(
     *, tenant_id: uuid.UUID | str, bot: Bot, knowledge_bases: list[KnowledgeBase], question: str
 ) -> AnswerRecord:
     """One question answered by ``bot`` as given — possibly a candidate's settings on an unsaved copy —
-    with nothing stored: no conversation, and no rate limits or budgets (a regression run is the
-    tenant's own deliberate spend). The gateway meters its model calls as it does every call.
+    with nothing stored: no conversation, and no rate limits or bot budget (a regression run is the
+    tenant's own deliberate spend; its caller checks the monthly budget). The gateway meters its model
+    calls to the tenant, not to the bot, so a run never spends the live bot's daily budget.
 
     A provider failure is not raised: the record's outcome is ``error`` with the provider's message,
     which a regression report shows as a failed case.
     """
-    turn = _Turn(bot=bot, knowledge_bases=knowledge_bases, history=[], tenant_id=uuid.UUID(str(tenant_id)))
+    turn = _Turn(
+        bot=bot,
+        knowledge_bases=knowledge_bases,
+        history=[],
+        tenant_id=uuid.UUID(str(tenant_id)),
+        metering_bot_id=None,
+    )
     try:
         async with contextlib.aclosing(_answer(turn, question)) as events:
             async for _ in events:
@@ -269,7 +280,7 @@ async def _standalone_question(turn: _Turn, question: str) -> str:
             messages=prompt.rewrite_messages(history, question),
             temperature=0.0,
             max_output_tokens=200,
-            bot_id=bot.pk,
+            bot_id=turn.metering_bot_id,
             fallback_model_ref=bot.fallback_model or None,
             usage=turn.usage,
         )
@@ -292,7 +303,7 @@ async def _retrieve(turn: _Turn, query: str) -> list[SearchResult]:
                 tenant_id=turn.tenant_id,
                 model_ref=model_ref,
                 texts=[query[:2000]],
-                bot_id=bot.pk,
+                bot_id=turn.metering_bot_id,
                 usage=turn.usage,
             )
             vectors[model_ref] = embedded.vectors[0]
@@ -343,7 +354,7 @@ async def _stream_answer(turn: _Turn, question: str) -> AsyncGenerator[str, None
         temperature=bot.temperature,
         max_output_tokens=bot.max_output_tokens,
         passages=offered,
-        bot_id=bot.pk,
+        bot_id=turn.metering_bot_id,
         fallback_model_ref=bot.fallback_model or None,
         usage=turn.usage,
     )

@@ -376,13 +376,17 @@ class ChatStart:
     history: list[HistoryMessage]  # earlier turns, oldest first
 
 
-def check_budgets(*, tenant: Tenant, bot: Bot) -> None:
-    """Refuse before any provider is called when the tenant's month or the bot's day is spent."""
+def check_monthly_budget(*, tenant: Tenant) -> None:
     monthly = provider_selectors.model_settings(tenant=tenant).monthly_budget_usd
     if monthly is not None and selectors.spend_this_month(tenant=tenant) >= monthly:
         raise BudgetExhausted(
             f"Your organisation has used its monthly budget of ${monthly:,.2f}; raise it on the Usage page."
         )
+
+
+def check_budgets(*, tenant: Tenant, bot: Bot) -> None:
+    """Refuse before any provider is called when the tenant's month or the bot's day is spent."""
+    check_monthly_budget(tenant=tenant)
     if (
         bot.daily_budget_usd is not None
         and selectors.bot_spend_today(tenant=tenant, bot=bot) >= bot.daily_budget_usd

@@ -20,6 +20,7 @@ from asgiref.sync import async_to_sync
 
 from bots import engine
 from bots import selectors as bot_selectors
+from bots import services as bot_services
 from bots.models import Bot, CaseResult, MessageOutcome, RegressionCase, RegressionRun, RunConfiguration
 from bots.regression import scoring, services
 from knowledge import services as knowledge_services
@@ -58,6 +59,12 @@ def execute(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID | str, time_budget_
     run = services.run_claim(tenant_id=tenant_id, run_id=run_id)
     if run is None:
         return SKIPPED
+    try:
+        with tenant_context(tenant_id):
+            bot_services.check_monthly_budget(tenant=run.suite.bot.tenant)
+    except bot_services.BudgetExhausted as error:
+        services.run_fail(tenant_id=tenant_id, run_id=run.pk, reason=error.message)
+        return SKIPPED
     deadline = time.monotonic() + time_budget_seconds
     with tenant_context(tenant_id):
         cases = list(RegressionCase.objects.filter(suite_id=run.suite_id).order_by("created_at", "pk"))
@@ -80,8 +87,10 @@ def execute(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID | str, time_budget_
             services.run_record_result(
                 tenant_id=tenant_id, run_id=run.pk, **_answer_and_score(run, column, case, titles)
             )
-    services.run_finish(tenant_id=tenant_id, run_id=run.pk)
+    # Dropped before the run is marked complete: a worker dying in between leaves a run that a
+    # redelivery finishes (and drops again), never a completed run with scratch chunks left behind.
     _drop_scratch_indexes(run, configurations)
+    services.run_finish(tenant_id=tenant_id, run_id=run.pk)
     return COMPLETED
 
 
@@ -137,7 +146,6 @@ def _answer_and_score(
         usage: list[UsageRecord] = []
         verdict = async_to_sync(scoring.judge)(
             tenant_id=run.tenant_id,
-            bot_id=column.bot.pk,
             judge_model=suite.judge_model,
             rubric=suite.judge_rubric,
             case=case,

@@ -149,7 +149,6 @@ def read_verdict(text: str) -> Verdict:
 async def judge(
     *,
     tenant_id: uuid.UUID,
-    bot_id: uuid.UUID,
     judge_model: str,
     rubric: str,
     case: RegressionCase,
@@ -163,8 +162,7 @@ async def judge(
             messages=judge_messages(rubric=rubric, case=case, answer=answer),
             temperature=0.0,
             max_output_tokens=JUDGE_MAX_OUTPUT_TOKENS,
-            bot_id=bot_id,
-            usage=usage,
+            usage=usage,  # metered to the tenant, like the run's answers: not to the live bot's day
         )
     except ProviderError as error:
         return Verdict(False, f"The judge model failed: {error.message}")

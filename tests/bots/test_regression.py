@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from knowledge import pipeline
 from knowledge import services as knowledge_services
 from knowledge.models import Chunk, KnowledgeBase
 from providers import services as provider_services
+from providers.models import UsageRecord
 from tenants.context import tenant_context
 from tenants.errors import ValidationFailed
 from tests.conftest import WorkerProcess, start_worker, stop_worker
@@ -620,3 +622,25 @@ def test_candidates_are_checked_before_a_run_starts() -> None:
     with tenant_context(world.tenant.pk):
         assert not RegressionRun.objects.exists()
         assert not RunConfiguration.objects.exists()
+
+
+def test_a_run_spends_the_tenants_month_not_the_live_bots_day(stub: OpenAIStub) -> None:
+    world = make_world()
+    bot, base = shop(world)
+    suite = three_cases(world, bot, base)
+    script_good_answers(stub, "gpt-4o-mini")
+    bot_services.bot_update(actor=world.actor(), bot_id=bot.pk, daily_budget_usd="0.00")  # spent for visitors
+    with enqueue_to(None):
+        run = services.run_start(actor=world.actor(), suite_id=suite.pk)
+
+    assert runner.execute(tenant_id=world.tenant.pk, run_id=run.pk, time_budget_seconds=300) == "completed"
+
+    with tenant_context(world.tenant.pk):
+        calls = list(UsageRecord.objects.filter(created_at__gte=run.created_at))
+    assert calls and all(call.bot_id is None for call in calls)  # metered to the tenant only
+    provider_services.monthly_budget_update(actor=world.actor(), monthly_budget_usd=Decimal("0.00"))
+    with enqueue_to(None):
+        refused = services.run_start(actor=world.actor(), suite_id=suite.pk)
+    assert runner.execute(tenant_id=world.tenant.pk, run_id=refused.pk, time_budget_seconds=300) == "skipped"
+    failed = _run(world, refused.pk)
+    assert failed.status == "failed" and "monthly budget" in failed.error_message
