@@ -108,7 +108,7 @@ class PublicWidgetView(APIView):
         if allowed_origin:
             response["Access-Control-Allow-Origin"] = allowed_origin
             response["Access-Control-Expose-Headers"] = "Retry-After, ETag"
-        response["Vary"] = "Origin"
+        response["Vary"] = f"Origin, {PREVIEW_HEADER}"
         return response
 
     async def handle(
@@ -228,7 +228,11 @@ class PublicConfigView(PublicWidgetView):
         else:
             response = HttpResponse(body, content_type="application/json")
         response["ETag"] = etag
-        response["Cache-Control"] = f"public, max-age={CONFIG_MAX_AGE_SECONDS}"
+        # The tenant's preview must show a change at once, and a draft's look must never sit in a shared
+        # cache: revalidated every time (by ETag), privately.
+        response["Cache-Control"] = (
+            "private, no-cache" if preview else f"public, max-age={CONFIG_MAX_AGE_SECONDS}"
+        )
         return response
 
 

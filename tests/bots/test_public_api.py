@@ -204,6 +204,8 @@ def test_a_preview_token_shows_a_draft_on_groundworks_own_pages_only(world: Worl
     wrong_bot = Client().get(base(other), headers={**preview, "Origin": SITE})
 
     assert same_origin.status_code == own.status_code == 200
+    assert own["Cache-Control"] == "private, no-cache"  # a change shows at once; no shared cache keeps it
+    assert "Groundwork-Preview" in own["Vary"]
     assert session.status_code == 201
     assert foreign.status_code == 403
     assert wrong_bot.status_code == 403  # a preview token names one bot
