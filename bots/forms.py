@@ -1,10 +1,11 @@
 """Dashboard forms for bots and conversations: field validation and the shapes the services take (lists
-typed one per line). The rules themselves (enabled models, answer lengths per model, web origins,
+typed one per line or in rows). The rules themselves (enabled models, answer lengths per model, web origins,
 knowledge bases of the tenant) live in ``bots.services``, whose errors the views put back on these
 forms."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -13,12 +14,13 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from bots.models import AnswerPolicy, BotStatus, Channel
-from bots.services import MAX_SUGGESTED_QUESTIONS, MAX_TEMPERATURE
+from bots.models import AnswerPolicy, BotStatus, Channel, WidgetIcon, WidgetPosition
+from bots.services import MAX_SUGGESTED_QUESTIONS, MAX_TEMPERATURE, normalise_origin
 from knowledge.forms import MODE_CHOICES
 from knowledge.models import KnowledgeBase
 from knowledge.retrieval import MAX_TOP_K
 from knowledge.services import MAX_ANSWER_CHARACTERS, MAX_QUESTION_CHARACTERS
+from tenants.errors import ValidationFailed
 
 MAX_ORIGINS = 50
 SUGGESTED_QUESTION_CHARACTERS = 200
@@ -188,16 +190,8 @@ class BotForm(KnowledgeBasesMixin):
         help_text="0 to 1. Less similar passages are left out; with none left, a strict bot hands off.",
     )
     retrieval_mode = forms.ChoiceField(label="Search mode", choices=MODE_CHOICES)
-    # Publishing
+    # Publishing (where and how the widget shows is on the Install page: ``WidgetForm``)
     status = forms.ChoiceField(label="Status", choices=BotStatus.choices, widget=forms.RadioSelect)
-    allowed_origins = forms.CharField(
-        label="Allowed websites",
-        required=False,
-        widget=forms.Textarea(
-            attrs={"rows": 3, "placeholder": "https://www.example.com\nhttps://help.example.com"}
-        ),
-        help_text="One origin per line (scheme and host, no path). The widget answers only on these sites.",
-    )
     # Limits
     daily_budget_usd = forms.DecimalField(
         label="Daily budget (USD)",
@@ -235,12 +229,6 @@ class BotForm(KnowledgeBasesMixin):
                 )
         return questions
 
-    def clean_allowed_origins(self) -> list[str]:
-        origins = [part for line in _lines(self.cleaned_data["allowed_origins"]) for part in line.split()]
-        if len(origins) > MAX_ORIGINS:
-            raise forms.ValidationError(f"Up to {MAX_ORIGINS} websites.")
-        return origins
-
     def settings(self) -> dict[str, Any]:
         """The service's keyword arguments."""
         values = {name: value for name, value in self.cleaned_data.items() if name != "knowledge_bases"}
@@ -251,6 +239,97 @@ class BotForm(KnowledgeBasesMixin):
 def lines_initial(values: list[str]) -> str:
     """A list setting as the textarea shows it."""
     return "\n".join(values)
+
+
+# --- the Install page -----------------------------------------------------------------------------------
+
+HEX_WITHOUT_HASH = re.compile(r"[0-9a-fA-F]{6}")
+ORIGIN_SEPARATORS = re.compile(r"[\s,]+")
+
+
+class OriginRows(forms.Widget):
+    """The allowed websites as rows of text inputs sharing one name: ``templates/bots/_install_origins.html``
+    draws them and ``install.js`` adds and removes rows (without JavaScript an empty row is there to fill).
+    """
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        values = data.getlist(name) if hasattr(data, "getlist") else data.get(name, [])
+        return [values] if isinstance(values, str) else list(values)
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return False  # no rows posted is a choice: no websites
+
+
+class OriginListField(forms.Field):
+    widget = OriginRows
+
+    def to_python(self, value: Any) -> list[str]:
+        # A row may hold several origins pasted at once, one per line or separated by spaces or commas.
+        rows = value if isinstance(value, list | tuple) else [value or ""]
+        return [part for row in rows for part in ORIGIN_SEPARATORS.split(str(row)) if part]
+
+
+class WidgetForm(forms.Form):
+    """Where a bot's website widget may answer and how it looks. ``cleaned_data`` are the keyword arguments
+    of ``services.bot_update``, which checks and normalises them (the origins' rule is its
+    ``normalise_origin``, applied here to every row so that each wrong one is marked)."""
+
+    allowed_origins = OriginListField(label="Allowed websites", required=False)
+    allow_any_origin = forms.BooleanField(
+        label="Allow any website (not recommended)",
+        required=False,
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
+    widget_title = forms.CharField(
+        label="Title",
+        max_length=80,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="At the top of the chat window. Empty: the bot's name.",
+    )
+    widget_color = forms.CharField(
+        label="Colour",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "maxlength": "7", "placeholder": "#4f46e5"}
+        ),
+        help_text="The launcher, the header and your visitors' messages; their text turns white or black, "
+        "whichever reads better on it.",
+    )
+    widget_position = forms.ChoiceField(
+        label="Position", choices=WidgetPosition.choices, widget=forms.RadioSelect
+    )
+    widget_icon = forms.ChoiceField(
+        label="Launcher icon", choices=WidgetIcon.choices, widget=forms.RadioSelect
+    )
+
+    def __init__(self, *args: Any, bot_name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["widget_title"].widget.attrs["placeholder"] = bot_name
+        self.invalid_origins: set[str] = set()
+
+    def clean_allowed_origins(self) -> list[str]:
+        origins: list[str] = self.cleaned_data["allowed_origins"]
+        if len(origins) > MAX_ORIGINS:
+            raise forms.ValidationError(f"Up to {MAX_ORIGINS} websites; there are {len(origins)}.")
+        problems = []
+        for origin in origins:
+            try:
+                normalise_origin(origin)
+            except ValidationFailed as error:
+                self.invalid_origins.add(origin)
+                problems.append(error.message)
+        if problems:
+            raise forms.ValidationError(problems)
+        return origins
+
+    def clean_widget_color(self) -> str:
+        colour: str = self.cleaned_data["widget_color"].strip()
+        # Pasted from a design tool without its "#": the service checks the rest.
+        return f"#{colour}" if HEX_WITHOUT_HASH.fullmatch(colour) else colour
+
+    def settings(self) -> dict[str, Any]:
+        """The service's keyword arguments."""
+        return dict(self.cleaned_data)
 
 
 class PlaygroundForm(forms.Form):

@@ -1,6 +1,8 @@
 """Dashboard pages for bots and their conversations: the bots, a new bot, the builder (every setting, in
-sections, with a playground beside it that streams answers), and the conversations with their filters,
-export, answers in detail and corrections into knowledge.
+sections, with a playground beside it that streams answers), the Install page (the widget's snippet and
+key, the websites it may answer on, its look with the real widget previewed live, identity verification)
+with its test page, and the conversations with their filters, export, answers in detail and corrections
+into knowledge.
 
 Views stay thin: they validate a form, call a service or selector, and render or redirect; what numbers
 and sources look like for people is worked out here, in plain dictionaries the templates show.
@@ -19,7 +21,7 @@ import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -38,7 +40,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from bots import engine, limits, selectors, services
+from bots import engine, limits, selectors, services, widget
 from bots.chat_views import turn_result
 from bots.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
 from bots.forms import (
@@ -48,9 +50,20 @@ from bots.forms import (
     CorrectionForm,
     PlaygroundForm,
     RatingForm,
+    WidgetForm,
     lines_initial,
 )
-from bots.models import AnswerPolicy, Bot, BotStatus, Channel, Conversation, Message, MessageOutcome
+from bots.models import (
+    AnswerPolicy,
+    Bot,
+    BotStatus,
+    Channel,
+    Conversation,
+    Message,
+    MessageOutcome,
+    WidgetIcon,
+    WidgetPosition,
+)
 from bots.streaming import (
     EXPORT_FORMATS,
     aclose,
@@ -117,7 +130,7 @@ STATUS_CHOICES = (
     (
         BotStatus.DRAFT.value,
         "Draft",
-        "Only your team talks to it: here in the playground, and through the API.",
+        "Only your team talks to it: in the playground, the widget's preview and test page, and the API.",
         "pencil",
     ),
     (
@@ -336,7 +349,6 @@ class BotPage(BotsView):
         rows = self.model_rows(bot)
         initial: dict[str, Any] = {name: getattr(bot, name) for name in services.BOT_FIELDS}
         initial["suggested_questions"] = lines_initial(bot.suggested_questions)
-        initial["allowed_origins"] = lines_initial(bot.allowed_origins)
         initial["knowledge_bases"] = [
             str(base.pk) for base in selectors.bot_knowledge_bases(tenant=self.tenant, bot=bot)
         ]
@@ -367,7 +379,7 @@ class BotPage(BotsView):
             "knowledge_base_rows": knowledge_base_rows(self.knowledge_bases(), form),
             "policy_choices": choice_rows(POLICY_CHOICES, form["answer_policy"].value()),
             "status_choices": choice_rows(STATUS_CHOICES, form["status"].value()),
-            "snippet": widget_snippet(bot),
+            "reach": origin_reach(bot),
             "spent_today": cost_label(spent_today),
             "daily_share": budget_share(spent_today, bot.daily_budget_usd),
             "daily_budget": cost_label(bot.daily_budget_usd) if bot.daily_budget_usd is not None else "",
@@ -412,7 +424,7 @@ class BotRotateKeyView(BotsView):
         bot = self.bot(pk)
         services.bot_rotate_publishable_key(actor=self.actor, bot_id=bot.pk)
         messages.success(request, "New publishable key made. Pages embedding the old one must be updated.")
-        return redirect(reverse("dashboard:bot", args=[bot.pk]) + "#publishing")
+        return redirect(reverse("dashboard:bot_install", args=[bot.pk]) + "#snippet")
 
 
 class BotDeleteView(BotsView):
@@ -421,6 +433,237 @@ class BotDeleteView(BotsView):
         services.bot_delete(actor=self.actor, bot_id=bot.pk)
         messages.success(request, f"Deleted {bot.name} with its conversations.")
         return redirect("dashboard:bots")
+
+
+# --- the Install page ---------------------------------------------------------------------------------
+
+# (value, what the icon choice shows): Bootstrap Icons close to the widget's own glyphs.
+WIDGET_ICON_GLYPHS: dict[str, str] = {
+    WidgetIcon.CHAT: "chat-dots-fill",
+    WidgetIcon.HELP: "question-circle-fill",
+    WidgetIcon.SPARKLES: "stars",
+    WidgetIcon.HEADSET: "headset",
+}
+
+
+# What the tenant's server runs for identity verification (bots.widget.identity_hash), shown on the page and
+# run by the tests, so the examples cannot drift from what Groundwork checks.
+IDENTITY_EXAMPLE_PYTHON = """import hashlib
+import hmac
+import os
+
+# The secret from the Install page, in your server's settings.
+SECRET = os.environ["GROUNDWORK_IDENTITY_SECRET"]
+
+
+def groundwork_user_hash(user_id: str) -> str:
+    \"\"\"Vouches for a signed-in user to the chat widget.\"\"\"
+    return hmac.new(
+        SECRET.encode(), user_id.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+# For the signed-in user, where the page is rendered:
+#   user_id = str(user.pk)
+#   user_hash = groundwork_user_hash(user_id)
+"""
+IDENTITY_EXAMPLE_NODE = """const crypto = require("node:crypto");
+
+// The secret from the Install page, in your server's settings.
+const SECRET = process.env.GROUNDWORK_IDENTITY_SECRET;
+
+// Vouches for a signed-in user to the chat widget.
+function groundworkUserHash(userId) {
+  return crypto
+    .createHmac("sha256", SECRET)
+    .update(String(userId))
+    .digest("hex");
+}
+
+// For the signed-in user, where the page is rendered:
+//   const userId = String(user.id);
+//   const userHash = groundworkUserHash(userId);
+"""
+IDENTITY_EXAMPLE_PAGE = """{snippet}
+<script>
+  // Your server writes USER_ID and USER_HASH into the page
+  // (never the secret).
+  window.addEventListener("DOMContentLoaded", function () {{
+    Groundwork.identify({{
+      userId: "USER_ID",
+      userHash: "USER_HASH",
+    }});
+  }});
+</script>
+"""
+
+
+def preview_script_url() -> str:
+    """The loader as the dashboard's own pages embed it: a preview token is accepted only from Groundwork's
+    origin, so it is loaded from where the page is served (the snippet names PUBLIC_BASE_URL, for tenants'
+    websites)."""
+    return reverse("widget_script")
+
+
+def origin_reach(bot: Bot) -> dict[str, str]:
+    """Where the saved widget answers, as one line and a tone (deny by default)."""
+    if bot.allow_any_origin:
+        return {"tone": "warning", "icon": "globe2", "text": "Any website allowed"}
+    count = len(bot.allowed_origins)
+    if count == 0:
+        return {"tone": "danger", "icon": "slash-circle", "text": "No website allowed yet"}
+    return {
+        "tone": "ok",
+        "icon": "shield-check",
+        "text": f"{count} allowed website{'s' if count != 1 else ''}",
+    }
+
+
+def widget_choice_rows(form: WidgetForm) -> dict[str, list[dict[str, Any]]]:
+    """The position and icon choices as the Install page draws them, in the form's current state."""
+    position = form["widget_position"].value()
+    icon = form["widget_icon"].value()
+    return {
+        "positions": [
+            {"value": value, "label": label, "checked": value == position}
+            for value, label in WidgetPosition.choices
+        ],
+        "icons": [
+            {"value": value, "label": label, "glyph": WIDGET_ICON_GLYPHS[value], "checked": value == icon}
+            for value, label in WidgetIcon.choices
+        ],
+    }
+
+
+class BotInstallPage(BotsView):
+    """The Install page: the snippet, where the widget may answer, how it looks (with the real widget
+    restyled live beside the form) and identity verification."""
+
+    template_name = "bots/install.html"
+
+    def widget_form(self, bot: Bot, data: Any = None) -> WidgetForm:
+        initial = {name: getattr(bot, name) for name in WidgetForm.base_fields}
+        return WidgetForm(data, bot_name=bot.name, initial=initial)
+
+    def render_page(
+        self, bot: Bot, *, form: WidgetForm | None = None, new_identity_secret: str = "", status: int = 200
+    ) -> HttpResponse:
+        form = form or self.widget_form(bot)
+        origins = form["allowed_origins"].value() or []
+        context = {
+            "bot": bot,
+            "tone": avatar_tone(bot),
+            "form": form,
+            "origin_rows": [
+                {"value": origin, "invalid": origin in form.invalid_origins} for origin in origins
+            ],
+            "reach": origin_reach(bot),
+            "is_published": bot.status == BotStatus.PUBLISHED,
+            "snippet": widget_snippet(bot),
+            "widget_script": preview_script_url(),
+            "preview_token": widget.preview_token(bot),
+            "preview_host": urlsplit(bot.allowed_origins[0]).netloc
+            if bot.allowed_origins
+            else "www.example.com",
+            "preview_hours": max(1, settings.WIDGET_PREVIEW_SECONDS // 3600),
+            "identity_on": bool(bot.identity_secret),
+            "new_identity_secret": new_identity_secret,
+            "user_id_length": widget.MAX_USER_ID_LENGTH,
+            "identity_examples": [
+                ("python", "Python", "filetype-py", IDENTITY_EXAMPLE_PYTHON),
+                ("node", "Node.js", "filetype-js", IDENTITY_EXAMPLE_NODE),
+                (
+                    "page",
+                    "Your page",
+                    "filetype-html",
+                    IDENTITY_EXAMPLE_PAGE.format(snippet=widget_snippet(bot)),
+                ),
+            ],
+            "can_write": self.can_write(),
+            "can_manage_identity": self.actor.can(Role.ADMIN),
+            "has_errors": bool(form.errors),
+            **widget_choice_rows(form),
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+class BotInstallView(BotInstallPage):
+    def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        return self.render_page(self.bot(pk))
+
+    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        bot = self.bot(pk)
+        form = self.widget_form(bot, request.POST)
+        if form.is_valid():
+            try:
+                services.bot_update(actor=self.actor, bot_id=bot.pk, **form.settings())
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                messages.success(
+                    request, "Saved. Pages with the snippet use the new settings on their next load."
+                )
+                return redirect("dashboard:bot_install", pk=bot.pk)
+        return self.render_page(bot, form=form, status=400)
+
+
+class BotPublishView(BotsView):
+    """Publish from the Install page (the builder's Publishing section also sets the status)."""
+
+    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        bot = services.bot_update(actor=self.actor, bot_id=self.bot(pk).pk, status=BotStatus.PUBLISHED)
+        if bot.allow_any_origin or bot.allowed_origins:
+            messages.success(request, f"Published {bot.name}: it answers visitors on your allowed websites.")
+        else:
+            messages.warning(
+                request,
+                f"Published {bot.name}. Add the websites it may answer on: until then it answers nowhere.",
+            )
+        return redirect(reverse("dashboard:bot_install", args=[bot.pk]) + "#snippet")
+
+
+class BotIdentitySecretView(BotInstallPage):
+    """A new identity-verification secret, shown in this response only (like a new API key)."""
+
+    write_role = Role.ADMIN
+
+    def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        # Reloading the page that showed the secret: the Install page, without it.
+        return redirect(reverse("dashboard:bot_install", args=[self.bot(pk).pk]) + "#identity")
+
+    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        secret = services.bot_rotate_identity_secret(actor=self.actor, bot_id=self.bot(pk).pk)
+        return self.render_page(self.bot(pk), new_identity_secret=secret)
+
+
+class BotIdentitySecretClearView(BotsView):
+    write_role = Role.ADMIN
+
+    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        bot = self.bot(pk)
+        services.bot_clear_identity_secret(actor=self.actor, bot_id=bot.pk)
+        messages.success(request, "Identity verification is off: every visitor chats anonymously.")
+        return redirect(reverse("dashboard:bot_install", args=[bot.pk]) + "#identity")
+
+
+class BotWidgetTestView(BotsView):
+    """A plain page with the real widget on it, as a visitor meets it; a preview token lets a draft
+    answer here (and only on Groundwork's own pages)."""
+
+    template_name = "bots/widget_test_page.html"
+
+    def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        bot = self.bot(pk)
+        return render(
+            request,
+            self.template_name,
+            {
+                "bot": bot,
+                "is_published": bot.status == BotStatus.PUBLISHED,
+                "widget_script": preview_script_url(),
+                "preview_token": widget.preview_token(bot),
+            },
+        )
 
 
 # --- the playground -----------------------------------------------------------------------------------

@@ -184,7 +184,6 @@ def builder_post(bot: Bot, **changes: Any) -> dict[str, Any]:
         "retrieval_score_threshold": bot.retrieval_score_threshold,
         "retrieval_mode": bot.retrieval_mode,
         "status": bot.status,
-        "allowed_origins": "\n".join(bot.allowed_origins),
         "daily_budget_usd": "" if bot.daily_budget_usd is None else str(bot.daily_budget_usd),
     }
     if bot.show_citations:
@@ -290,7 +289,7 @@ def test_a_new_bot_needs_a_name_of_its_own(world: World, owner_client: Client) -
 # --- the builder ------------------------------------------------------------------------------------
 
 
-def test_the_builder_shows_every_section_and_the_snippet(
+def test_the_builder_shows_every_section_and_the_way_to_install_it(
     world: World, owner_client: Client, settings: Any
 ) -> None:
     settings.PUBLIC_BASE_URL = "https://groundwork.example.com"
@@ -322,17 +321,14 @@ def test_the_builder_shows_every_section_and_the_snippet(
         "retrieval_score_threshold",
         "retrieval_mode",
         "status",
-        "allowed_origins",
         "daily_budget_usd",
     ):
         assert f'name="{field}"' in html, field
-    snippet = (
-        "&lt;script src=&quot;https://groundwork.example.com/widget.js&quot; "
-        f"data-bot=&quot;{bot.publishable_key}&quot; defer&gt;&lt;/script&gt;"
-    )
-    assert snippet in html
+    # The snippet, the websites and the look are on the Install page, which Publishing leads to.
+    publishing = html[html.index('id="publishing"') : html.index('id="limits"')]
+    assert f'href="/app/bots/{bot.pk}/install/"' in publishing and "Install on your website" in publishing
     page = text_of(response)
-    assert "The chat widget arrives in the next release." in page  # said honestly
+    assert "arrives in the next release" not in page
     assert "How do refunds work?" in page  # a suggested question, offered in the playground
     assert f"/app/bots/{bot.pk}/playground/" in html
     assert " style=" not in html and "<script>" not in html  # ready for a strict CSP
@@ -392,7 +388,6 @@ def test_saving_the_builder_changes_every_setting(world: World, owner_client: Cl
             retrieval_score_threshold="0.45",
             retrieval_mode="vector",
             status="published",
-            allowed_origins="https://shop.example.com/\nhttps://help.example.com",
             daily_budget_usd="2.50",
             show_citations=None,
             rewrite_follow_ups=None,
@@ -413,7 +408,6 @@ def test_saving_the_builder_changes_every_setting(world: World, owner_client: Cl
         "vector",
     )
     assert saved.status == "published" and saved.daily_budget_usd == Decimal("2.50")
-    assert saved.allowed_origins == ["https://shop.example.com", "https://help.example.com"]
     assert (saved.show_citations, saved.rewrite_follow_ups) == (False, False)
     assert saved.slug == bot.slug  # clients name it by its slug: a rename keeps it
     assert knowledge_base_ids(world, bot) == [other.pk, base.pk]
@@ -427,7 +421,6 @@ def test_saving_the_builder_changes_every_setting(world: World, owner_client: Cl
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"allowed_origins": "https://shop.example.com/checkout"}, "allowed_origins", "is not a web origin"),
         ({"suggested_questions": "\n".join(f"Q{n}?" for n in range(7))}, "suggested_questions", "Up to 6"),
         ({"temperature": "3"}, "temperature", "less than or equal to 2"),
         ({"name": ""}, "name", "This field is required."),
@@ -470,10 +463,11 @@ def test_rotating_the_key_and_deleting_the_bot(world: World, owner_client: Clien
     bot = make_bot(world, "Helper")
     conversation(world, bot)
     rotated = owner_client.post(f"/app/bots/{bot.pk}/rotate-key/")
-    assert rotated.status_code == 302 and rotated["Location"] == f"/app/bots/{bot.pk}/#publishing"
+    # The key lives on the Install page, beside the snippet that embeds it.
+    assert rotated.status_code == 302 and rotated["Location"] == f"/app/bots/{bot.pk}/install/#snippet"
     fresh = reload(world, bot)
     assert fresh.publishable_key != bot.publishable_key and fresh.publishable_key.startswith("gw_pk_")
-    assert fresh.publishable_key in owner_client.get(f"/app/bots/{bot.pk}/").content.decode()
+    assert fresh.publishable_key in owner_client.get(f"/app/bots/{bot.pk}/install/").content.decode()
 
     deleted = owner_client.post(f"/app/bots/{bot.pk}/delete/")
     assert deleted.status_code == 302 and deleted["Location"] == "/app/bots/"
