@@ -535,6 +535,9 @@
 
     function open(focus) {
       isOpen = true;
+      // Read a layout value first: a panel inserted in this same task would otherwise skip its closed
+      // style, and the first open would not fade in like every later one.
+      void panel.offsetWidth;
       panel.classList.add("gw-open");
       ctx.launcher.setAttribute("aria-expanded", "true");
       ctx.paint();
