@@ -1,6 +1,6 @@
 """REST routes of the bots app (mounted at /api/v1/), the OpenAI-compatible ones included."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from bots import api, chat_views
 
@@ -18,4 +18,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("models", api.OpenAIModelListView.as_view(), name="openai-model-list"),
     path("models/<str:model>", api.OpenAIModelDetailView.as_view(), name="openai-model-detail"),
     path("chat/completions", chat_views.ChatCompletionsView.as_async_view(), name="openai-chat-completions"),
+    path("", include("bots.regression.api_urls")),
 ]

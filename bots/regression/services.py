@@ -37,7 +37,7 @@ from bots.models import (
 )
 from bots.regression import selectors
 from knowledge import services as knowledge_services
-from knowledge.models import Document, RetrievalMode
+from knowledge.models import Document
 from providers import selectors as provider_selectors
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
@@ -295,9 +295,16 @@ def case_from_message(
     return case
 
 
+def _unescaped_cell(value: str | None) -> str:
+    """A CSV cell as written: the export puts a ' before a leading = + - @ so spreadsheets do not run it."""
+    text = value or ""
+    return text[1:] if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@") else text
+
+
 def parse_cases(content: bytes, file_format: str) -> list[dict[str, Any]]:
     """Rows of a CSV (header: question, expected_facts, required_document_ids, must_refuse, notes; lists
-    separated by "|") or JSON Lines file (one object per line with those keys, lists as arrays)."""
+    separated by "|", so a fact cannot contain one there) or JSON Lines file (one object per line with
+    those keys, lists as arrays)."""
     if len(content) > MAX_IMPORT_BYTES:
         raise _invalid("file", f"Import files are limited to {MAX_IMPORT_BYTES // 1024 // 1024} MB.")
     try:
@@ -331,6 +338,7 @@ def parse_cases(content: bytes, file_format: str) -> list[dict[str, Any]]:
         if unknown:
             raise _invalid("file", f"Unknown CSV columns: {', '.join(sorted(unknown))}.")
         for number, record in enumerate(reader, start=2):
+            record = {name: _unescaped_cell(value) for name, value in record.items() if name}
             values: dict[str, Any] = {"_line": number, "question": record.get("question") or ""}
             for list_field in ("expected_facts", "required_document_ids"):
                 if record.get(list_field):
@@ -394,8 +402,6 @@ def _check_overrides(tenant: Tenant, bot: Bot, overrides: dict[str, Any], index:
             checked.update(bot_services._check(tenant, retrieval))
         except ValidationFailed as error:
             raise _invalid(field, error.message) from None
-    if "retrieval_mode" in checked and checked["retrieval_mode"] not in RetrievalMode.values:
-        raise _invalid(field, "Choose vector, full_text or hybrid.")
     if "embedding_model" in checked:
         try:
             knowledge_services.embedding_choice(tenant=tenant, ref=checked["embedding_model"])
