@@ -184,6 +184,13 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Fields named "role" hold three choice sets: a member's role, the roles one may assign, and a
+    # message's author.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberRoleEnum": "tenants.models.Role",
+        "AssignableRoleEnum": "tenants.api.ASSIGNABLE_ROLES",
+        "MessageRoleEnum": "bots.models.MessageRole",
+    },
 }
 
 # --- foundation models ------------------------------------------------------------------------------
