@@ -517,6 +517,7 @@ def test_a_hostile_stylesheet_on_the_page_does_not_break_the_widget(
     button.click()
     dialog = panel(page)
     expect(dialog).to_be_visible()
+    settled(dialog)  # measured after the opening animation
     box = dialog.bounding_box()
     assert box is not None and box["width"] == 384 and box["height"] > 400
     message_box = dialog.get_by_role("textbox")
