@@ -3,6 +3,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from bots.public_api import widget_script
+from bots.regression.urls import urlpatterns as regression_pages
 from bots.urls import urlpatterns as bot_pages
 from config.health import health
 from knowledge.urls import urlpatterns as knowledge_pages
@@ -17,6 +18,7 @@ dashboard_pages: list[URLPattern | URLResolver] = [
     *provider_pages,
     *knowledge_pages,
     *bot_pages,
+    *regression_pages,
 ]
 
 api_v1: list[URLPattern | URLResolver] = [
