@@ -64,6 +64,7 @@ from bots.models import (
     WidgetIcon,
     WidgetPosition,
 )
+from bots.regression.views import add_to_suite_choices, drift_alert_rows
 from bots.streaming import (
     EXPORT_FORMATS,
     aclose,
@@ -278,7 +279,12 @@ class BotListView(BotsView):
             present_bot(bot, names, selectors.bot_knowledge_bases(tenant=self.tenant, bot=bot))
             for bot in selectors.bot_list(tenant=self.tenant)
         ]
-        return render(request, self.template_name, {"bots": bots, "can_write": self.can_write()})
+        context = {
+            "bots": bots,
+            "can_write": self.can_write(),
+            "drift_alerts": drift_alert_rows(tenant=self.tenant),
+        }
+        return render(request, self.template_name, context)
 
 
 class BotCreateView(BotsView):
@@ -393,6 +399,7 @@ class BotPage(BotsView):
             "can_write": self.can_write(),
             "max_question": settings.CHAT_MAX_MESSAGE_CHARACTERS,
             "has_errors": bool(form.errors),
+            "drift_alerts": drift_alert_rows(tenant=self.tenant, bot=bot),
         }
         return render(self.request, self.template_name, context, status=status)
 
@@ -928,6 +935,7 @@ class ConversationView(ConversationsView):
             {
                 "item": present_conversation(conversation),
                 "conversation": conversation,
+                "suite_choices": add_to_suite_choices(tenant=self.tenant, bot=conversation.bot),
                 "bot": conversation.bot,
                 "thread": thread,
                 "corrected": corrected,

@@ -534,7 +534,13 @@ def test_a_drop_in_the_live_pass_rate_is_a_banner_until_acknowledged(
     drifted = recorded_run(world, suite, passes={0: [True, False]})
     assert drifted.drift_detected
 
-    for path in (f"/app/bots/{bot.pk}/suites/", f"/app/suites/{suite.pk}/"):
+    # On the suites, the suite, the bot's builder and the list of bots.
+    for path in (
+        f"/app/bots/{bot.pk}/suites/",
+        f"/app/suites/{suite.pk}/",
+        f"/app/bots/{bot.pk}/",
+        "/app/bots/",
+    ):
         page = text_of(owner_client.get(path))
         assert "Answers drifted in “Exchanges”" in page and "from 100% to 50%" in page, path
         assert "Acknowledge" in page
@@ -659,6 +665,10 @@ def test_an_answer_becomes_a_case_in_one_click(world: World, owner_client: Clien
         ).strip()
         == ""
     )
+
+    conversation_page = owner_client.get(f"/app/conversations/{conversation_id}/").content.decode()
+    assert 'action="/app/suites/from-message/"' in conversation_page  # beside the answer
+    assert f'name="message" value="{answer.pk}"' in conversation_page
 
     response = owner_client.post("/app/suites/from-message/", {"message": str(answer.pk), "suite": "new"})
     assert response.status_code == 302 and response["Location"] == back

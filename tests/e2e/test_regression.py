@@ -21,6 +21,7 @@ from bots import services as bot_services
 from bots.models import Bot, RegressionRun
 from knowledge import services as knowledge_services
 from knowledge.models import Document
+from providers import services as provider_services
 from tenants.actors import Actor
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant, User
@@ -195,3 +196,23 @@ def test_build_a_suite_from_a_conversation_run_it_against_a_candidate_and_read_t
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{path} scrolls sideways at phone width ({width}px)"
     shot(page, "regression-report-phone")
+
+    # The builder's model switch asks the suites first: a model never compared is flagged before saving.
+    page.set_viewport_size({"width": 1280, "height": 860})
+    actor = owner_actor("Northwind Support")
+    provider_services.credential_create(
+        actor=actor, provider="openai", name="OpenAI", api_key="sk-test-0123456789"
+    )
+    provider_services.model_settings_update(
+        actor=actor, enabled_models=["local:no-llm", "local:all-MiniLM-L6-v2", "openai:gpt-4o-mini"]
+    )
+    page.goto(f"{server_url}/app/bots/{bot.pk}/")
+    gate = page.locator("#model-gate")
+    expect(gate).to_be_attached()
+    expect(gate).not_to_have_attribute("data-gate-status", re.compile("."))  # the live model: nothing to say
+    page.locator("label.gw-model-option").filter(has_text="GPT-4o mini").click()
+    expect(gate).to_have_attribute("data-gate-status", "untested")
+    expect(gate).to_contain_text("Never tested: run a suite against GPT-4o mini before switching.")
+    expect(gate.get_by_role("button", name=re.compile("with GPT-4o mini"))).to_be_visible()
+    page.locator("label.gw-model-option").filter(has_text="Cited passages").click()
+    expect(gate).not_to_have_attribute("data-gate-status", re.compile("."))
