@@ -214,7 +214,8 @@ class RegressionSuite(TenantOwnedModel):
     judge_rubric = models.TextField(blank=True, default=DEFAULT_JUDGE_RUBRIC)
     schedule = models.CharField(max_length=10, choices=SuiteSchedule.choices, default=SuiteSchedule.OFF)
     next_run_at = models.DateTimeField(null=True, blank=True)
-    # A scheduled run whose pass rate falls by more than this (0.0 to 1.0) below the previous run alerts.
+    # A run whose live pass rate falls by more than this (0.0 to 1.0) below the previous run's, on the
+    # cases both asked, alerts.
     drift_tolerance = models.FloatField(default=0.0)
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
@@ -270,7 +271,8 @@ class RegressionRun(TenantOwnedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # Drift: the live configuration's pass rate against the previous completed run's.
+    # Drift: the live configuration's pass rate against the previous completed run's (previous_pass_rate
+    # is that run's rate on the cases both asked).
     live_pass_rate = models.FloatField(null=True, blank=True)
     previous_pass_rate = models.FloatField(null=True, blank=True)
     drift_detected = models.BooleanField(default=False)

@@ -93,8 +93,10 @@ def run_configurations(*, tenant: Tenant, run: RegressionRun) -> list[RunConfigu
     return list(RunConfiguration.objects.for_tenant(tenant).filter(run=run).order_by("position"))
 
 
-def previous_live_pass_rate(*, tenant_id: uuid.UUID | str, run: RegressionRun) -> float | None:
-    """The live configuration's pass rate in the suite's previous completed run (for drift)."""
+def live_drift(*, run: RegressionRun) -> tuple[float, float] | None:
+    """The live configuration's pass rate in the suite's previous completed run and in ``run``, both on
+    the cases the two runs share (a case added since, or removed, says nothing about drift); ``None``
+    without a previous run or a shared case."""
     previous = (
         RunConfiguration.objects.filter(
             run__suite_id=run.suite_id,
@@ -105,7 +107,22 @@ def previous_live_pass_rate(*, tenant_id: uuid.UUID | str, run: RegressionRun) -
         .order_by("-run__created_at")
         .first()
     )
-    return previous.pass_rate if previous else None
+    current = RunConfiguration.objects.filter(run=run, is_live=True).first()
+    if previous is None or current is None:
+        return None
+    before = dict(
+        CaseResult.objects.filter(configuration=previous, case__isnull=False).values_list("case_id", "passed")
+    )
+    now = dict(
+        CaseResult.objects.filter(configuration=current, case__isnull=False).values_list("case_id", "passed")
+    )
+    shared = before.keys() & now.keys()
+    if not shared:
+        return None
+    return (
+        sum(1 for case in shared if before[case]) / len(shared),
+        sum(1 for case in shared if now[case]) / len(shared),
+    )
 
 
 # --- the report -----------------------------------------------------------------------------------------

@@ -541,7 +541,8 @@ def run_record_result(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID, **values
 
 
 def run_finish(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID) -> RegressionRun:
-    """Totals per configuration; for the live configuration, drift against the previous completed run."""
+    """Totals per configuration; for the live configuration, drift against the previous completed run
+    (on the cases both runs asked: ``previous_pass_rate`` is the earlier run's rate on those)."""
     with tenant_context(tenant_id):
         run = RegressionRun.objects.select_for_update().select_related("suite").get(pk=run_id)
         if run.status == RunStatus.COMPLETED:
@@ -556,13 +557,10 @@ def run_finish(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID) -> RegressionRu
             configuration.save(update_fields=["passed", "failed", "cost_usd", "latency_ms_median"])
             if configuration.is_live:
                 run.live_pass_rate = configuration.pass_rate
-        previous = selectors.previous_live_pass_rate(tenant_id=tenant_id, run=run)
-        run.previous_pass_rate = previous
-        run.drift_detected = (
-            run.live_pass_rate is not None
-            and previous is not None
-            and previous - run.live_pass_rate > run.suite.drift_tolerance + 1e-9
-        )
+        drift = selectors.live_drift(run=run)
+        if drift is not None:
+            run.previous_pass_rate, shared_now = drift
+            run.drift_detected = run.previous_pass_rate - shared_now > run.suite.drift_tolerance + 1e-9
         run.status = RunStatus.COMPLETED
         run.finished_at = timezone.now()
         run.done = CaseResult.objects.filter(run=run).count()

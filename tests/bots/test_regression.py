@@ -644,3 +644,31 @@ def test_a_run_spends_the_tenants_month_not_the_live_bots_day(stub: OpenAIStub) 
     assert runner.execute(tenant_id=world.tenant.pk, run_id=refused.pk, time_budget_seconds=300) == "skipped"
     failed = _run(world, refused.pk)
     assert failed.status == "failed" and "monthly budget" in failed.error_message
+
+
+def test_a_case_added_since_the_last_run_is_not_mistaken_for_drift(stub: OpenAIStub) -> None:
+    world = make_world()
+    bot, base = shop(world)
+    suite = three_cases(world, bot, base)
+    script_good_answers(stub, "gpt-4o-mini")
+
+    def run_now() -> RegressionRun:
+        with enqueue_to(None):
+            run = services.run_start(actor=world.actor(), suite_id=suite.pk)
+        assert (
+            runner.execute(tenant_id=world.tenant.pk, run_id=run.pk, time_budget_seconds=300) == "completed"
+        )
+        return _run(world, run.pk)
+
+    first = run_now()
+    # A new, harder case the bot fails from the start: the pass rate falls, the answers did not drift.
+    services.case_create(
+        actor=world.actor(), suite_id=suite.pk, question="Do you ship to Mars?", expected_facts=["rocket"]
+    )
+    second = run_now()
+    stub.script("gpt-4o-mini", REFUND_QUESTION, "Refunds take a while.")
+    third = run_now()
+
+    assert first.live_pass_rate == 1.0
+    assert (second.live_pass_rate, second.previous_pass_rate, second.drift_detected) == (3 / 4, 1.0, False)
+    assert (third.live_pass_rate, third.previous_pass_rate, third.drift_detected) == (2 / 4, 3 / 4, True)
