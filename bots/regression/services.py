@@ -301,10 +301,11 @@ def _unescaped_cell(value: str | None) -> str:
     return text[1:] if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@") else text
 
 
-def parse_cases(content: bytes, file_format: str) -> list[dict[str, Any]]:
+def parse_cases(content: bytes, file_format: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Rows of a CSV (header: question, expected_facts, required_document_ids, must_refuse, notes; lists
     separated by "|", so a fact cannot contain one there) or JSON Lines file (one object per line with
-    those keys, lists as arrays)."""
+    those keys, lists as arrays), with the (field, message) problems of the lines that could not be read.
+    A file that cannot be read at all is refused here."""
     if len(content) > MAX_IMPORT_BYTES:
         raise _invalid("file", f"Import files are limited to {MAX_IMPORT_BYTES // 1024 // 1024} MB.")
     try:
@@ -312,23 +313,16 @@ def parse_cases(content: bytes, file_format: str) -> list[dict[str, Any]]:
     except UnicodeDecodeError:
         raise _invalid("file", "The file is not UTF-8 text.") from None
     rows: list[dict[str, Any]] = []
+    problems: list[tuple[str, str]] = []  # (field, message) for every bad line: a file is fixed in one go
     if file_format == "jsonl":
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise _invalid("file", f"Line {number}: not valid JSON.") from None
-            if not isinstance(row, dict):
-                raise _invalid("file", f"Line {number}: expected a JSON object.")
-            unknown = set(row) - set(CASE_FIELDS)
-            if unknown:
-                raise _invalid("file", f"Line {number}: unknown fields {', '.join(sorted(unknown))}.")
-            for list_field in ("expected_facts", "required_document_ids"):
-                if list_field in row and not isinstance(row[list_field], list):
-                    raise _invalid("file", f"Line {number}: {list_field} must be a list.")
-            rows.append({**row, "_line": number})
+            problem = _jsonl_problem(line)
+            if problem:
+                problems.append(("file", f"Line {number}: {problem}"))
+            else:
+                rows.append({**json.loads(line), "_line": number})
     elif file_format == "csv":
         reader = csv.DictReader(io.StringIO(text))
         header = set(reader.fieldnames or [])
@@ -345,33 +339,81 @@ def parse_cases(content: bytes, file_format: str) -> list[dict[str, Any]]:
                     values[list_field] = [part for part in record[list_field].split("|") if part.strip()]
             refuse = (record.get("must_refuse") or "").strip().lower()
             if refuse not in TRUE_WORDS | FALSE_WORDS:
-                raise _invalid("file", f"Line {number}: must_refuse is “{refuse[:20]}”; use true or false.")
+                problems.append(
+                    ("file", f"Line {number}: must_refuse is “{refuse[:20]}”; use true or false.")
+                )
+                continue
             values["must_refuse"] = refuse in TRUE_WORDS
             values["notes"] = record.get("notes") or ""
             rows.append(values)
     else:
         raise _invalid("format", "Import CSV or JSONL.")
-    if not rows:
+    if not rows and not problems:
         raise _invalid("file", "The file holds no cases.")
-    return rows
+    return rows, problems
+
+
+def _jsonl_problem(line: str) -> str:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return "not valid JSON."
+    if not isinstance(row, dict):
+        return "expected a JSON object."
+    unknown = set(row) - set(CASE_FIELDS)
+    if unknown:
+        return f"unknown fields {', '.join(sorted(unknown))}."
+    for list_field in ("expected_facts", "required_document_ids"):
+        if list_field in row and not isinstance(row[list_field], list):
+            return f"{list_field} must be a list."
+    return ""
+
+
+MAX_REPORTED_PROBLEMS = 10
+
+
+def _line_number(message: str) -> int:
+    number = message.removeprefix("Line ").partition(":")[0]
+    return int(number) if number.isdigit() else 0
+
+
+def _file_problems(problems: list[tuple[str, str]]) -> ValidationFailed:
+    """One refusal naming every bad line (up to ten), each under the field it is about."""
+    shown = problems[:MAX_REPORTED_PROBLEMS]
+    more = len(problems) - len(shown)
+    message = (
+        " ".join(text for _, text in shown)
+        + (f" And {more} more." if more else "")
+        + " Nothing was imported."
+    )
+    field_errors: dict[str, list[str]] = {}
+    for field_name, text in shown:
+        field_errors.setdefault(field_name, []).append(text)
+    return ValidationFailed(message, field_errors=field_errors)
 
 
 @runs_in_actor_tenant
 def cases_import(
     *, actor: Actor, suite_id: uuid.UUID | str, content: bytes, file_format: str
 ) -> list[RegressionCase]:
-    """Every row checked first; one bad row refuses the whole file (saying which line), so nothing is
-    half-imported."""
+    """Every row checked first; bad rows refuse the whole file (naming each line, up to ten), so nothing
+    is half-imported."""
     actor.require(Role.EDITOR, "import regression cases")
     suite = _suite_for_update(actor.tenant, suite_id)
-    rows = parse_cases(content, file_format)
+    rows, problems = parse_cases(content, file_format)
     _room_for(suite, len(rows))
-    checked = []
+    checked: list[dict[str, Any]] = []
     for row in rows:
         line = row.pop("_line")
         values = {name: row[name] for name in CASE_FIELDS if name in row}
         values.setdefault("question", "")
-        checked.append(_check_case(actor.tenant, suite, values, where=f"Line {line}: "))
+        try:
+            checked.append(_check_case(actor.tenant, suite, values, where=f"Line {line}: "))
+        except ValidationFailed as error:
+            problems.append((next(iter(error.field_errors or {"file": []})), error.message))
+    if problems:
+        problems.sort(key=lambda problem: _line_number(problem[1]))
+        raise _file_problems(problems)
     cases = RegressionCase.objects.bulk_create(
         [RegressionCase(tenant=actor.tenant, suite=suite, **values) for values in checked]
     )

@@ -523,6 +523,15 @@ def test_cases_import_from_csv_and_jsonl_all_or_nothing_and_export_round_trips()
                 actor=world.actor(), suite_id=suite.pk, content=content, file_format=file_format
             )
         assert message in refused.value.message, refused.value.message
+    with pytest.raises(ValidationFailed) as several:
+        services.cases_import(
+            actor=world.actor(),
+            suite_id=suite.pk,
+            content=b"question,must_refuse\nFine,no\n,no\nAlso fine,perhaps\nOk,\n",
+            file_format="csv",
+        )
+    assert "Line 3: Write the question." in several.value.message  # every bad line, in one answer
+    assert "Line 4: must_refuse" in several.value.message
     with tenant_context(world.tenant.pk):
         assert selectors.case_list(tenant=world.tenant, suite=suite).count() == 4  # nothing half-imported
 
