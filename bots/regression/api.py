@@ -9,9 +9,6 @@ that field, with the same message for "missing" and "another tenant's"; ids in t
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import uuid
 from typing import Any
 
@@ -48,6 +45,7 @@ from bots.models import (
     SuiteSchedule,
 )
 from bots.regression import selectors, services
+from bots.streaming import EXPORT_FORMATS
 from knowledge.models import RetrievalMode
 from knowledge.retrieval import MAX_TOP_K
 from knowledge.uploads import UploadTooLarge
@@ -62,10 +60,8 @@ from tenants.pagination import CursorPagination
 
 BOT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The bot's id or slug.")
 IMPORT_FORMATS = ("csv", "jsonl")
-EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 # Spreadsheet programs run a cell that starts with one of these as a formula, and a case's question can
 # be a visitor's (``from-message``): such cells are exported with a leading ' so they show as text.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PAGINATION_PARAMETERS = ("cursor", "page_size")
 MAX_EXPECTED_FACTS = 20
 MAX_REQUIRED_DOCUMENTS = 50
@@ -518,30 +514,6 @@ def _bot_named(view: TenantAPIView, reference: str | None, field: str = "bot") -
         raise ValidationFailed("No such bot.", field_errors={field: ["No such bot."]}) from None
 
 
-def _cell(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
-
-
-def _export_text(rows: list[dict[str, Any]], export_format: str) -> str:
-    """The cases as the import reads them back: CSV with lists joined by "|", or JSON Lines."""
-    if export_format == "jsonl":
-        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(services.CASE_FIELDS)
-    for row in rows:
-        writer.writerow(
-            [
-                _cell(row["question"]),
-                _cell("|".join(row["expected_facts"])),
-                "|".join(row["required_document_ids"]),
-                "true" if row["must_refuse"] else "false",
-                _cell(row["notes"]),
-            ]
-        )
-    return buffer.getvalue()
-
-
 def _format_of(filename: str) -> str | None:
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     return extension if extension in IMPORT_FORMATS else None
@@ -812,9 +784,9 @@ class CaseExportView(RegressionAPIView):
     def get(self, request: Request, id: uuid.UUID) -> HttpResponse:
         suite = self.suite(id)
         export_format = _query(request, CaseExportInput)["format"]
-        rows = list(selectors.case_export_rows(tenant=self.actor.tenant, suite=suite))
         response = HttpResponse(
-            _export_text(rows, export_format), content_type=EXPORT_CONTENT_TYPES[export_format]
+            selectors.cases_export(tenant=self.actor.tenant, suite=suite, export_format=export_format),
+            content_type=EXPORT_FORMATS[export_format],
         )
         filename = f"{slugify(suite.name) or 'suite'}-cases.{export_format}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from bots.models import (
     RunConfiguration,
     RunStatus,
 )
+from bots.streaming import FORMULA_PREFIXES
 from tenants.errors import NotFound
 from tenants.models import Tenant
 
@@ -62,6 +66,10 @@ def case_get(*, tenant: Tenant, case_id: uuid.UUID | str) -> RegressionCase:
     return found
 
 
+# The columns of an import or export file, in order.
+CASE_FIELDS = ("question", "expected_facts", "required_document_ids", "must_refuse", "notes")
+
+
 def case_export_rows(*, tenant: Tenant, suite: RegressionSuite) -> Iterator[dict[str, Any]]:
     """The cases as the import reads them back."""
     for case in case_list(tenant=tenant, suite=suite):
@@ -72,6 +80,28 @@ def case_export_rows(*, tenant: Tenant, suite: RegressionSuite) -> Iterator[dict
             "must_refuse": case.must_refuse,
             "notes": case.notes,
         }
+
+
+def cases_export(*, tenant: Tenant, suite: RegressionSuite, export_format: str) -> str:
+    """The suite's cases in a file the import reads back: JSON Lines, or CSV with lists joined by "|" and
+    cells that a spreadsheet would run as a formula prefixed with ' (the import takes it off again)."""
+    rows = case_export_rows(tenant=tenant, suite=suite)
+    if export_format == "jsonl":
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CASE_FIELDS)
+    for row in rows:
+        cells = []
+        for name in CASE_FIELDS:
+            value = row[name]
+            if isinstance(value, list):
+                value = "|".join(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            cells.append("'" + value if value.startswith(FORMULA_PREFIXES) else value)
+        writer.writerow(cells)
+    return buffer.getvalue()
 
 
 def run_list(*, tenant: Tenant, suite: RegressionSuite | None = None) -> QuerySet[RegressionRun]:

@@ -36,6 +36,7 @@ from bots.models import (
     SuiteSchedule,
 )
 from bots.regression import selectors
+from bots.streaming import FORMULA_PREFIXES
 from knowledge import services as knowledge_services
 from knowledge.models import Document
 from providers import selectors as provider_selectors
@@ -59,7 +60,7 @@ OVERRIDABLE = (
     "retrieval_mode",
     "embedding_model",
 )
-CASE_FIELDS = ("question", "expected_facts", "required_document_ids", "must_refuse", "notes")
+CASE_FIELDS = selectors.CASE_FIELDS
 TRUE_WORDS = {"true", "yes", "1", "y"}
 FALSE_WORDS = {"false", "no", "0", "n", ""}
 
@@ -296,9 +297,10 @@ def case_from_message(
 
 
 def _unescaped_cell(value: str | None) -> str:
-    """A CSV cell as written: the export puts a ' before a leading = + - @ so spreadsheets do not run it."""
+    """A CSV cell as written: the export puts a ' before a formula's first character (= + - @ ...) so
+    spreadsheets do not run it."""
     text = value or ""
-    return text[1:] if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@") else text
+    return text[1:] if text[:1] == "'" and text[1:].startswith(FORMULA_PREFIXES) else text
 
 
 def parse_cases(content: bytes, file_format: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:

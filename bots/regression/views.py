@@ -11,11 +11,7 @@ visitor, a document or a model wrote them): templates rely on autoescaping and n
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import messages
@@ -55,6 +51,7 @@ from bots.regression.forms import (
     case_initial,
     suite_initial,
 )
+from bots.streaming import EXPORT_FORMATS
 from knowledge import selectors as knowledge_selectors
 from knowledge.forms import MODE_CHOICES, embedding_choices
 from providers import selectors as provider_selectors
@@ -75,9 +72,7 @@ SETTING_LABELS = {
     "embedding_model": "Embeddings",
 }
 MODE_LABELS = dict(MODE_CHOICES)
-EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 # Spreadsheet programs run a cell that starts with one of these as a formula; visitors wrote the questions.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- presentation -----------------------------------------------------------------------------------
@@ -425,7 +420,7 @@ class SuitePage(RegressionView):
                 ],
                 "run_errors": bool(run_form.errors or any(form.errors for form in candidate_forms)),
                 "recent_answers": self.recent_answers(bot, suite) if self.can_write() else [],
-                "export_links": [(kind.upper(), f"{export_url}?format={kind}") for kind in EXPORT_TYPES],
+                "export_links": [(kind.upper(), f"{export_url}?format={kind}") for kind in EXPORT_FORMATS],
                 "judge_name": names.get(suite.judge_model, suite.judge_model),
                 "drift_alerts": drift_alert_rows(tenant=self.tenant, suite=suite),
                 "can_write": self.can_write(),
@@ -585,35 +580,16 @@ class SuiteExportView(RegressionView):
     def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         suite = self.suite(pk)
         export_format = request.GET.get("format", "csv")
-        if export_format not in EXPORT_TYPES:
+        if export_format not in EXPORT_FORMATS:
             messages.error(request, "Export as CSV or JSONL.")
             return redirect("dashboard:suite", pk=suite.pk)
-        rows = selectors.case_export_rows(tenant=self.tenant, suite=suite)
-        response = HttpResponse(export_lines(rows, export_format), content_type=EXPORT_TYPES[export_format])
+        response = HttpResponse(
+            selectors.cases_export(tenant=self.tenant, suite=suite, export_format=export_format),
+            content_type=EXPORT_FORMATS[export_format],
+        )
         name = slugify(suite.name) or "suite"
         response["Content-Disposition"] = f'attachment; filename="{name}-cases.{export_format}"'
         return response
-
-
-def export_lines(rows: Iterable[dict[str, Any]], export_format: str) -> str:
-    if export_format == "jsonl":
-        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(services.CASE_FIELDS)
-    for row in rows:
-        values = []
-        for name in services.CASE_FIELDS:
-            value = row[name]
-            if isinstance(value, list):
-                value = "|".join(value)
-            elif isinstance(value, bool):
-                value = "true" if value else "false"
-            if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-                value = "'" + value  # shown as text by spreadsheets, never run as a formula
-            values.append(value)
-        writer.writerow(values)
-    return buffer.getvalue()
 
 
 class SuiteRunView(SuitePage):
