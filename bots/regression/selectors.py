@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from bots.models import (
     Bot,
@@ -34,8 +34,15 @@ def _uuid(value: uuid.UUID | str) -> uuid.UUID | None:
 
 
 def suite_list(*, tenant: Tenant, bot: Bot | None = None) -> QuerySet[RegressionSuite]:
+    """With ``case_count`` and ``recent_runs`` (the latest run, or none): one query each for a page."""
+    latest = Prefetch(
+        "runs", queryset=RegressionRun.objects.order_by("-created_at")[:1], to_attr="recent_runs"
+    )
     suites = (
-        RegressionSuite.objects.for_tenant(tenant).select_related("bot").annotate(case_count=Count("cases"))
+        RegressionSuite.objects.for_tenant(tenant)
+        .select_related("bot")
+        .annotate(case_count=Count("cases"))
+        .prefetch_related(latest)
     )
     if bot is not None:
         suites = suites.filter(bot=bot)

@@ -12,10 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from bots import services as bot_services
 from bots.models import Bot, RegressionCase, RegressionRun, RegressionSuite, RunConfiguration
@@ -258,6 +261,32 @@ def test_suites_are_listed_newest_first_with_cursor_pagination_and_a_bot_filter(
     assert [s["name"] for s in viewer.get(f"{API}/suites?bot=shop").json()["results"]] == ["Second", "First"]
     assert assert_problem(viewer.get(f"{API}/suites?bot=nobody"), 400)["errors"] == {"bot": ["No such bot."]}
     assert "colour" in assert_problem(viewer.get(f"{API}/suites?colour=red"), 400)["errors"]
+
+
+@pytest.mark.django_db
+def test_listing_suites_costs_the_same_queries_for_one_suite_or_many(world: World, viewer: Client) -> None:
+    bot = make_bot(world)
+
+    def queries_to_list() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert viewer.get(f"{API}/suites").status_code == 200
+        return len(captured)
+
+    queries_to_list()  # the key's first use of the minute records it: not part of listing
+    for name in ("First", "Second", "Third"):
+        suite = make_suite(world, bot, name)
+        make_case(world, suite)
+        with patch.object(services, "_enqueue"):
+            services.run_start(actor=world.actor(), suite_id=suite.pk)
+        if name == "First":
+            one = queries_to_list()
+
+    assert queries_to_list() == one
+    latest = {
+        suite["name"]: suite["latest_run"]["status"]
+        for suite in viewer.get(f"{API}/suites").json()["results"]
+    }
+    assert latest == {"First": "queued", "Second": "queued", "Third": "queued"}
 
 
 @pytest.mark.django_db
