@@ -60,13 +60,19 @@ PREFLIGHT_MAX_AGE_SECONDS = 600
 
 
 class PublicWidgetView(APIView):
-    """The gate every public request passes; subclasses implement ``handle``."""
+    """The gate every public request passes. Subclasses implement ``get`` or ``post`` as
+    ``async def post(self, request, bot, session, *, preview, **kwargs)``: ``session`` is the visitor's
+    (``None`` where ``needs_session`` is off), ``preview`` whether a preview token came with it."""
 
     # For the schema only (no API key, no session): requests never pass through DRF.
     authentication_classes = []
     permission_classes = []
-    methods: ClassVar[tuple[str, ...]] = ("POST",)
     needs_session: ClassVar[bool] = True
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        methods = tuple(name.upper() for name in ("get", "post") if hasattr(self, name))
+        return (*methods, "HEAD") if "GET" in methods else methods
 
     @classmethod
     def as_async_view(cls) -> Callable[..., Coroutine[Any, Any, HttpResponseBase]]:
@@ -102,7 +108,8 @@ class PublicWidgetView(APIView):
                     session = widget.session_from_token(bot, _bearer(request))
                     preview = preview or session.preview
                 widget.check_published(bot, preview=preview)
-                response = await self.handle(request, bot, session, preview=preview, **kwargs)
+                handler = getattr(self, "get" if request.method == "HEAD" else str(request.method).lower())
+                response = await handler(request, bot, session, preview=preview, **kwargs)
         except GroundworkError as error:
             response = _problem(request, error)
         if allowed_origin:
@@ -110,11 +117,6 @@ class PublicWidgetView(APIView):
             response["Access-Control-Expose-Headers"] = "Retry-After, ETag"
         response["Vary"] = f"Origin, {PREVIEW_HEADER}"
         return response
-
-    async def handle(
-        self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
-    ) -> HttpResponseBase:
-        raise NotImplementedError
 
 
 def _bot_for_key(key: str) -> Bot:
@@ -205,14 +207,10 @@ def public_config(bot: Bot) -> dict[str, Any]:
 class PublicConfigView(PublicWidgetView):
     """The bot's look, greeting and suggested questions. Cacheable for a minute; send ``If-None-Match``."""
 
-    methods = ("GET", "HEAD")
     needs_session = False
 
     @extend_schema(parameters=[PUBLISHABLE_KEY], responses={200: PublicConfigOutput, 304: None})
-    def get(self, request: HttpRequest) -> None:  # documentation only: requests go through serve()
-        raise NotImplementedError
-
-    async def handle(
+    async def get(
         self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
     ) -> HttpResponseBase:
         await sync_to_async(_rate)(
@@ -267,10 +265,7 @@ class SessionView(PublicWidgetView):
     needs_session = False
 
     @extend_schema(parameters=[PUBLISHABLE_KEY], request=SessionInput, responses={201: SessionOutput})
-    def post(self, request: HttpRequest) -> None:  # documentation only
-        raise NotImplementedError
-
-    async def handle(
+    async def post(
         self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
     ) -> HttpResponseBase:
         data = validated(SessionInput, json_body(request))
@@ -334,10 +329,7 @@ class PublicChatView(PublicWidgetView):
             )
         },
     )
-    def post(self, request: HttpRequest) -> None:  # documentation only
-        raise NotImplementedError
-
-    async def handle(
+    async def post(
         self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
     ) -> HttpResponseBase:
         assert session is not None
@@ -411,13 +403,8 @@ class PublicConversationOutput(serializers.Serializer):
 class PublicConversationView(PublicWidgetView):
     """The visitor's own conversation with this bot (to show it again on their next page)."""
 
-    methods = ("GET",)
-
     @extend_schema(parameters=[PUBLISHABLE_KEY], responses={200: PublicConversationOutput})
-    def get(self, request: HttpRequest) -> None:  # documentation only
-        raise NotImplementedError
-
-    async def handle(
+    async def get(
         self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
     ) -> HttpResponseBase:
         assert session is not None
@@ -476,10 +463,7 @@ class PublicFeedbackView(PublicWidgetView):
     @extend_schema(
         parameters=[PUBLISHABLE_KEY], request=PublicFeedbackInput, responses={200: PublicFeedbackOutput}
     )
-    def post(self, request: HttpRequest) -> None:  # documentation only
-        raise NotImplementedError
-
-    async def handle(
+    async def post(
         self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
     ) -> HttpResponseBase:
         assert session is not None
