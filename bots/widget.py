@@ -28,7 +28,6 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
@@ -63,12 +62,6 @@ class VisitorSession:
 
 
 # --- origins ------------------------------------------------------------------------------------------
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 def origin_allowed(bot: Bot, origin: str | None, *, preview: bool, own_origin: str) -> bool:
