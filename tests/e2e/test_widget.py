@@ -162,6 +162,15 @@ def settled(locator: Locator) -> None:
     locator.evaluate("(node) => Promise.all(node.getAnimations().map((animation) => animation.finished))")
 
 
+def launcher_shown(page: Page) -> Locator:
+    """The launcher once it has been revealed (the bot's look read) and its fade-in has ended: before
+    that it is mid-transition, scaled down."""
+    button = launcher(page)
+    expect(page.locator("groundwork-chat .gw.gw-ready")).to_be_attached()
+    settled(button)
+    return button
+
+
 def shadow_active_class(page: Page) -> str:
     """The class of the focused element inside the widget's shadow root ('' if focus is elsewhere)."""
     return str(
@@ -342,8 +351,7 @@ def test_on_a_website_the_bot_does_not_allow_the_widget_says_so(
     embed(site, widget_server, bot, "/elsewhere")
 
     page.goto(f"{site.other_origin}/elsewhere")  # the same page, from an origin not in the list
-    button = launcher(page)
-    expect(button).to_be_visible()
+    button = launcher_shown(page)  # revealed once the look was read or given up on
     # Nothing of the bot could be read from here: a neutral launcher, not the bot's colour.
     assert button.evaluate("(node) => getComputedStyle(node).backgroundColor") == "rgb(71, 85, 105)"
     button.click()
@@ -509,7 +517,7 @@ def test_a_hostile_stylesheet_on_the_page_does_not_break_the_widget(
     page.goto(f"{site.origin}/hostile-css")
     button = launcher(page)
     expect(button).to_be_visible()
-    settled(button)
+    launcher_shown(page)
     box = button.bounding_box()
     assert box is not None and (round(box["width"]), round(box["height"])) == (56, 56)
     assert box["x"] == 20 and box["y"] + box["height"] == 860 - 20  # bottom left, as the bot says
@@ -608,8 +616,7 @@ def test_the_page_opens_closes_restyles_and_identifies_through_window_groundwork
     embed(site, widget_server, bot, "/api")
 
     page.goto(f"{site.origin}/api")
-    button = launcher(page)
-    expect(button).to_be_visible()
+    button = launcher_shown(page)
     assert button.evaluate("(node) => getComputedStyle(node).backgroundColor") == "rgb(79, 70, 229)"
 
     # The dashboard's live preview: a light colour gets dark text, the other side, another icon and title.
@@ -618,7 +625,7 @@ def test_the_page_opens_closes_restyles_and_identifies_through_window_groundwork
     )
     expect(button).to_have_accessible_name("Open chat: Ask us")
     assert button.evaluate("(node) => getComputedStyle(node).color") == "rgb(17, 24, 39)"
-    settled(button)
+    launcher_shown(page)
     box = button.bounding_box()
     assert box is not None and box["x"] == 20
 
