@@ -456,8 +456,11 @@ def _check_overrides(tenant: Tenant, bot: Bot, overrides: dict[str, Any], index:
     return checked
 
 
+SEARCH_MODES = {"vector": "vector search", "full_text": "full-text search", "hybrid": "hybrid search"}
+
+
 def describe(overrides: dict[str, Any], tenant: Tenant) -> str:
-    """A candidate's default label: what it changes, in words."""
+    """A candidate's default label: what it changes, in words ("GPT-4.1 mini, 3 passages")."""
     parts = []
     for name, value in overrides.items():
         if name in ("chat_model", "embedding_model"):
@@ -467,8 +470,12 @@ def describe(overrides: dict[str, Any], tenant: Tenant) -> str:
                 parts.append(str(value))
         elif name == "instructions":
             parts.append("new instructions")
-        else:
-            parts.append(f"{name.removeprefix('retrieval_').replace('_', ' ')} {value}")
+        elif name == "retrieval_top_k":
+            parts.append(f"{value} passage{'' if int(value) == 1 else 's'}")
+        elif name == "retrieval_score_threshold":
+            parts.append(f"similarity ≥ {float(value):g}")
+        elif name == "retrieval_mode":
+            parts.append(SEARCH_MODES.get(str(value), str(value)))
     return ", ".join(parts)[:120]
 
 

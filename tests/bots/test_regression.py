@@ -378,7 +378,11 @@ def test_candidates_change_instructions_and_retrieval_without_touching_the_live_
     assert runner.execute(tenant_id=world.tenant.pk, run_id=run.pk, time_budget_seconds=300) == "completed"
 
     report = report_for(world, _run(world, run.pk))
-    assert [c.label for c in report.configurations] == ["Live", "new instructions", "mode full_text, top k 1"]
+    assert [c.label for c in report.configurations] == [
+        "Live",
+        "new instructions",
+        "full-text search, 1 passage",
+    ]
     instructions_prompts = [
         json.dumps(request.body)
         for request in stub.requests_to("/v1/chat/completions")

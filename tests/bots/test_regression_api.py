@@ -689,7 +689,7 @@ def test_starting_a_run_queues_the_live_bot_and_the_candidates(world: World, edi
     assert [(c["label"], c["is_live"]) for c in configurations] == [
         ("Live", True),
         ("Terse", False),
-        ("top k 2, mode full_text", False),  # in the order the settings are documented
+        ("2 passages, full-text search", False),  # in the order the settings are documented
     ]
     assert configurations[2]["overrides"] == {"retrieval_mode": "full_text", "retrieval_top_k": 2}
     assert configurations[0]["pass_rate"] is None

@@ -515,7 +515,7 @@ def test_run_form_errors_are_shown_on_the_candidate(world: World, owner_client: 
     assert columns == [
         ("Full text", False, {"retrieval_mode": "full_text"}),
         (
-            "new instructions, top k 2",
+            "new instructions, 2 passages",
             False,
             {"instructions": "Answer in one sentence.", "retrieval_top_k": 2},
         ),
