@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -25,8 +27,10 @@ from providers import services as provider_services
 from tenants.actors import Actor
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant, User
+from tests.conftest import running_server, start_worker, stop_worker
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_dashboard import sign_up
+from tests.stubs.openai_stub import OpenAIStub
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -216,3 +220,113 @@ def test_build_a_suite_from_a_conversation_run_it_against_a_candidate_and_read_t
     expect(gate.get_by_role("button", name=re.compile("with GPT-4o mini"))).to_be_visible()
     page.locator("label.gw-model-option").filter(has_text="Cited passages").click()
     expect(gate).not_to_have_attribute("data-gate-status", re.compile("."))
+
+
+# --- a candidate chat model, against the OpenAI wire stub ------------------------------------------------
+
+OPENAI_KEY = "sk-test-openai-key-0123456789"
+FACT_ANSWER = (
+    "You can return unused items within 30 days [1], and refunds reach your card within 5 working days [2]."
+)
+
+
+@pytest.fixture(scope="module")
+def openai_stub() -> Iterator[OpenAIStub]:
+    stub = OpenAIStub(api_key=OPENAI_KEY).start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture(scope="module")
+def stub_queue() -> str:
+    return f"groundwork-test-e2e-regression-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def stub_worker(
+    openai_stub: OpenAIStub, stub_queue: str, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[None]:
+    """A worker that reaches the stub, on a queue of its own (the session's worker does not know the stub)."""
+    worker = start_worker(
+        queue=stub_queue,
+        log_name="celery-worker-e2e-regression.log",
+        OPENAI_API_KEY="",
+        OPENAI_BASE_URL=openai_stub.base_url,
+    )
+    yield
+    stop_worker(worker)
+
+
+@pytest.fixture(scope="module")
+def stub_server(openai_stub: OpenAIStub, stub_queue: str, stub_worker: None) -> Iterator[str]:
+    """Groundwork as in production, sending its runs to that worker."""
+    with running_server(
+        log_name="e2e-regression-server.log",
+        DEBUG="false",
+        OPENAI_API_KEY="",
+        OPENAI_BASE_URL=openai_stub.base_url,
+        CELERY_TASK_DEFAULT_QUEUE=stub_queue,
+    ) as url:
+        yield url
+
+
+def test_a_candidate_model_that_regresses_is_reported_and_the_builder_warns_before_switching(
+    page: Page, stub_server: str, celery_worker: str, openai_stub: OpenAIStub
+) -> None:
+    sign_up(page, stub_server, "Northwind Support")
+    actor = owner_actor("Northwind Support")
+    bot = bot_with_a_conversation(actor)
+    provider_services.credential_create(actor=actor, provider="openai", name="OpenAI", api_key=OPENAI_KEY)
+    provider_services.model_settings_update(
+        actor=actor,
+        enabled_models=[
+            "local:no-llm",
+            "local:all-MiniLM-L6-v2",
+            "openai:gpt-4o-mini",
+            "openai:gpt-4.1-mini",
+        ],
+    )
+    bot_services.bot_update(actor=actor, bot_id=bot.pk, chat_model="openai:gpt-4o-mini")
+    openai_stub.script("gpt-4o-mini", QUESTION, FACT_ANSWER)
+    openai_stub.script("gpt-4.1-mini", QUESTION, "Returns are possible. Please contact us about refunds.")
+
+    # A suite from the conversation, with the facts the answer must keep.
+    page.goto(f"{stub_server}/app/bots/{bot.pk}/suites/")
+    page.get_by_label("Name").fill("Returns and refunds")
+    page.get_by_role("button", name="Create suite").click()
+    page.locator("[data-recent-answer]").filter(has_text=QUESTION).get_by_role(
+        "button", name="Add as a case"
+    ).click()
+    case = page.locator("[data-case]").filter(has_text=QUESTION)
+    case.get_by_role("link", name="Edit this case").click()
+    page.get_by_label("Expected facts").fill("30 days\n5 working days")
+    page.get_by_role("button", name="Save case").click()
+    expect(page.get_by_text("Saved the case.")).to_be_visible()
+
+    # Against a cheaper chat model.
+    candidate = page.locator("[data-run-form] [data-candidate='1']")
+    chat_model = candidate.get_by_label("Chat model")
+    chat_model.select_option(value="openai:gpt-4.1-mini")
+    expect(chat_model.locator("option:checked")).to_contain_text("GPT-4.1 mini")
+    page.locator("[data-run-form]").get_by_role("button", name=re.compile("^Run")).click()
+    report = page.locator("[data-report]")
+    expect(report).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    summary = page.locator("[data-report-summary]")
+    expect(summary.locator("[data-column='Live']")).to_contain_text("100%")
+    expect(summary.locator("[data-column='GPT-4.1 mini']")).to_contain_text("0%")
+    first = report.locator("[data-case-row]").first
+    expect(first).to_have_attribute("data-kind", "regression")
+    expect(first).to_contain_text("Regressed in GPT-4.1 mini")
+    expect(first.locator("[data-cell]").nth(0)).to_contain_text(FACT_ANSWER)
+    expect(first.locator("[data-cell]").nth(1)).to_contain_text("Missing fact")
+    shot(page, "regression-report-model")
+
+    # The builder warns, with the failing case, when that model is picked.
+    page.goto(f"{stub_server}/app/bots/{bot.pk}/")
+    page.locator("label.gw-model-option").filter(has_text="GPT-4.1 mini").click()
+    gate = page.locator("#model-gate")
+    expect(gate).to_have_attribute("data-gate-status", "regressed")
+    expect(gate).to_contain_text("Regressed in suite “Returns and refunds”")
+    expect(gate).to_contain_text(QUESTION)
+    page.locator("#model-gate").scroll_into_view_if_needed()
+    screenshot(page, "regression-gate")
