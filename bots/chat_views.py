@@ -43,10 +43,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bots import engine, limits, selectors, services
-from bots.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
+from bots.engine import EngineEvent, Token, TurnFinished
 from bots.models import Bot, Channel
 from bots.streaming import EventStreamResponse as EventStreamResponse  # re-exported (was defined here)
-from bots.streaming import aclose, event_stream, first_event, sse, stream_problem
+from bots.streaming import TurnPresenter, aclose, event_stream, first_event, turn_events
 from providers.errors import ProviderError
 from tenants.actors import Actor
 from tenants.api_base import StrictInputSerializer
@@ -227,27 +227,9 @@ def turn_result(finished: TurnFinished) -> dict[str, Any]:
     }
 
 
-async def _chat_events(events: AsyncIterator[EngineEvent], started: TurnStarted) -> AsyncIterator[str]:
-    try:
-        yield sse(
-            "start",
-            {"conversation_id": str(started.conversation_id), "question_id": str(started.question_id)},
-        )
-        try:
-            async for event in events:
-                if isinstance(event, Sources):
-                    yield sse("sources", {"citations": event.citations})
-                elif isinstance(event, Token):
-                    yield sse("token", {"text": event.text})
-                elif isinstance(event, TurnFinished):
-                    yield sse("done", turn_result(event))
-        except ProviderError as error:
-            yield sse("error", stream_problem(error.status, error.message))
-        except Exception:
-            logger.exception("A streamed answer failed in conversation %s", started.conversation_id)
-            yield sse("error", stream_problem(500, "Something went wrong on our side; it has been logged."))
-    finally:
-        await aclose(events)
+API_TURN = TurnPresenter(
+    face="API", sources=lambda sources: {"citations": sources.citations}, done=turn_result
+)
 
 
 async def _finished(events: AsyncIterator[EngineEvent]) -> TurnFinished:
@@ -295,7 +277,7 @@ class BotChatView(AsyncChatView):
         )
         started = await first_event(events)
         if data["stream"]:
-            return await event_stream(request, _chat_events(events, started))
+            return await event_stream(request, turn_events(events, started, API_TURN))
         try:
             finished = await _finished(events)
         except ProviderError as error:

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
@@ -39,17 +38,13 @@ from rest_framework.views import APIView
 
 from bots import engine, limits, selectors, services, widget
 from bots.chat_views import RequestRefused, json_body, refusal_headers, validated
-from bots.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
 from bots.models import Bot, Channel, MessageRole
-from bots.streaming import aclose, event_stream, first_event, sse, stream_problem
+from bots.streaming import TurnPresenter, event_stream, first_event, stream_problem, turn_events
 from bots.widget import VisitorSession, WidgetRefused
-from providers.errors import ProviderError
 from tenants.api_base import StrictInputSerializer
 from tenants.context import tenant_context, unscoped
 from tenants.errors import GroundworkError
 from tenants.problems import PROBLEM_CONTENT_TYPE, problem_body
-
-logger = logging.getLogger(__name__)
 
 PREVIEW_HEADER = "Groundwork-Preview"
 PUBLISHABLE_KEY = OpenApiParameter(
@@ -344,42 +339,26 @@ class PublicChatView(PublicWidgetView):
             client_ip=_client_ip(request),
         )
         started = await first_event(events)
-        return await event_stream(request, _visitor_events(events, started))
+        return await event_stream(request, turn_events(events, started, VISITOR_TURN))
 
 
-async def _visitor_events(events: AsyncIterator[EngineEvent], started: TurnStarted) -> AsyncIterator[str]:
-    """The turn for a visitor: the answer and its citations, not the tenant's costs, models or scores."""
-    try:
-        yield sse(
-            "start",
-            {"conversation_id": str(started.conversation_id), "question_id": str(started.question_id)},
-        )
-        try:
-            async for event in events:
-                if isinstance(event, Sources):
-                    yield sse("sources", {"citations": [widget.public_citation(c) for c in event.citations]})
-                elif isinstance(event, Token):
-                    yield sse("token", {"text": event.text})
-                elif isinstance(event, TurnFinished):
-                    yield sse(
-                        "done",
-                        {
-                            "conversation_id": str(event.conversation_id),
-                            "message_id": str(event.message_id),
-                            "answer": event.content,
-                            "outcome": event.outcome,
-                            "citations": [widget.public_citation(c) for c in event.citations],
-                        },
-                    )
-        except ProviderError as error:
-            # The provider's own message is for the tenant (it is stored on the answer), not the visitor.
-            logger.info("A widget answer failed in conversation %s: %s", started.conversation_id, error)
-            yield sse("error", stream_problem(503, "The assistant can't answer right now. Please try again."))
-        except Exception:
-            logger.exception("A widget answer failed in conversation %s", started.conversation_id)
-            yield sse("error", stream_problem(500, "Something went wrong on our side. Please try again."))
-    finally:
-        await aclose(events)
+VISITOR_PROVIDER_FAILURE = "The assistant can't answer right now. Please try again."
+# The turn for a visitor: the answer and its citations, not the tenant's costs, models or scores; and
+# when the model fails, not the provider's own message (that is for the tenant, stored on the answer).
+VISITOR_TURN = TurnPresenter(
+    face="widget",
+    sources=lambda event: {"citations": [widget.public_citation(c) for c in event.citations]},
+    done=lambda event: {
+        "conversation_id": str(event.conversation_id),
+        "message_id": str(event.message_id),
+        "answer": event.content,
+        "outcome": event.outcome,
+        "citations": [widget.public_citation(c) for c in event.citations],
+    },
+    provider_failure=lambda error: stream_problem(
+        503, "The assistant can't answer right now. Please try again."
+    ),
+)
 
 
 # --- GET /conversations/{id} ---------------------------------------------------------------------------

@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -23,9 +25,12 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
 from bots import selectors
-from bots.engine import EngineEvent, TurnStarted
+from bots.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
+from providers.errors import ProviderError
 from tenants.context import tenant_context
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 EVENT_STREAM = "text/event-stream; charset=utf-8"
 
@@ -47,6 +52,49 @@ async def aclose(iterator: object) -> None:
     close = getattr(iterator, "aclose", None)
     if close is not None:
         await close()
+
+
+@dataclass(frozen=True)
+class TurnPresenter:
+    """How one face shows a turn: the payloads of its ``sources`` and ``done`` events, and what it says
+    when the model fails after the stream started (by default the provider's own message)."""
+
+    face: str  # for the log: "API", "playground", "widget"
+    sources: Callable[[Sources], dict[str, Any]]
+    done: Callable[[TurnFinished], dict[str, Any]]
+    provider_failure: Callable[[ProviderError], dict[str, Any]] = field(
+        default=lambda error: stream_problem(error.status, error.message)
+    )
+
+
+async def turn_events(
+    events: AsyncIterator[EngineEvent], started: TurnStarted, presenter: TurnPresenter
+) -> AsyncIterator[str]:
+    """A turn as server-sent events: ``start``, ``sources``, ``token``... and ``done``, or ``error`` when it
+    fails after the start. The engine's events are closed however the stream ends."""
+    try:
+        yield sse(
+            "start",
+            {"conversation_id": str(started.conversation_id), "question_id": str(started.question_id)},
+        )
+        try:
+            async for event in events:
+                if isinstance(event, Sources):
+                    yield sse("sources", presenter.sources(event))
+                elif isinstance(event, Token):
+                    yield sse("token", {"text": event.text})
+                elif isinstance(event, TurnFinished):
+                    yield sse("done", presenter.done(event))
+        except ProviderError as error:
+            logger.info(
+                "A %s answer failed in conversation %s: %s", presenter.face, started.conversation_id, error
+            )
+            yield sse("error", presenter.provider_failure(error))
+        except Exception:
+            logger.exception("A %s answer failed in conversation %s", presenter.face, started.conversation_id)
+            yield sse("error", stream_problem(500, "Something went wrong on our side; it has been logged."))
+    finally:
+        await aclose(events)
 
 
 async def first_event(events: AsyncIterator[EngineEvent]) -> TurnStarted:

@@ -16,9 +16,7 @@ session and protected by the CSRF middleware like every other dashboard form.
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -42,7 +40,7 @@ from django.urls import reverse
 
 from bots import engine, limits, selectors, services, widget
 from bots.chat_views import turn_result
-from bots.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
+from bots.engine import TurnFinished
 from bots.forms import (
     BotCreateForm,
     BotForm,
@@ -67,18 +65,16 @@ from bots.models import (
 from bots.regression.views import add_to_suite_choices, drift_alert_rows
 from bots.streaming import (
     EXPORT_FORMATS,
-    aclose,
+    TurnPresenter,
     event_stream,
     export_response,
     first_event,
-    sse,
-    stream_problem,
+    turn_events,
 )
 from knowledge import selectors as knowledge_selectors
 from knowledge.models import KnowledgeBase
 from knowledge.views import MODE_SCORES, web_link
 from providers import selectors as provider_selectors
-from providers.errors import ProviderError
 from providers.models import ModelKind
 from providers.presentation import compact_count, cost_label, present_model
 from tenants.actors import Actor
@@ -86,8 +82,6 @@ from tenants.errors import GroundworkError, NotFound
 from tenants.models import Role, User
 from tenants.problems import PROBLEM_CONTENT_TYPE, problem_body
 from tenants.views_base import TenantView, form_with_errors, resolve_membership
-
-logger = logging.getLogger(__name__)
 
 CONVERSATIONS_PER_PAGE = 25
 AVATAR_TONES = 6
@@ -699,39 +693,19 @@ def _playground_bot(request: HttpRequest, pk: uuid.UUID) -> tuple[Actor, Bot] | 
         return actor, bot
 
 
-async def _playground_events(
-    events: AsyncIterator[EngineEvent], started: TurnStarted, score_label: str
-) -> AsyncIterator[str]:
+def _playground_turn(score_label: str) -> TurnPresenter:
     """The turn as the playground shows it: the API's events, plus every retrieved passage with its
     score (the builder's view of why the bot answered as it did) and links for the dashboard."""
-    try:
-        yield sse(
-            "start",
-            {"conversation_id": str(started.conversation_id), "question_id": str(started.question_id)},
-        )
-        try:
-            async for event in events:
-                if isinstance(event, Sources):
-                    yield sse(
-                        "sources",
-                        {
-                            "citations": [present_citation(citation) for citation in event.citations],
-                            "retrieved": [present_citation(passage) for passage in event.retrieved],
-                            "standalone_question": event.standalone_question,
-                            "score_label": score_label,
-                        },
-                    )
-                elif isinstance(event, Token):
-                    yield sse("token", {"text": event.text})
-                elif isinstance(event, TurnFinished):
-                    yield sse("done", _done(event))
-        except ProviderError as error:
-            yield sse("error", stream_problem(error.status, error.message))
-        except Exception:
-            logger.exception("A playground answer failed in conversation %s", started.conversation_id)
-            yield sse("error", stream_problem(500, "Something went wrong on our side; it has been logged."))
-    finally:
-        await aclose(events)
+    return TurnPresenter(
+        face="playground",
+        sources=lambda event: {
+            "citations": [present_citation(citation) for citation in event.citations],
+            "retrieved": [present_citation(passage) for passage in event.retrieved],
+            "standalone_question": event.standalone_question,
+            "score_label": score_label,
+        },
+        done=_done,
+    )
 
 
 def _done(finished: TurnFinished) -> dict[str, Any]:
@@ -778,7 +752,7 @@ async def playground(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
             response["Retry-After"] = str(error.retry_after)
         return response
     score_label = MODE_SCORES.get(bot.retrieval_mode, "score")
-    return await event_stream(request, _playground_events(events, started, score_label))
+    return await event_stream(request, turn_events(events, started, _playground_turn(score_label)))
 
 
 # The engine keeps its database work in short transactions of its own: nothing is held while a model speaks.

@@ -21,8 +21,9 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import AsyncClient, Client
 
-from bots import services, widget
+from bots import public_api, services, widget
 from bots.models import Bot, Conversation, Message
+from providers import services as provider_services
 from tenants.context import tenant_context
 from tests.bots.test_api import (
     REFUNDS,
@@ -33,6 +34,8 @@ from tests.bots.test_api import (
     streamed_body,
 )
 from tests.factories import World, make_world
+from tests.stubs import Fault
+from tests.stubs.openai_stub import OpenAIStub
 
 SITE = "https://shop.example.com"
 ELSEWHERE = "https://evil.example.net"
@@ -518,3 +521,53 @@ def test_the_loader_is_served_gzipped_with_an_etag_and_names_the_hashed_panel() 
     plain = Client().get("/widget.js")
     assert "Content-Encoding" not in plain and plain.content.decode() == source
     assert Client().get("/widget.js", headers={"If-None-Match": response["ETag"]}).status_code == 304
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_a_model_failure_mid_stream_tells_the_visitor_nothing_of_the_provider(settings: Any) -> None:
+    stub = OpenAIStub(api_key="sk-test-openai-key-0123456789").start()
+    settings.OPENAI_BASE_URL = stub.base_url
+    settings.MODEL_CALL_MAX_RETRIES = 0
+    stub.faults.append(Fault.http(500))
+    try:
+        world = await sync_to_async(make_world)()
+
+        def openai_bot() -> Bot:
+            provider_services.credential_create(
+                actor=world.actor(), provider="openai", name="OpenAI", api_key="sk-test-openai-key-0123456789"
+            )
+            provider_services.model_settings_update(
+                actor=world.actor(), enabled_models=["openai:gpt-4o-mini"]
+            )
+            return published_bot(world, chat_model="openai:gpt-4o-mini", answer_policy="open")
+
+        bot = await sync_to_async(openai_bot)()
+        session = await sync_to_async(new_session)(bot)
+
+        response = await AsyncClient().post(
+            f"{base(bot)}/chat",
+            {"message": "Hello?"},
+            content_type="application/json",
+            headers=visitor(session["token"]),
+        )
+        events = sse_events(await streamed_body(response))
+        stored = await sync_to_async(_answer_of)(world, events[0][1]["conversation_id"])
+    finally:
+        stub.stop()
+        await sync_to_async(connections.close_all)()  # the worker thread's connection
+
+    assert [name for name, _ in events] == ["start", "sources", "error"]
+    error = events[-1][1]
+    assert error == {
+        "status": 503,
+        "title": "Service Unavailable",
+        "detail": public_api.VISITOR_PROVIDER_FAILURE,
+    }
+    assert "OpenAI" not in str(events) and "(500)" not in str(events)
+    assert stored.outcome == "error" and "OpenAI had a server error" in stored.error_message  # for the tenant
+
+
+def _answer_of(world: World, conversation_id: str) -> Message:
+    with tenant_context(world.tenant.pk):
+        return Message.objects.get(conversation_id=conversation_id, role="assistant")
