@@ -5,7 +5,8 @@ For each configuration, the bot's settings as they were when the run first start
 overrides applied to an unsaved copy of the bot; for a candidate embedding model, a scratch copy of the
 knowledge bases' index embedded with it. Then each case not yet answered by that configuration: answer
 (``engine.evaluate``), score, store once. A run works for at most ``time_budget_seconds`` per task and
-then asks to be continued, so no task runs for long and a worker restart loses at most one case.
+then hands the run back to be continued (at least one case per task), so no task runs for long and a
+worker restart loses at most one case.
 """
 
 from __future__ import annotations
@@ -82,11 +83,13 @@ def execute(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID | str, time_budget_
             continue
         column = _column(run, configuration)
         for case in pending:
-            if time.monotonic() > deadline:
-                return CONTINUE
             services.run_record_result(
                 tenant_id=tenant_id, run_id=run.pk, **_answer_and_score(run, column, case, titles)
             )
+            answered.add((configuration.pk, case.pk))
+            if time.monotonic() > deadline and len(answered) < len(cases) * len(configurations):
+                services.run_pause(tenant_id=tenant_id, run_id=run.pk)
+                return CONTINUE  # every task answers at least one case
     # Dropped before the run is marked complete: a worker dying in between leaves a run that a
     # redelivery finishes (and drops again), never a completed run with scratch chunks left behind.
     _drop_scratch_indexes(run, configurations)

@@ -547,7 +547,12 @@ def _enqueue(run: RegressionRun) -> None:
 
 def run_claim(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID | str) -> RegressionRun | None:
     """Start (or resume) a run; ``None`` when there is nothing to do: it is gone or finished, or it died
-    ``MAX_RUN_ATTEMPTS`` times (it is then failed)."""
+    ``MAX_RUN_ATTEMPTS`` times (it is then failed).
+
+    ``attempts`` counts the first start and every restart after a death — a claim that finds the run
+    still ``running`` — but not the planned continuations, which hand the run back as ``queued``
+    (:func:`run_pause`): a long run takes many tasks and is not a run that keeps dying.
+    """
     with tenant_context(tenant_id):
         run = (
             RegressionRun.objects.select_for_update()
@@ -557,15 +562,25 @@ def run_claim(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID | str) -> Regress
         )
         if run is None or run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
             return None
-        if run.attempts >= MAX_RUN_ATTEMPTS:
+        died = run.status == RunStatus.RUNNING
+        if died and run.attempts >= MAX_RUN_ATTEMPTS:
             _fail(run, f"The run stopped unexpectedly {run.attempts} times.")
             return None
+        if died or run.started_at is None:
+            run.attempts += 1
         run.status = RunStatus.RUNNING
-        run.attempts += 1
         run.started_at = run.started_at or timezone.now()
         run.heartbeat_at = timezone.now()
         run.save(update_fields=["status", "attempts", "started_at", "heartbeat_at"])
         return run
+
+
+def run_pause(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID) -> None:
+    """Hand a run back between two of its tasks (the next one continues it)."""
+    with tenant_context(tenant_id):
+        RegressionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+            status=RunStatus.QUEUED, heartbeat_at=timezone.now()
+        )
 
 
 def run_configuration_scratch_index(

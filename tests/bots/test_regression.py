@@ -685,3 +685,25 @@ def test_a_case_added_since_the_last_run_is_not_mistaken_for_drift(stub: OpenAIS
     assert first.live_pass_rate == 1.0
     assert (second.live_pass_rate, second.previous_pass_rate, second.drift_detected) == (3 / 4, 1.0, False)
     assert (third.live_pass_rate, third.previous_pass_rate, third.drift_detected) == (2 / 4, 3 / 4, True)
+
+
+def test_a_long_run_continues_over_many_tasks_without_counting_them_as_deaths(stub: OpenAIStub) -> None:
+    world = make_world()
+    bot, base = shop(world)
+    suite = three_cases(world, bot, base)
+    script_good_answers(stub, "gpt-4o-mini")
+    for number in range(4):
+        services.case_create(actor=world.actor(), suite_id=suite.pk, question=f"{REFUND_QUESTION} ({number})")
+    with enqueue_to(None):
+        run = services.run_start(actor=world.actor(), suite_id=suite.pk)
+
+    outcomes = []
+    while not outcomes or outcomes[-1] == "continue":
+        # No time at all per task: each answers one case and hands the run back.
+        outcomes.append(runner.execute(tenant_id=world.tenant.pk, run_id=run.pk, time_budget_seconds=0))
+        assert _run(world, run.pk).status in ("queued", "completed")
+        assert len(outcomes) <= 10
+
+    finished = _run(world, run.pk)
+    assert outcomes == ["continue"] * 6 + ["completed"]  # 7 cases, one per task
+    assert (finished.status, finished.done, finished.attempts) == ("completed", 7, 1)
