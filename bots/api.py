@@ -39,14 +39,15 @@ from bots.models import (
     WidgetPosition,
 )
 from bots.streaming import EXPORT_FORMATS, export_response
+from core.errors import NotFound, ValidationFailed
+from core.pagination import CursorPagination
+from core.serializers import StrictInputSerializer
 from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
 from knowledge.models import RetrievalMode
 from knowledge.retrieval import MAX_TOP_K
-from tenants.api_base import StrictInputSerializer, TenantAPIView
-from tenants.errors import NotFound, ValidationFailed
+from tenants.api_base import TenantAPIView
 from tenants.models import Role, Tenant
-from tenants.pagination import CursorPagination
 
 # Nested input serializers carry names unique across the API: the OpenAPI component name is the class
 # name, and drf-spectacular would otherwise document two different inputs under one name.

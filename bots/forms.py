@@ -16,11 +16,11 @@ from django.conf import settings
 
 from bots.models import AnswerPolicy, BotStatus, Channel, WidgetIcon, WidgetPosition
 from bots.services import MAX_SUGGESTED_QUESTIONS, MAX_TEMPERATURE, normalise_origin
+from core.errors import ValidationFailed
 from knowledge.forms import MODE_CHOICES
 from knowledge.models import KnowledgeBase
 from knowledge.retrieval import MAX_TOP_K
 from knowledge.services import MAX_ANSWER_CHARACTERS, MAX_QUESTION_CHARACTERS
-from tenants.errors import ValidationFailed
 
 MAX_ORIGINS = 50
 SUGGESTED_QUESTION_CHARACTERS = 200

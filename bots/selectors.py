@@ -12,10 +12,10 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from bots.models import Bot, BotKnowledgeBase, Conversation, Message, MessageRole
+from core.errors import NotFound
 from knowledge.models import KnowledgeBase
 from providers import selectors as provider_selectors
 from providers.models import UsageRecord
-from tenants.errors import NotFound
 from tenants.models import Tenant
 
 

@@ -37,6 +37,7 @@ from bots.models import (
     WidgetPosition,
     new_publishable_key,
 )
+from core.errors import Conflict, GroundworkError, NotFound, ValidationFailed
 from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
 from knowledge.models import Document, RetrievalMode
@@ -46,7 +47,6 @@ from providers import selectors as provider_selectors
 from providers.models import FoundationModel, ModelKind
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
-from tenants.errors import Conflict, GroundworkError, NotFound, ValidationFailed
 from tenants.models import Role, Tenant, User
 from tenants.services import audit
 
@@ -60,10 +60,6 @@ class BudgetExhausted(GroundworkError):
     title = "Budget exhausted"
 
 
-def _invalid(field_name: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, field_errors={field_name: [message]})
-
-
 # --- checking settings ------------------------------------------------------------------------------
 
 
@@ -71,15 +67,15 @@ def _chat_model(tenant: Tenant, ref: str, field_name: str) -> provider_selectors
     try:
         model = provider_selectors.model_get(tenant=tenant, ref=ref)
     except NotFound:
-        raise _invalid(field_name, f"No such model “{ref}”.") from None
+        raise ValidationFailed.on(field_name, f"No such model “{ref}”.") from None
     if model.spec.kind != ModelKind.CHAT:
-        raise _invalid(field_name, f"{model.display_name} is not a chat model.")
+        raise ValidationFailed.on(field_name, f"{model.display_name} is not a chat model.")
     if ref not in provider_selectors.model_settings(tenant=tenant).enabled_models:
-        raise _invalid(
+        raise ValidationFailed.on(
             field_name, f"{model.display_name} is not enabled for your organisation (Models page)."
         )
     if isinstance(model.spec, FoundationModel) and model.spec.is_retired:
-        raise _invalid(field_name, f"{model.display_name} has been retired by its provider.")
+        raise ValidationFailed.on(field_name, f"{model.display_name} has been retired by its provider.")
     return model
 
 
@@ -88,7 +84,7 @@ def normalise_origin(origin: str) -> str:
     text = origin.strip().rstrip("/")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
-        raise _invalid(
+        raise ValidationFailed.on(
             "allowed_origins", f"“{origin[:100]}” is not a web origin like https://www.example.com (no path)."
         )
     port = f":{parts.port}" if parts.port else ""
@@ -101,44 +97,52 @@ def _check(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
     if "name" in checked:
         checked["name"] = str(checked["name"]).strip()[:120]
         if not checked["name"]:
-            raise _invalid("name", "Give the bot a name.")
+            raise ValidationFailed.on("name", "Give the bot a name.")
     if "chat_model" in checked:
         model = _chat_model(tenant, checked["chat_model"], "chat_model")
         limit = model.spec.max_output_tokens
         if limit and checked.get("max_output_tokens", 0) > limit:
-            raise _invalid("max_output_tokens", f"{model.display_name} writes at most {limit:,} tokens.")
+            raise ValidationFailed.on(
+                "max_output_tokens", f"{model.display_name} writes at most {limit:,} tokens."
+            )
     if checked.get("fallback_model"):
         _chat_model(tenant, checked["fallback_model"], "fallback_model")
         if checked["fallback_model"] == checked.get("chat_model"):
-            raise _invalid("fallback_model", "The fallback must be another model than the main one.")
+            raise ValidationFailed.on(
+                "fallback_model", "The fallback must be another model than the main one."
+            )
     if "temperature" in checked and not 0.0 <= float(checked["temperature"]) <= MAX_TEMPERATURE:
-        raise _invalid("temperature", f"Temperature is between 0 and {MAX_TEMPERATURE:g}.")
+        raise ValidationFailed.on("temperature", f"Temperature is between 0 and {MAX_TEMPERATURE:g}.")
     if "max_output_tokens" in checked and not 16 <= int(checked["max_output_tokens"]) <= 32_000:
-        raise _invalid("max_output_tokens", "Answers are between 16 and 32,000 tokens long.")
+        raise ValidationFailed.on("max_output_tokens", "Answers are between 16 and 32,000 tokens long.")
     if "retrieval_top_k" in checked and not 1 <= int(checked["retrieval_top_k"]) <= MAX_TOP_K:
-        raise _invalid("retrieval_top_k", f"Top-k is between 1 and {MAX_TOP_K}.")
+        raise ValidationFailed.on("retrieval_top_k", f"Top-k is between 1 and {MAX_TOP_K}.")
     if (
         "retrieval_score_threshold" in checked
         and not 0.0 <= float(checked["retrieval_score_threshold"]) <= 1.0
     ):
-        raise _invalid("retrieval_score_threshold", "The score threshold is a similarity between 0 and 1.")
+        raise ValidationFailed.on(
+            "retrieval_score_threshold", "The score threshold is a similarity between 0 and 1."
+        )
     if "retrieval_mode" in checked and checked["retrieval_mode"] not in RetrievalMode.values:
-        raise _invalid("retrieval_mode", "Choose vector, full_text or hybrid.")
+        raise ValidationFailed.on("retrieval_mode", "Choose vector, full_text or hybrid.")
     if "answer_policy" in checked and checked["answer_policy"] not in AnswerPolicy.values:
-        raise _invalid("answer_policy", "Choose strict or open.")
+        raise ValidationFailed.on("answer_policy", "Choose strict or open.")
     if "status" in checked and checked["status"] not in BotStatus.values:
-        raise _invalid("status", "Choose draft or published.")
+        raise ValidationFailed.on("status", "Choose draft or published.")
     if "suggested_questions" in checked:
         questions = [str(question).strip()[:200] for question in checked["suggested_questions"]]
         checked["suggested_questions"] = [question for question in questions if question]
         if len(checked["suggested_questions"]) > MAX_SUGGESTED_QUESTIONS:
-            raise _invalid("suggested_questions", f"Up to {MAX_SUGGESTED_QUESTIONS} suggested questions.")
+            raise ValidationFailed.on(
+                "suggested_questions", f"Up to {MAX_SUGGESTED_QUESTIONS} suggested questions."
+            )
     if "allowed_origins" in checked:
         checked["allowed_origins"] = list(
             dict.fromkeys(normalise_origin(o) for o in checked["allowed_origins"])
         )
     if checked.get("daily_budget_usd") is not None and Decimal(checked["daily_budget_usd"]) < 0:
-        raise _invalid("daily_budget_usd", "A budget cannot be negative.")
+        raise ValidationFailed.on("daily_budget_usd", "A budget cannot be negative.")
     if "avatar" in checked:
         checked["avatar"] = str(checked["avatar"]).strip()[:8]
     if "widget_title" in checked:
@@ -147,12 +151,12 @@ def _check(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
         # Reaches a style attribute on other people's websites: exactly #rrggbb, nothing else.
         colour = str(checked["widget_color"]).strip().lower()
         if not HEX_COLOUR.fullmatch(colour):
-            raise _invalid("widget_color", "Give the colour as #rrggbb, for example #4f46e5.")
+            raise ValidationFailed.on("widget_color", "Give the colour as #rrggbb, for example #4f46e5.")
         checked["widget_color"] = colour
     if "widget_position" in checked and checked["widget_position"] not in WidgetPosition.values:
-        raise _invalid("widget_position", "Choose left or right.")
+        raise ValidationFailed.on("widget_position", "Choose left or right.")
     if "widget_icon" in checked and checked["widget_icon"] not in WidgetIcon.values:
-        raise _invalid("widget_icon", f"Choose one of {', '.join(WidgetIcon.values)}.")
+        raise ValidationFailed.on("widget_icon", f"Choose one of {', '.join(WidgetIcon.values)}.")
     return checked
 
 
@@ -543,10 +547,10 @@ def message_rate_as_visitor(
 
 def _rate(tenant: Tenant, message_id: uuid.UUID | str, rating: int, comment: str) -> Message:
     if rating not in (1, -1):
-        raise _invalid("rating", "Rate an answer 1 (helpful) or -1 (not helpful).")
+        raise ValidationFailed.on("rating", "Rate an answer 1 (helpful) or -1 (not helpful).")
     message = selectors.message_get(tenant=tenant, message_id=message_id)
     if message.role != MessageRole.ASSISTANT:
-        raise _invalid("message", "Only the bot's answers can be rated.")
+        raise ValidationFailed.on("message", "Only the bot's answers can be rated.")
     message.rating = rating
     message.feedback_comment = comment.strip()[:2000]
     message.save(update_fields=["rating", "feedback_comment"])
@@ -566,18 +570,18 @@ def message_correct_into_knowledge(
     actor.require(Role.EDITOR, "add knowledge")
     message = selectors.message_get(tenant=actor.tenant, message_id=message_id)
     if message.role != MessageRole.ASSISTANT:
-        raise _invalid("message", "Correct one of the bot's answers.")
+        raise ValidationFailed.on("message", "Correct one of the bot's answers.")
     asked = question.strip() or selectors.question_for(tenant=actor.tenant, answer=message)
     if not asked:
-        raise _invalid("question", "Type the question this answer is for.")
+        raise ValidationFailed.on("question", "Type the question this answer is for.")
     if len(asked) > knowledge_services.MAX_QUESTION_CHARACTERS:
-        raise _invalid(
+        raise ValidationFailed.on(
             "question",
             f"The question is {len(asked):,} characters long; shorten it to "
             f"{knowledge_services.MAX_QUESTION_CHARACTERS:,} for the knowledge base.",
         )
     if not answer.strip():
-        raise _invalid("answer", "Type the correct answer.")
+        raise ValidationFailed.on("answer", "Type the correct answer.")
     document = knowledge_services.document_add_qa(
         actor=actor,
         knowledge_base_id=knowledge_base_id,

@@ -71,6 +71,9 @@ from bots.streaming import (
     first_event,
     turn_events,
 )
+from core.errors import GroundworkError, NotFound
+from core.formatting import duration_label
+from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 from knowledge import selectors as knowledge_selectors
 from knowledge.models import KnowledgeBase
 from knowledge.views import MODE_SCORES, web_link
@@ -78,9 +81,7 @@ from providers import selectors as provider_selectors
 from providers.models import ModelKind
 from providers.presentation import compact_count, cost_label, present_model
 from tenants.actors import Actor
-from tenants.errors import GroundworkError, NotFound
 from tenants.models import Role, User
-from tenants.problems import PROBLEM_CONTENT_TYPE, problem_body
 from tenants.views_base import TenantView, form_with_errors, resolve_membership
 
 CONVERSATIONS_PER_PAGE = 25
@@ -150,14 +151,6 @@ def choice_rows(choices: tuple[tuple[str, str, str, str], ...], chosen: Any) -> 
 def avatar_tone(bot: Bot) -> int:
     """One of a few avatar colours, the same for a bot every time."""
     return int(bot.pk.hex[:4], 16) % AVATAR_TONES
-
-
-def duration_label(milliseconds: int | None) -> str:
-    if milliseconds is None:
-        return "—"
-    if milliseconds < 1000:
-        return f"{milliseconds} ms"
-    return f"{milliseconds / 1000:.1f} s"
 
 
 def present_citation(citation: dict[str, Any]) -> dict[str, Any]:

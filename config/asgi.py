@@ -93,7 +93,7 @@ def _application() -> BodySizeLimit:
     django_application = get_asgi_application()  # sets Django up, so settings can be read below
     from django.conf import settings
 
-    from knowledge.uploads import MULTIPART_OVERHEAD_BYTES
+    from core.uploads import MULTIPART_OVERHEAD_BYTES
 
     return BodySizeLimit(django_application, settings.KNOWLEDGE_MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES)
 

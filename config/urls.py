@@ -1,8 +1,8 @@
+from bots.public_api import widget_script
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from bots.public_api import widget_script
 from bots.regression.urls import urlpatterns as regression_pages
 from bots.urls import urlpatterns as bot_pages
 from config.health import health
@@ -42,7 +42,7 @@ urlpatterns = [
     path("public/v1/", include(("bots.public_urls", "public"))),
 ]
 
-handler400 = "tenants.problems.handler400"
-handler403 = "tenants.problems.handler403"
-handler404 = "tenants.problems.handler404"
-handler500 = "tenants.problems.handler500"
+handler400 = "core.problems.handler400"
+handler403 = "core.problems.handler403"
+handler404 = "core.problems.handler404"
+handler500 = "core.problems.handler500"

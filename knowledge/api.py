@@ -18,13 +18,14 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.errors import ValidationFailed
+from core.pagination import CursorPagination
+from core.serializers import StrictInputSerializer
 from knowledge import retrieval, selectors, services
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, RetrievalMode, SourceType
-from knowledge.uploads import limit_uploads
-from tenants.api_base import StrictInputSerializer, TenantAPIView
-from tenants.errors import ValidationFailed
+from knowledge.uploads import limit_knowledge_uploads
+from tenants.api_base import TenantAPIView
 from tenants.models import Role
-from tenants.pagination import CursorPagination
 
 # Nested input serializers carry names unique across the API: the OpenAPI component name is the class
 # name, and drf-spectacular would otherwise document two different inputs under one name.
@@ -400,7 +401,7 @@ class DocumentListView(KnowledgeAPIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Before anything can read the body: the size limit must be in place while a file streams in.
-        limit_uploads(request._request)
+        limit_knowledge_uploads(request._request)
         super().initial(request, *args, **kwargs)
 
     @extend_schema(responses=DocumentOutput(many=True))

@@ -59,9 +59,9 @@ from django.db import connection, transaction
 from pgvector.django import HnswIndex
 from psycopg import sql
 
+from core.errors import ValidationFailed
 from knowledge.models import EMBEDDING_COLUMNS, Chunk, DocumentStatus, KnowledgeBase, RetrievalMode
 from tenants.context import active_tenant_id
-from tenants.errors import ValidationFailed
 from tenants.models import Tenant
 
 # --- measured constants (bench/retrieval.py; numbers in bench/RESULTS.md) -----------------------------

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
+from core.errors import NotFound, ValidationFailed
 from knowledge import retrieval
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from knowledge.retrieval import SearchResult
-from tenants.errors import NotFound, ValidationFailed
 from tenants.models import Tenant
 
 

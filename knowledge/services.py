@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import Conflict, NotFound, ValidationFailed
 from knowledge import selectors
 from knowledge.fetching import FetchRefused, check_url
 from knowledge.ingestion import ChunkDraft, IngestionError
@@ -48,7 +49,6 @@ from providers import selectors as provider_selectors
 from providers.models import FoundationModel, ModelKind
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
-from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.models import Role, Tenant
 from tenants.services import audit
 
@@ -78,46 +78,46 @@ def embedding_choice(*, tenant: Tenant, ref: str) -> EmbeddingChoice:
     try:
         model = provider_selectors.model_get(tenant=tenant, ref=ref)
     except NotFound:
-        raise _invalid("embedding_model", f"No such model “{ref}”.") from None
+        raise ValidationFailed.on("embedding_model", f"No such model “{ref}”.") from None
     if model.spec.kind != ModelKind.EMBEDDING:
-        raise _invalid("embedding_model", f"{model.display_name} is not an embedding model.")
+        raise ValidationFailed.on("embedding_model", f"{model.display_name} is not an embedding model.")
     if isinstance(model.spec, FoundationModel) and model.spec.is_retired:
-        raise _invalid("embedding_model", f"{model.display_name} has been retired by its provider.")
+        raise ValidationFailed.on(
+            "embedding_model", f"{model.display_name} has been retired by its provider."
+        )
     dimensions = model.spec.embedding_dimensions or 0
     if dimensions not in SUPPORTED_DIMENSIONS:
         sizes = ", ".join(f"{size:,}" for size in SUPPORTED_DIMENSIONS)
-        raise _invalid(
+        raise ValidationFailed.on(
             "embedding_model",
             f"{model.display_name} makes vectors of {dimensions:,} dimensions; Groundwork stores {sizes}.",
         )
     return EmbeddingChoice(ref=ref, dimensions=dimensions, window_tokens=model.spec.context_window)
 
 
-def _invalid(field_name: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, field_errors={field_name: [message]})
-
-
 def _check_settings(values: Mapping[str, Any]) -> None:
     size = values.get("chunk_size_tokens")
     overlap = values.get("chunk_overlap_tokens")
     if size is not None and not MIN_CHUNK_SIZE_TOKENS <= size <= MAX_CHUNK_SIZE_TOKENS:
-        raise _invalid(
+        raise ValidationFailed.on(
             "chunk_size_tokens",
             f"Chunk size must be between {MIN_CHUNK_SIZE_TOKENS} and {MAX_CHUNK_SIZE_TOKENS:,} tokens.",
         )
     if size is not None and overlap is not None and not 0 <= overlap < size // 2:
-        raise _invalid(
+        raise ValidationFailed.on(
             "chunk_overlap_tokens", "Overlap must be at least 0 and less than half the chunk size."
         )
     top_k = values.get("retrieval_top_k")
     if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
-        raise _invalid("retrieval_top_k", f"Top-k must be between 1 and {MAX_TOP_K}.")
+        raise ValidationFailed.on("retrieval_top_k", f"Top-k must be between 1 and {MAX_TOP_K}.")
     threshold = values.get("retrieval_score_threshold")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise _invalid("retrieval_score_threshold", "The score threshold is a similarity between 0 and 1.")
+        raise ValidationFailed.on(
+            "retrieval_score_threshold", "The score threshold is a similarity between 0 and 1."
+        )
     mode = values.get("retrieval_mode")
     if mode is not None and mode not in RetrievalMode.values:
-        raise _invalid("retrieval_mode", "Choose vector, full_text or hybrid.")
+        raise ValidationFailed.on("retrieval_mode", "Choose vector, full_text or hybrid.")
 
 
 @runs_in_actor_tenant
@@ -136,7 +136,7 @@ def knowledge_base_create(
     actor.require(Role.EDITOR, "create knowledge bases")
     name = name.strip()
     if not name:
-        raise _invalid("name", "Give the knowledge base a name.")
+        raise ValidationFailed.on("name", "Give the knowledge base a name.")
     values = {
         "chunk_size_tokens": chunk_size_tokens,
         "chunk_overlap_tokens": chunk_overlap_tokens,
@@ -196,7 +196,7 @@ def knowledge_base_update(
     if "name" in changes:
         changes["name"] = str(changes["name"]).strip()[:120]
         if not changes["name"]:
-            raise _invalid("name", "Give the knowledge base a name.")
+            raise ValidationFailed.on("name", "Give the knowledge base a name.")
     merged = {name: changes.get(name, getattr(knowledge_base, name)) for name in UPDATABLE_FIELDS}
     _check_settings(merged)
     diff = {
@@ -324,12 +324,12 @@ def document_upload(
     to be shown: the bytes are stored in the database, never under a path built from the name."""
     knowledge_base = _writable_knowledge_base(actor, knowledge_base_id)
     if len(content) > settings.KNOWLEDGE_MAX_FILE_BYTES:
-        raise _invalid("file", limit_message(filename))
+        raise ValidationFailed.on("file", limit_message(filename))
     try:
         kind = sniff(content, filename=filename)
         check_declared_type(kind, filename)
     except IngestionError as error:
-        raise _invalid("file", error.message) from None
+        raise ValidationFailed.on("file", error.message) from None
     content_hash = hashlib.sha256(content).hexdigest()
     _refuse_duplicate(actor.tenant, knowledge_base, content_hash)
     shown_name = display_name(filename).strip('"') if filename.strip() else ""
@@ -367,9 +367,9 @@ def document_add_text(
 ) -> Document:
     knowledge_base = _writable_knowledge_base(actor, knowledge_base_id)
     if not text.strip():
-        raise _invalid("text", "Paste some text to add.")
+        raise ValidationFailed.on("text", "Paste some text to add.")
     if len(text) > MAX_TEXT_CHARACTERS:
-        raise _invalid(
+        raise ValidationFailed.on(
             "text", f"Pasted text is limited to {MAX_TEXT_CHARACTERS:,} characters; upload a file."
         )
     first_line = text.strip().splitlines()[0].lstrip("#").strip()  # a Markdown heading, without its marks
@@ -408,7 +408,7 @@ def document_add_crawl(
     limit = settings.CRAWL_MAX_PAGES_LIMIT
     max_pages = settings.CRAWL_DEFAULT_MAX_PAGES if max_pages is None else max_pages
     if not 1 <= max_pages <= limit:
-        raise _invalid("max_pages", f"A crawl reads between 1 and {limit:,} pages.")
+        raise ValidationFailed.on("max_pages", f"A crawl reads between 1 and {limit:,} pages.")
     return _new_document(
         actor,
         knowledge_base,
@@ -421,11 +421,11 @@ def document_add_crawl(
 
 def _checked_url(url: str) -> str:
     if len(url) > 2000:
-        raise _invalid("url", "Addresses are limited to 2,000 characters.")
+        raise ValidationFailed.on("url", "Addresses are limited to 2,000 characters.")
     try:
         return check_url(url)
     except FetchRefused as refused:
-        raise _invalid("url", refused.message) from None
+        raise ValidationFailed.on("url", refused.message) from None
 
 
 @runs_in_actor_tenant
@@ -440,18 +440,20 @@ def document_add_qa(
         if not question and not answer:
             continue
         if not question or not answer:
-            raise _invalid("qa", f"Pair {number} needs both a question and an answer.")
+            raise ValidationFailed.on("qa", f"Pair {number} needs both a question and an answer.")
         if len(question) > MAX_QUESTION_CHARACTERS or len(answer) > MAX_ANSWER_CHARACTERS:
-            raise _invalid(
+            raise ValidationFailed.on(
                 "qa",
                 f"Pair {number} is too long: questions up to {MAX_QUESTION_CHARACTERS:,} characters, "
                 f"answers up to {MAX_ANSWER_CHARACTERS:,}.",
             )
         cleaned.append({"question": question, "answer": answer})
     if not cleaned:
-        raise _invalid("qa", "Enter at least one question with its answer.")
+        raise ValidationFailed.on("qa", "Enter at least one question with its answer.")
     if len(cleaned) > MAX_QA_PAIRS:
-        raise _invalid("qa", f"Up to {MAX_QA_PAIRS:,} pairs at a time; add the rest as another document.")
+        raise ValidationFailed.on(
+            "qa", f"Up to {MAX_QA_PAIRS:,} pairs at a time; add the rest as another document."
+        )
     return _new_document(
         actor,
         knowledge_base,

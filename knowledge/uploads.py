@@ -1,34 +1,13 @@
-"""The upload size limit, enforced while a file streams in rather than after it has been stored.
-
-Django's own handlers spool an upload to memory or a temporary file whatever its size; this handler
-runs first and stops the upload as soon as the declared body or the bytes received so far pass
-``KNOWLEDGE_MAX_FILE_BYTES``. (Under ASGI the whole body is also capped before Django reads it:
-``config.asgi``.) Views install it with :func:`limit_uploads` before they touch ``request.FILES``.
-
-Upload handlers cannot be changed once the body has been parsed, and Django's CSRF middleware parses
-it (to read ``csrfmiddlewaretoken``) before the view runs: a dashboard view that takes uploads is
-therefore ``csrf_exempt`` and runs the CSRF check itself right after installing the limit.
-"""
+"""The knowledge upload limit, ``KNOWLEDGE_MAX_FILE_BYTES``, on core's streaming size-limited handler."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
-from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 
+from core.uploads import limit_uploads
 from knowledge.ingestion.sniff import display_name
-from tenants.errors import GroundworkError
-
-# Room for a multipart body's boundaries, headers and small fields around the file itself.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-class UploadTooLarge(GroundworkError):
-    status = 413
-    title = "Upload too large"
 
 
 def limit_message(name: str = "") -> str:
@@ -37,35 +16,6 @@ def limit_message(name: str = "") -> str:
     return f"{subject} is larger than the {limit} limit; split it or compress its images."
 
 
-class SizeLimitedUploadHandler(FileUploadHandler):
-    """Refuses a file once more than ``KNOWLEDGE_MAX_FILE_BYTES`` of it have arrived."""
-
-    def __init__(self, request: HttpRequest | None = None) -> None:
-        super().__init__(request)
-        self.limit = settings.KNOWLEDGE_MAX_FILE_BYTES
-        self.received = 0
-
-    def handle_raw_input(
-        self, input_data: Any, META: Any, content_length: int, *args: Any, **kwargs: Any
-    ) -> None:
-        if content_length > self.limit + MULTIPART_OVERHEAD_BYTES:
-            raise UploadTooLarge(limit_message())
-
-    def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
-        super().new_file(field_name, file_name, *args, **kwargs)
-        self.received = 0
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
-        self.received += len(raw_data)
-        if self.received > self.limit:
-            raise UploadTooLarge(limit_message(self.file_name or ""))
-        return raw_data  # the next handler (memory or temporary file) stores it
-
-    def file_complete(self, file_size: int) -> None:
-        return None  # the next handler makes the file object
-
-
-def limit_uploads(request: HttpRequest) -> None:
-    """Install the limit on ``request``; call before anything reads ``request.FILES`` or ``POST``."""
-    if not any(isinstance(handler, SizeLimitedUploadHandler) for handler in request.upload_handlers):
-        request.upload_handlers.insert(0, SizeLimitedUploadHandler(request))
+def limit_knowledge_uploads(request: HttpRequest) -> None:
+    """Install the knowledge upload limit on ``request`` before anything reads its body."""
+    limit_uploads(request, limit=settings.KNOWLEDGE_MAX_FILE_BYTES, message=limit_message)

@@ -25,14 +25,15 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 
+from core.errors import GroundworkError
+from core.uploads import UploadTooLarge
 from knowledge import selectors, services
 from knowledge.forms import CrawlForm, KnowledgeBaseForm, QaForm, SearchForm, TextForm, UrlForm
 from knowledge.ingestion.sniff import SUPPORTED_TYPES_SENTENCE
 from knowledge.models import Document, DocumentStatus, KnowledgeBase, RetrievalMode, SourceType
 from knowledge.retrieval import SearchResult
-from knowledge.uploads import UploadTooLarge, limit_uploads
+from knowledge.uploads import limit_knowledge_uploads
 from providers import selectors as provider_selectors
-from tenants.errors import GroundworkError
 from tenants.models import Role
 from tenants.views_base import TenantView, form_with_errors
 
@@ -535,7 +536,7 @@ class DocumentUploadView(KnowledgeBasePage):
 
     def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         knowledge_base = self.knowledge_base(pk)  # another tenant's id: 404 before the body is read
-        limit_uploads(request)
+        limit_knowledge_uploads(request)
         try:
             rejection = _csrf_rejection(request)
             if rejection is not None:

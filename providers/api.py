@@ -15,9 +15,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.serializers import StrictInputSerializer
 from providers import selectors, services
 from providers.models import CustomModel, ModelKind, Provider, ProviderCredential, TenantModelSettings
-from tenants.api_base import StrictInputSerializer, TenantAPIView, TenantViewSet
+from tenants.api_base import TenantAPIView, TenantViewSet
 from tenants.models import Role
 
 # Nested input serializers carry names unique across the API: the OpenAPI component name is the class

@@ -6,7 +6,7 @@ them as problem+json and the dashboard shows the message. Messages never contain
 
 from __future__ import annotations
 
-from tenants.errors import GroundworkError
+from core.errors import GroundworkError
 
 
 class ProviderError(GroundworkError):

@@ -12,6 +12,7 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
+from core.errors import NotFound, ValidationFailed
 from providers.models import (
     CustomModel,
     FoundationModel,
@@ -22,7 +23,6 @@ from providers.models import (
     TenantModelSettings,
     UsageRecord,
 )
-from tenants.errors import NotFound, ValidationFailed
 from tenants.models import Tenant
 
 DEFAULT_CHAT_MODEL = "local:no-llm"

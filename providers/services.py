@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core.errors import Conflict, ValidationFailed
 from providers import crypto, selectors
 from providers.models import (
     CallOutcome,
@@ -28,7 +29,6 @@ from providers.models import (
 )
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant
-from tenants.errors import Conflict, ValidationFailed
 from tenants.models import Role, Tenant
 from tenants.services import audit
 
@@ -328,7 +328,7 @@ def custom_model_delete(*, actor: Actor, custom_model_id: uuid.UUID) -> None:
     actor.require(Role.ADMIN, "remove models")
     model = selectors.custom_model_list(tenant=actor.tenant).filter(pk=custom_model_id).first()
     if model is None:
-        from tenants.errors import NotFound
+        from core.errors import NotFound
 
         raise NotFound("No such model.")
     audit(actor, action="custom_model.deleted", target=model, changes={"model": model.model_name})
@@ -438,7 +438,7 @@ def _money(amount: Decimal | None) -> str | None:
 def _require_choosable(
     tenant: Tenant, ref: str, kind: str | None, field_name: str, errors: dict[str, list[str]]
 ) -> None:
-    from tenants.errors import NotFound
+    from core.errors import NotFound
 
     try:
         model = selectors.model_get(tenant=tenant, ref=ref)

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from core.errors import GroundworkError, ValidationFailed
 from providers import selectors, services
 from providers.forms import (
     CredentialForm,
@@ -37,7 +38,6 @@ from providers.presentation import (
     usage_chart,
     usage_cost_places,
 )
-from tenants.errors import GroundworkError, ValidationFailed
 from tenants.models import Role
 from tenants.views_base import TenantView, form_with_errors
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tenants.errors import PermissionDenied
+from core.errors import PermissionDenied
 from tenants.models import ApiKey, Role, Tenant, User
 
 

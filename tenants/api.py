@@ -9,8 +9,9 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.serializers import StrictInputSerializer
 from tenants import services
-from tenants.api_base import StrictInputSerializer, TenantAPIView, TenantViewSet
+from tenants.api_base import TenantAPIView, TenantViewSet
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant
 
 ASSIGNABLE_ROLES = [Role.VIEWER, Role.EDITOR, Role.ADMIN]

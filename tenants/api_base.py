@@ -17,21 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
+from core.pagination import CursorPagination
 from tenants.actors import Actor
 from tenants.context import activate_tenant
 from tenants.models import ApiKey, Role
-from tenants.pagination import CursorPagination
-
-
-class StrictInputSerializer(serializers.Serializer):
-    """Input serializer that rejects fields it does not know, instead of silently dropping them."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 class TenantAPIView(APIView):

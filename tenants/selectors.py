@@ -7,8 +7,8 @@ import uuid
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from core.errors import NotFound
 from tenants.context import unscoped
-from tenants.errors import NotFound
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Tenant, User
 
 

@@ -20,10 +20,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants import selectors
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
-from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant, User
 
 logger = logging.getLogger(__name__)

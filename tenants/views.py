@@ -22,9 +22,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
+from core.errors import GroundworkError
 from tenants import selectors, services
 from tenants.context import activate_tenant
-from tenants.errors import GroundworkError
 from tenants.forms import (
     ApiKeyForm,
     DeleteOrganisationForm,

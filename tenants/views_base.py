@@ -18,10 +18,10 @@ from django.http import Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
 from django.views import View
 
+from core.errors import GroundworkError, NotFound, PermissionDenied
 from tenants import selectors
 from tenants.actors import Actor
 from tenants.context import activate_tenant
-from tenants.errors import GroundworkError, NotFound, PermissionDenied
 from tenants.models import Membership, Role, User
 
 SESSION_TENANT_KEY = "tenant_id"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from config.asgi import BodySizeLimit, application
-from knowledge.uploads import MULTIPART_OVERHEAD_BYTES
+from core.uploads import MULTIPART_OVERHEAD_BYTES
 
 Message = dict[str, Any]
 

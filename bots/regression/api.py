@@ -12,8 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.core.files.uploadhandler import FileUploadHandler
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.text import slugify
@@ -46,12 +45,13 @@ from bots.models import (
 )
 from bots.regression import selectors, services
 from bots.streaming import EXPORT_FORMATS
+from core.errors import NotFound, ValidationFailed
+from core.pagination import CursorPagination
+from core.serializers import StrictInputSerializer
+from core.uploads import limit_uploads
 from knowledge.models import RetrievalMode
 from knowledge.retrieval import MAX_TOP_K
-from knowledge.uploads import UploadTooLarge
-from tenants.api_base import StrictInputSerializer, TenantAPIView
-from tenants.errors import NotFound, ValidationFailed
-from tenants.pagination import CursorPagination
+from tenants.api_base import TenantAPIView
 
 # Nested input and output serializers carry names unique across the API: the OpenAPI component name is
 # the class name, and drf-spectacular would otherwise document two different objects under one name.
@@ -521,38 +521,8 @@ def _format_of(filename: str) -> str | None:
     return extension if extension in IMPORT_FORMATS else None
 
 
-class CaseImportUploadHandler(FileUploadHandler):
-    """Refuses an import file once more than ``MAX_IMPORT_BYTES`` of it have arrived, before Django
-    spools it (a multipart body is not bounded by the API's body limit)."""
-
-    OVERHEAD_BYTES = 64 * 1024  # the multipart boundaries, headers and the small ``format`` field
-
-    def __init__(self, request: HttpRequest | None = None) -> None:
-        super().__init__(request)
-        self.received = 0
-
-    @staticmethod
-    def refusal() -> UploadTooLarge:
-        return UploadTooLarge(f"Import files are limited to {filesizeformat(services.MAX_IMPORT_BYTES)}.")
-
-    def handle_raw_input(
-        self, input_data: Any, META: Any, content_length: int, *args: Any, **kwargs: Any
-    ) -> None:
-        if content_length > services.MAX_IMPORT_BYTES + self.OVERHEAD_BYTES:
-            raise self.refusal()
-
-    def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
-        super().new_file(field_name, file_name, *args, **kwargs)
-        self.received = 0
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
-        self.received += len(raw_data)
-        if self.received > services.MAX_IMPORT_BYTES:
-            raise self.refusal()
-        return raw_data  # the next handler (memory or temporary file) stores it
-
-    def file_complete(self, file_size: int) -> None:
-        return None  # the next handler makes the file object
+def _import_limit_message(name: str) -> str:
+    return f"Import files are limited to {filesizeformat(services.MAX_IMPORT_BYTES)}."
 
 
 def _report_body(report: selectors.Report) -> dict[str, Any]:
@@ -726,8 +696,7 @@ class CaseImportView(RegressionAPIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Before anything can read the body: the size limit must be in place while a file streams in.
-        if not any(isinstance(h, CaseImportUploadHandler) for h in request._request.upload_handlers):
-            request._request.upload_handlers.insert(0, CaseImportUploadHandler(request._request))
+        limit_uploads(request._request, limit=services.MAX_IMPORT_BYTES, message=_import_limit_message)
         super().initial(request, *args, **kwargs)
 
     @extend_schema(

@@ -21,8 +21,8 @@ from bots.models import (
     RunConfiguration,
     RunStatus,
 )
-from bots.streaming import FORMULA_PREFIXES
-from tenants.errors import NotFound
+from core.errors import NotFound
+from core.spreadsheets import defused
 from tenants.models import Tenant
 
 
@@ -106,7 +106,7 @@ def cases_export(*, tenant: Tenant, suite: RegressionSuite, export_format: str) 
                 value = "|".join(value)
             elif isinstance(value, bool):
                 value = "true" if value else "false"
-            cells.append("'" + value if value.startswith(FORMULA_PREFIXES) else value)
+            cells.append(defused(value))
         writer.writerow(cells)
     return buffer.getvalue()
 

@@ -36,13 +36,13 @@ from bots.models import (
     SuiteSchedule,
 )
 from bots.regression import selectors
-from bots.streaming import FORMULA_PREFIXES
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.spreadsheets import undefused
 from knowledge import services as knowledge_services
 from knowledge.models import Document
 from providers import selectors as provider_selectors
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
-from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.models import Role, Tenant
 from tenants.services import audit
 
@@ -65,10 +65,6 @@ TRUE_WORDS = {"true", "yes", "1", "y"}
 FALSE_WORDS = {"false", "no", "0", "n", ""}
 
 
-def _invalid(field_name: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, field_errors={field_name: [message]})
-
-
 # --- suites ---------------------------------------------------------------------------------------------
 
 
@@ -77,13 +73,15 @@ def _check_suite(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
     if "name" in checked:
         checked["name"] = str(checked["name"]).strip()[:120]
         if not checked["name"]:
-            raise _invalid("name", "Give the suite a name.")
+            raise ValidationFailed.on("name", "Give the suite a name.")
     if checked.get("judge_model"):
         bot_services._chat_model(tenant, checked["judge_model"], "judge_model")
     if "schedule" in checked and checked["schedule"] not in SuiteSchedule.values:
-        raise _invalid("schedule", "Choose off, daily or weekly.")
+        raise ValidationFailed.on("schedule", "Choose off, daily or weekly.")
     if "drift_tolerance" in checked and not 0.0 <= float(checked["drift_tolerance"]) <= 1.0:
-        raise _invalid("drift_tolerance", "The tolerance is a share of the cases, between 0 and 1.")
+        raise ValidationFailed.on(
+            "drift_tolerance", "The tolerance is a share of the cases, between 0 and 1."
+        )
     if "judge_rubric" in checked:
         checked["judge_rubric"] = str(checked["judge_rubric"]).strip()[:4000]
     return checked
@@ -173,9 +171,9 @@ def _check_case(
     if "question" in checked:
         checked["question"] = str(checked["question"] or "").strip()
         if not checked["question"]:
-            raise _invalid("question", f"{where}Write the question.")
+            raise ValidationFailed.on("question", f"{where}Write the question.")
         if len(checked["question"]) > 4000:
-            raise _invalid("question", f"{where}Questions are limited to 4,000 characters.")
+            raise ValidationFailed.on("question", f"{where}Questions are limited to 4,000 characters.")
     if "expected_facts" in checked:
         facts = [str(fact).strip()[:500] for fact in checked["expected_facts"] or []]
         checked["expected_facts"] = [fact for fact in facts if fact][:20]
@@ -185,7 +183,7 @@ def _check_case(
             try:
                 identifiers.append(uuid.UUID(str(raw).strip()))
             except ValueError:
-                raise _invalid(
+                raise ValidationFailed.on(
                     "required_document_ids", f"{where}“{str(raw)[:60]}” is not a document id."
                 ) from None
         known = set(
@@ -198,7 +196,7 @@ def _check_case(
         )
         missing = [str(identifier) for identifier in identifiers if identifier not in known]
         if missing:
-            raise _invalid(
+            raise ValidationFailed.on(
                 "required_document_ids",
                 f"{where}Not a document of {suite.bot.name}'s knowledge bases: {', '.join(missing[:3])}.",
             )
@@ -258,7 +256,7 @@ def case_from_message(
     suite = _suite_for_update(actor.tenant, suite_id)
     message = bot_selectors.message_get(tenant=actor.tenant, message_id=message_id)
     if message.conversation.bot_id != suite.bot_id:
-        raise _invalid(
+        raise ValidationFailed.on(
             "message", f"That message is from a conversation with another bot than {suite.bot.name}."
         )
     _room_for(suite, 1)
@@ -296,24 +294,19 @@ def case_from_message(
     return case
 
 
-def _unescaped_cell(value: str | None) -> str:
-    """A CSV cell as written: the export puts a ' before a formula's first character (= + - @ ...) so
-    spreadsheets do not run it."""
-    text = value or ""
-    return text[1:] if text[:1] == "'" and text[1:].startswith(FORMULA_PREFIXES) else text
-
-
 def parse_cases(content: bytes, file_format: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Rows of a CSV (header: question, expected_facts, required_document_ids, must_refuse, notes; lists
     separated by "|", so a fact cannot contain one there) or JSON Lines file (one object per line with
     those keys, lists as arrays), with the (field, message) problems of the lines that could not be read.
     A file that cannot be read at all is refused here."""
     if len(content) > MAX_IMPORT_BYTES:
-        raise _invalid("file", f"Import files are limited to {MAX_IMPORT_BYTES // 1024 // 1024} MB.")
+        raise ValidationFailed.on(
+            "file", f"Import files are limited to {MAX_IMPORT_BYTES // 1024 // 1024} MB."
+        )
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise _invalid("file", "The file is not UTF-8 text.") from None
+        raise ValidationFailed.on("file", "The file is not UTF-8 text.") from None
     rows: list[dict[str, Any]] = []
     problems: list[tuple[str, str]] = []  # (field, message) for every bad line: a file is fixed in one go
     if file_format == "jsonl":
@@ -329,12 +322,12 @@ def parse_cases(content: bytes, file_format: str) -> tuple[list[dict[str, Any]],
         reader = csv.DictReader(io.StringIO(text))
         header = set(reader.fieldnames or [])
         if "question" not in header:
-            raise _invalid("file", "The CSV needs a header row with at least a “question” column.")
+            raise ValidationFailed.on("file", "The CSV needs a header row with at least a “question” column.")
         unknown = header - set(CASE_FIELDS)
         if unknown:
-            raise _invalid("file", f"Unknown CSV columns: {', '.join(sorted(unknown))}.")
+            raise ValidationFailed.on("file", f"Unknown CSV columns: {', '.join(sorted(unknown))}.")
         for number, record in enumerate(reader, start=2):
-            record = {name: _unescaped_cell(value) for name, value in record.items() if name}
+            record = {name: undefused(value) for name, value in record.items() if name}
             values: dict[str, Any] = {"_line": number, "question": record.get("question") or ""}
             for list_field in ("expected_facts", "required_document_ids"):
                 if record.get(list_field):
@@ -349,9 +342,9 @@ def parse_cases(content: bytes, file_format: str) -> tuple[list[dict[str, Any]],
             values["notes"] = record.get("notes") or ""
             rows.append(values)
     else:
-        raise _invalid("format", "Import CSV or JSONL.")
+        raise ValidationFailed.on("format", "Import CSV or JSONL.")
     if not rows and not problems:
-        raise _invalid("file", "The file holds no cases.")
+        raise ValidationFailed.on("file", "The file holds no cases.")
     return rows, problems
 
 
@@ -430,12 +423,12 @@ def _check_overrides(tenant: Tenant, bot: Bot, overrides: dict[str, Any], index:
     field = f"candidates[{index}]"
     unknown = set(overrides) - set(OVERRIDABLE)
     if unknown:
-        raise _invalid(
+        raise ValidationFailed.on(
             field, f"A candidate may change {', '.join(OVERRIDABLE)}; not {', '.join(sorted(unknown))}."
         )
     checked = {name: value for name, value in overrides.items() if value not in (None, "")}
     if not checked:
-        raise _invalid(field, "A candidate must change at least one setting.")
+        raise ValidationFailed.on(field, "A candidate must change at least one setting.")
     if "chat_model" in checked:
         bot_services._chat_model(tenant, checked["chat_model"], field)
     if "instructions" in checked:
@@ -445,14 +438,14 @@ def _check_overrides(tenant: Tenant, bot: Bot, overrides: dict[str, Any], index:
         try:
             checked.update(bot_services._check(tenant, retrieval))
         except ValidationFailed as error:
-            raise _invalid(field, error.message) from None
+            raise ValidationFailed.on(field, error.message) from None
     if "embedding_model" in checked:
         try:
             knowledge_services.embedding_choice(tenant=tenant, ref=checked["embedding_model"])
         except ValidationFailed as error:
-            raise _invalid(field, error.message) from None
+            raise ValidationFailed.on(field, error.message) from None
         if not bot_selectors.bot_knowledge_bases(tenant=tenant, bot=bot):
-            raise _invalid(field, f"{bot.name} has no knowledge bases to re-embed.")
+            raise ValidationFailed.on(field, f"{bot.name} has no knowledge bases to re-embed.")
     return checked
 
 
@@ -492,9 +485,9 @@ def run_start(
     actor.require(Role.EDITOR, "run regression suites")
     suite = _suite_for_update(actor.tenant, suite_id)
     if len(candidates) > MAX_CANDIDATES:
-        raise _invalid("candidates", f"Compare up to {MAX_CANDIDATES} candidates at a time.")
+        raise ValidationFailed.on("candidates", f"Compare up to {MAX_CANDIDATES} candidates at a time.")
     if not include_live and not candidates:
-        raise _invalid("candidates", "Run the live bot, a candidate, or both.")
+        raise ValidationFailed.on("candidates", "Run the live bot, a candidate, or both.")
     columns: list[tuple[str, bool, dict[str, Any]]] = []
     if include_live:
         columns.append(("Live", True, {}))

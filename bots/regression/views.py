@@ -52,12 +52,13 @@ from bots.regression.forms import (
     suite_initial,
 )
 from bots.streaming import EXPORT_FORMATS
+from core.errors import GroundworkError, ValidationFailed
+from core.formatting import duration_label, elapsed_label, percent
 from knowledge import selectors as knowledge_selectors
 from knowledge.forms import MODE_CHOICES, embedding_choices
 from providers import selectors as provider_selectors
 from providers.models import ModelKind
 from providers.presentation import cost_label
-from tenants.errors import GroundworkError, ValidationFailed
 from tenants.models import Role
 from tenants.views_base import TenantView, form_with_errors
 
@@ -76,31 +77,6 @@ MODE_LABELS = dict(MODE_CHOICES)
 
 
 # --- presentation -----------------------------------------------------------------------------------
-
-
-def percent(rate: float | None) -> int | None:
-    return None if rate is None else round(rate * 100)
-
-
-def duration_label(milliseconds: int | None) -> str:
-    if not milliseconds:
-        return "—"
-    if milliseconds < 1000:
-        return f"{milliseconds} ms"
-    return f"{milliseconds / 1000:.1f} s"
-
-
-def run_duration_label(run: RegressionRun) -> str:
-    if not run.started_at or not run.finished_at:
-        return ""
-    seconds = max(0, round((run.finished_at - run.started_at).total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
 
 
 def avatar_tone(bot: Bot) -> int:
@@ -659,7 +635,7 @@ def present_report(report: selectors.Report, names: dict[str, str]) -> dict[str,
                 "failed": configuration.failed,
                 "total": total,
                 "cost_label": cost_label(configuration.cost_usd),
-                "latency_label": duration_label(configuration.latency_ms_median),
+                "latency_label": duration_label(configuration.latency_ms_median or None),
                 "regressions": summary.regressions,
                 "improvements": summary.improvements,
                 "model_name": names.get(
@@ -731,7 +707,7 @@ def present_cell(
         )[:5],
         "declined": cell.outcome == MessageOutcome.NO_ANSWER,
         "cost_label": cost_label(cell.cost_usd),
-        "latency_label": duration_label(cell.latency_ms),
+        "latency_label": duration_label(cell.latency_ms or None),
         "differs": differs,
         "regressed": regressed,
         "improved": improved,
@@ -764,7 +740,7 @@ class RunView(RegressionView):
                 ],
                 "report": report,
                 "drift": present_drift(run) if run.drift_detected else None,
-                "duration": run_duration_label(run),
+                "duration": elapsed_label(run.started_at, run.finished_at),
                 "can_write": self.can_write(),
             },
         )

@@ -24,12 +24,12 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from bots.chat_views import EventStreamResponse
 from django.db import connections
 from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from bots import selectors, services
-from bots.chat_views import EventStreamResponse
 from bots.models import Bot, Conversation, Message
 from knowledge import pipeline
 from knowledge import services as knowledge_services

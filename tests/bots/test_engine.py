@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from bots.engine import Sources, Token, TurnFinished, TurnStarted
 from django.db import connections
 
 from bots import engine, limits, services
-from bots.engine import Sources, Token, TurnFinished, TurnStarted
 from bots.models import Bot, Conversation, Message
 from knowledge import pipeline
 from knowledge import services as knowledge_services

@@ -26,13 +26,13 @@ from bots import services as bot_services
 from bots import tasks
 from bots.models import Bot, CaseResult, RegressionRun, RegressionSuite, RunConfiguration
 from bots.regression import runner, scoring, selectors, services
+from core.errors import ValidationFailed
 from knowledge import pipeline
 from knowledge import services as knowledge_services
 from knowledge.models import Chunk, KnowledgeBase
 from providers import services as provider_services
 from providers.models import UsageRecord
 from tenants.context import tenant_context
-from tenants.errors import ValidationFailed
 from tests.conftest import WorkerProcess, start_worker, stop_worker
 from tests.factories import World, make_world
 from tests.stubs import Fault

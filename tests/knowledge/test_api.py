@@ -16,9 +16,9 @@ from unittest import mock
 import pytest
 from django.test import Client
 
+from core.uploads import SizeLimitedUploadHandler
 from knowledge import pipeline, services
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceFile
-from knowledge.uploads import SizeLimitedUploadHandler
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
 from tests.conftest import api_client

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from core.errors import ValidationFailed
 from knowledge import pipeline, selectors, services, tasks
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from providers import services as provider_services
 from tenants.context import tenant_context
-from tenants.errors import ValidationFailed
 from tests.factories import World, make_world
 from tests.knowledge import corpus
 from tests.stubs.openai_stub import OpenAIStub

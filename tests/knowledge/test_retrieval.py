@@ -19,12 +19,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core.errors import ValidationFailed
 from knowledge import retrieval
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, RetrievalMode, SourceType
 from knowledge.retrieval import SearchResult, search
 from providers.models import UsageRecord
 from tenants.context import tenant_context, unscoped
-from tenants.errors import ValidationFailed
 from tests.conftest import ARTIFACTS
 from tests.factories import World
 from tests.knowledge.retrieval_corpus import ARTICLES, QUESTIONS, Article

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from providers import selectors, services
 from providers.models import FoundationModel, ModelKind, Provider
 from tenants.context import tenant_context
-from tenants.errors import ValidationFailed
 from tests.factories import World
 
 pytestmark = pytest.mark.django_db

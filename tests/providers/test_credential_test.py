@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from core.errors import NotFound, PermissionDenied
 from providers import services
 from providers.gateway import credential_test
 from providers.models import ProviderCredential
-from tenants.errors import NotFound, PermissionDenied
 from tenants.models import Role
 from tests.factories import World
 from tests.providers.conftest import ANTHROPIC_KEY, OPENAI_KEY, closed_port_url

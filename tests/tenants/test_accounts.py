@@ -8,9 +8,9 @@ import pytest
 from django.core import mail
 from django.test import Client
 
+from core.errors import PermissionDenied
 from tenants import selectors, services
 from tenants.context import tenant_context
-from tenants.errors import PermissionDenied
 from tenants.models import AuditEvent, Membership, Role, Tenant, User
 from tests.conftest import api_client
 from tests.factories import PASSWORD, UserFactory, World, make_world

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from core.errors import PermissionDenied
 from tenants import services
 from tenants.actors import Actor
 from tenants.context import tenant_context
-from tenants.errors import PermissionDenied
 from tenants.models import Membership, Role, Tenant
 from tests.conftest import api_client
 from tests.factories import World

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from core.errors import GroundworkError
 from tenants import services
 from tenants.actors import Actor
-from tenants.errors import GroundworkError
 from tenants.models import Role, User
 
 

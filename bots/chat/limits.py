@@ -16,18 +16,9 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
-from tenants.errors import GroundworkError
+from core.errors import RateLimited
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-class RateLimited(GroundworkError):
-    status = 429
-    title = "Too many requests"
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core import signing
 
 from bots.models import Bot, BotStatus
+from core.errors import GroundworkError
 from providers import crypto
-from tenants.errors import GroundworkError
 
 SESSION_SALT = "groundwork.widget.session"
 PREVIEW_SALT = "groundwork.widget.preview"

@@ -28,6 +28,7 @@ from django.conf import settings
 from bots import prompt, services
 from bots.models import AnswerPolicy, Bot, MessageOutcome
 from bots.services import AnswerRecord
+from core.errors import ValidationFailed
 from knowledge import retrieval
 from knowledge.models import KnowledgeBase, RetrievalMode
 from knowledge.retrieval import SearchResult
@@ -37,7 +38,6 @@ from providers.adapters.base import ChatMessage, Completed, Passage, TextDelta
 from providers.errors import ProviderError
 from providers.models import ModelKind, UsageRecord
 from tenants.context import tenant_context
-from tenants.errors import ValidationFailed
 from tenants.models import User
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from tenants.problems import MACHINE_PREFIXES, problem_response
+from core.errors import RequestRefused
+from core.problems import MACHINE_PREFIXES, problem_response
 
 
 class RequestBodyLimitMiddleware:
@@ -26,12 +27,12 @@ class RequestBodyLimitMiddleware:
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
-                return problem_response(400, "Content-Length is not a number.", request=request)
+                return problem_response(request, RequestRefused(400, "Content-Length is not a number."))
             if length > settings.API_MAX_BODY_BYTES:
-                return problem_response(
+                refusal = RequestRefused(
                     413,
                     f"The request body is {length} bytes; this endpoint accepts at most "
                     f"{settings.API_MAX_BODY_BYTES} bytes.",
-                    request=request,
                 )
+                return problem_response(request, refusal)
         return self.get_response(request)

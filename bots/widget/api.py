@@ -41,10 +41,10 @@ from bots.chat_views import RequestRefused, json_body, refusal_headers, validate
 from bots.models import Bot, Channel, MessageRole
 from bots.streaming import TurnPresenter, event_stream, first_event, stream_problem, turn_events
 from bots.widget import VisitorSession, WidgetRefused
-from tenants.api_base import StrictInputSerializer
+from core.errors import GroundworkError
+from core.problems import PROBLEM_CONTENT_TYPE, problem_body
+from core.serializers import StrictInputSerializer
 from tenants.context import tenant_context, unscoped
-from tenants.errors import GroundworkError
-from tenants.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 PREVIEW_HEADER = "Groundwork-Preview"
 PUBLISHABLE_KEY = OpenApiParameter(

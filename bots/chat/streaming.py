@@ -8,12 +8,10 @@ event loop of its own; the helpers here take care of both.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -26,6 +24,7 @@ from django.utils import timezone
 
 from bots import selectors
 from bots.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
+from core.spreadsheets import csv_line
 from providers.errors import ProviderError
 from tenants.context import tenant_context
 from tenants.models import Tenant
@@ -141,34 +140,20 @@ async def event_stream(request: HttpRequest, events: AsyncIterator[str]) -> Even
 # --- the conversation export --------------------------------------------------------------------------
 
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
-# Spreadsheet programs run a cell that starts with one of these as a formula; visitors write the cells.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_BATCH_ROWS = 200
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value  # shown as text, never run as a formula
-    return "" if value is None else value
-
-
-def _csv_line(values: Sequence[Any]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
 
 
 def export_lines(tenant_id: uuid.UUID, filters: dict[str, Any], export_format: str) -> Iterator[str]:
     """The export, a line at a time, read in its own transaction scoped to the tenant: it runs while the
     response streams, after the request's transaction has ended."""
     if export_format == "csv":
-        yield _csv_line(selectors.EXPORT_FIELDS)
+        yield csv_line(selectors.EXPORT_FIELDS)
     with tenant_context(tenant_id):
         tenant = Tenant.objects.get(pk=tenant_id)
         conversations = selectors.conversation_list(tenant=tenant, **filters)
         for row in selectors.export_rows(tenant=tenant, conversations=conversations):
             if export_format == "csv":
-                yield _csv_line([_cell(row[name]) for name in selectors.EXPORT_FIELDS])
+                yield csv_line([row[name] for name in selectors.EXPORT_FIELDS])
             else:
                 yield json.dumps(row, ensure_ascii=False) + "\n"
 

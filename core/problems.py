@@ -19,7 +19,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from tenants.errors import GroundworkError
+from core.errors import GroundworkError, RateLimited, RequestRefused
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 MACHINE_PREFIXES = ("/api/", "/public/")
@@ -39,14 +39,17 @@ def problem_body(status: int, detail: str, *, instance: str = "", errors: Any = 
     return body
 
 
-def problem_response(
-    status: int, detail: str, *, request: HttpRequest | None = None, errors: Any = None
-) -> JsonResponse:
-    return JsonResponse(
-        problem_body(status, detail, instance=request.path if request else "", errors=errors),
-        status=status,
-        content_type=PROBLEM_CONTENT_TYPE,
-    )
+def problem_response(request: HttpRequest, error: GroundworkError, *, realm: str = "api") -> JsonResponse:
+    """The problem+json answer to ``error`` for the endpoints that answer outside DRF (the async chat
+    views, the widget's public API, the playground and Django's error handlers): its status, message
+    and field errors, ``WWW-Authenticate`` on a 401 and ``Retry-After`` on a rate limit."""
+    body = problem_body(error.status, error.message, instance=request.path, errors=error.field_errors or None)
+    response = JsonResponse(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE)
+    if error.status == 401:
+        response["WWW-Authenticate"] = f'Bearer realm="{realm}"'
+    if isinstance(error, RateLimited):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _detail_text(detail: Any) -> str:
@@ -92,25 +95,27 @@ def _is_machine(request: HttpRequest) -> bool:
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_machine(request):
-        return problem_response(400, "The request could not be understood.", request=request)
+        return problem_response(request, RequestRefused(400, "The request could not be understood."))
     return render(request, "errors/400.html", status=400)
 
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_machine(request):
-        return problem_response(403, "You do not have permission to do this.", request=request)
+        return problem_response(request, RequestRefused(403, "You do not have permission to do this."))
     message = str(exception) if exception and str(exception) else "You do not have permission to do this."
     return render(request, "errors/403.html", {"message": message}, status=403)
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_machine(request):
-        return problem_response(404, "Not found.", request=request)
+        return problem_response(request, RequestRefused(404, "Not found."))
     return render(request, "errors/404.html", status=404)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if _is_machine(request):
-        return problem_response(500, "Something went wrong on our side; it has been logged.", request=request)
+        return problem_response(
+            request, RequestRefused(500, "Something went wrong on our side; it has been logged.")
+        )
     # Rendered without the request: context processors query the database, which may be what failed.
     return HttpResponseServerError(loader.render_to_string("errors/500.html"))

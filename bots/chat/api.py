@@ -47,14 +47,14 @@ from bots.engine import EngineEvent, Token, TurnFinished
 from bots.models import Bot, Channel
 from bots.streaming import EventStreamResponse as EventStreamResponse  # re-exported (was defined here)
 from bots.streaming import TurnPresenter, aclose, event_stream, first_event, turn_events
+from core.errors import GroundworkError, NotFound, ValidationFailed
+from core.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_exception_handler
+from core.serializers import StrictInputSerializer
 from providers.errors import ProviderError
 from tenants.actors import Actor
-from tenants.api_base import StrictInputSerializer
 from tenants.authentication import api_key_from_request
 from tenants.context import tenant_context
-from tenants.errors import GroundworkError, NotFound, ValidationFailed
 from tenants.models import Role, Tenant
-from tenants.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_exception_handler
 
 logger = logging.getLogger(__name__)
 
