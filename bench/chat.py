@@ -49,7 +49,7 @@ Where the time goes, three ways:
 - the web process's CPU time per turn and per second of wall time (psutil, its process group), the
   stub's and this client's CPU per request, requests per second, and PostgreSQL sessions, transactions
   and inserted rows per turn (``pg_stat_database`` of the scratch database, 40 sequential turns);
-- ``--inprocess`` turns (default 40) of ``bots.engine.converse`` in this process against the same stub,
+- ``--inprocess`` turns (default 40) of ``bots.chat.engine.converse`` in this process against the same stub,
   with its steps timed by wrappers and their SQL statements counted; and, alone, API-key authentication,
   opening a database connection, constructing an ``AsyncOpenAI`` client and ``ssl.create_default_context``.
 
@@ -117,8 +117,8 @@ from django.db.backends import utils as db_utils  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from bots import engine, limits, prompt  # noqa: E402
 from bots import services as bot_services  # noqa: E402
+from bots.chat import engine, limits, prompt  # noqa: E402
 from bots.models import Message  # noqa: E402
 from knowledge import pipeline, retrieval, tasks  # noqa: E402
 from knowledge import services as knowledge_services  # noqa: E402

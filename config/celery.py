@@ -1,4 +1,4 @@
-"""The Celery application. Tasks live in each app's tasks.py and take ids, never objects."""
+"""The Celery application. Tasks live in each app's (or feature package's) tasks.py and take ids."""
 
 import os
 
@@ -9,6 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("groundwork")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Feature packages inside an app keep their tasks beside them (task names stay "<app>.<task>").
+app.autodiscover_tasks(["bots.regression"])
 
 
 @app.task(name="groundwork.ping")

@@ -233,7 +233,7 @@ CRAWL_MAX_DEPTH = env.int("CRAWL_MAX_DEPTH", default=3)
 CRAWL_SECONDS = env.float("CRAWL_SECONDS", default=300.0)
 CRAWL_MAX_DELAY_SECONDS = env.float("CRAWL_MAX_DELAY_SECONDS", default=2.0)
 
-# --- chat (bots.engine, bots.limits) -----------------------------------------------------------------
+# --- chat (bots.chat.engine, bots.chat.limits) ------------------------------------------------------
 
 # Requests per window, counted in Redis across all web processes ("<count>/<second|minute|hour|day>").
 CHAT_RATE_PER_BOT = env.str("CHAT_RATE_PER_BOT", default="600/minute")
@@ -247,7 +247,7 @@ CHAT_MAX_MESSAGE_CHARACTERS = env.int("CHAT_MAX_MESSAGE_CHARACTERS", default=400
 # worker that dies loses at most the case in hand.
 REGRESSION_TASK_SECONDS = env.int("REGRESSION_TASK_SECONDS", default=120)
 
-# --- the widget's public API (bots.widget, bots.public_api) -------------------------------------------
+# --- the widget's public API (bots.widget.rules, bots.widget.api) -------------------------------------------
 
 # A visitor session token lives an hour (the widget quietly starts a new one); a preview token, which
 # shows a tenant's own draft bot on Groundwork's pages, a working day.

@@ -1,10 +1,12 @@
-from bots.public_api import widget_script
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from bots.chat.urls import urlpatterns as chat_pages
 from bots.regression.urls import urlpatterns as regression_pages
 from bots.urls import urlpatterns as bot_pages
+from bots.widget.api import widget_script
+from bots.widget.urls import urlpatterns as widget_pages
 from config.health import health
 from knowledge.urls import urlpatterns as knowledge_pages
 from providers.urls import urlpatterns as provider_pages
@@ -18,6 +20,8 @@ dashboard_pages: list[URLPattern | URLResolver] = [
     *provider_pages,
     *knowledge_pages,
     *bot_pages,
+    *chat_pages,
+    *widget_pages,
     *regression_pages,
 ]
 
@@ -39,7 +43,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     # The widget: its loader at a URL that never changes (it is in tenants' page source), and its API.
     path("widget.js", widget_script, name="widget_script"),
-    path("public/v1/", include(("bots.public_urls", "public"))),
+    path("public/v1/", include(("bots.widget.public_urls", "public"))),
 ]
 
 handler400 = "core.problems.handler400"

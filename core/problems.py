@@ -39,11 +39,15 @@ def problem_body(status: int, detail: str, *, instance: str = "", errors: Any = 
     return body
 
 
-def problem_response(request: HttpRequest, error: GroundworkError, *, realm: str = "api") -> JsonResponse:
+def problem_response(
+    request: HttpRequest, error: GroundworkError, /, *, realm: str = "api", **extensions: Any
+) -> JsonResponse:
     """The problem+json answer to ``error`` for the endpoints that answer outside DRF (the async chat
     views, the widget's public API, the playground and Django's error handlers): its status, message
-    and field errors, ``WWW-Authenticate`` on a 401 and ``Retry-After`` on a rate limit."""
+    and field errors (and ``extensions``, RFC 9457's extension members), ``WWW-Authenticate`` on a 401
+    and ``Retry-After`` on a rate limit."""
     body = problem_body(error.status, error.message, instance=request.path, errors=error.field_errors or None)
+    body.update(extensions)
     response = JsonResponse(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE)
     if error.status == 401:
         response["WWW-Authenticate"] = f'Bearer realm="{realm}"'

@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 
+from core.forms import choice_field
 from knowledge.models import RetrievalMode
 from knowledge.services import MAX_CHUNK_SIZE_TOKENS, MAX_TOP_K, MIN_CHUNK_SIZE_TOKENS
 
@@ -19,12 +20,6 @@ MODE_CHOICES = [
     (RetrievalMode.VECTOR.value, "Vector (meaning)"),
     (RetrievalMode.FULL_TEXT.value, "Full text (words)"),
 ]
-
-
-def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
-    field = form.fields[name]
-    assert isinstance(field, forms.ChoiceField)
-    return field
 
 
 def embedding_choices(rows: list[dict[str, Any]], *, keep: tuple[str, ...] = ()) -> list[tuple[str, str]]:
@@ -114,7 +109,7 @@ class KnowledgeBaseForm(RetrievalSettingsMixin):
         self, *args: Any, embedding_rows: list[dict[str, Any]], keep: tuple[str, ...] = (), **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        _choice_field(self, "embedding_model").choices = embedding_choices(embedding_rows, keep=keep)
+        choice_field(self, "embedding_model").choices = embedding_choices(embedding_rows, keep=keep)
 
 
 def _as_url(value: str) -> str:

@@ -7,18 +7,13 @@ from typing import Any
 
 from django import forms
 
+from core.forms import choice_field
 from providers.models import ModelKind, Provider, ProviderCredential
 
 CREDENTIAL_PROVIDER_CHOICES = [
     (provider.value, provider.label)
     for provider in (Provider.OPENAI, Provider.ANTHROPIC, Provider.OPENAI_COMPATIBLE)
 ]
-
-
-def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
-    field = form.fields[name]
-    assert isinstance(field, forms.ChoiceField)
-    return field
 
 
 class ModelFilterForm(forms.Form):
@@ -52,14 +47,14 @@ class ModelSettingsForm(forms.Form):
     def __init__(self, *args: Any, rows: list[dict[str, Any]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choosable = [row for row in rows if not row["is_retired"]]
-        _choice_field(self, "enabled_models").choices = [
+        choice_field(self, "enabled_models").choices = [
             (row["ref"], row["display_name"]) for row in choosable
         ]
         for field_name, kind in (
             ("default_chat_model", ModelKind.CHAT),
             ("default_embedding_model", ModelKind.EMBEDDING),
         ):
-            _choice_field(self, field_name).choices = [
+            choice_field(self, field_name).choices = [
                 (row["ref"], row["display_name"] + (" (deprecated)" if row["is_deprecated"] else ""))
                 for row in choosable
                 if row["kind"] == kind
@@ -141,7 +136,7 @@ class CustomModelForm(forms.Form):
 
     def __init__(self, *args: Any, credentials: list[ProviderCredential], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _choice_field(self, "credential").choices = [
+        choice_field(self, "credential").choices = [
             (str(credential.pk), f"{credential.name} ({credential.base_url})") for credential in credentials
         ]
 

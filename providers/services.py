@@ -407,7 +407,7 @@ def model_settings_update(
 def monthly_budget_update(*, actor: Actor, monthly_budget_usd: Decimal | None) -> TenantModelSettings:
     """Cap the organisation's model spending per calendar month (UTC); None removes the cap.
 
-    Once the month's usage reaches it, bots refuse questions before calling any model (``bots.engine``).
+    Once the month's usage reaches it, bots refuse questions before calling any model (``bots.chat.engine``).
     """
     actor.require(Role.ADMIN, "change the budget")
     if monthly_budget_usd is not None and monthly_budget_usd < 0:

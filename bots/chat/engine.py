@@ -25,9 +25,10 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from bots import prompt, services
+from bots.chat import prompt
+from bots.chat import services as chat_services
+from bots.chat.services import AnswerRecord
 from bots.models import AnswerPolicy, Bot, MessageOutcome
-from bots.services import AnswerRecord
 from core.errors import ValidationFailed
 from knowledge import retrieval
 from knowledge.models import KnowledgeBase, RetrievalMode
@@ -88,7 +89,7 @@ class _Turn:
 
     bot: Bot  # loaded with its tenant: async code may not lazy-load it
     knowledge_bases: list[KnowledgeBase]
-    history: list[services.HistoryMessage]
+    history: list[chat_services.HistoryMessage]
     tenant_id: uuid.UUID
     # The bot its model calls are metered to (its daily budget); None for a regression run's calls, which
     # count in the tenant's month but must not spend the live bot's day.
@@ -136,12 +137,12 @@ async def converse(
     visitor_id: str = "",
     client_ip: str = "",
     user: User | None = None,
-    history: Sequence[services.HistoryMessage] | None = None,
+    history: Sequence[chat_services.HistoryMessage] | None = None,
 ) -> AsyncIterator[EngineEvent]:
     """One turn, as events: TurnStarted, Sources, Token..., TurnFinished.
 
     Raises before the first event for requests that are refused (``ValidationFailed``, ``NotFound``,
-    ``limits.RateLimited``, ``services.BudgetExhausted``): no provider is called for them. A provider
+    ``limits.RateLimited``, ``chat_services.BudgetExhausted``): no provider is called for them. A provider
     failure is stored on the answer and then raised (``ProviderError``).
     """
     question = question.strip()
@@ -152,7 +153,7 @@ async def converse(
         raise ValidationFailed(
             f"Questions are limited to {limit:,} characters.", field_errors={"message": ["Too long."]}
         )
-    start = await sync_to_async(services.chat_start)(
+    start = await sync_to_async(chat_services.chat_start)(
         tenant_id=tenant_id,
         bot_id=bot_id,
         question=question,
@@ -230,7 +231,7 @@ async def _answer(turn: _Turn, question: str) -> AsyncGenerator[Sources | Token,
 async def _store(turn: _Turn, conversation_id: uuid.UUID, record: AnswerRecord) -> uuid.UUID:
     # Shielded: the answer of a visitor who left is still stored, even if this task is cancelled again.
     message = await asyncio.shield(
-        sync_to_async(services.chat_record_answer)(
+        sync_to_async(chat_services.chat_record_answer)(
             tenant_id=turn.tenant_id, conversation_id=conversation_id, record=record
         )
     )

@@ -10,24 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, StreamingHttpResponse
-from django.utils import timezone
 
-from bots import selectors
-from bots.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
-from core.spreadsheets import csv_line
+from bots.chat.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
 from providers.errors import ProviderError
-from tenants.context import tenant_context
-from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -138,55 +131,3 @@ async def event_stream(request: HttpRequest, events: AsyncIterator[str]) -> Even
 
 
 # --- the conversation export --------------------------------------------------------------------------
-
-EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
-EXPORT_BATCH_ROWS = 200
-
-
-def export_lines(tenant_id: uuid.UUID, filters: dict[str, Any], export_format: str) -> Iterator[str]:
-    """The export, a line at a time, read in its own transaction scoped to the tenant: it runs while the
-    response streams, after the request's transaction has ended."""
-    if export_format == "csv":
-        yield csv_line(selectors.EXPORT_FIELDS)
-    with tenant_context(tenant_id):
-        tenant = Tenant.objects.get(pk=tenant_id)
-        conversations = selectors.conversation_list(tenant=tenant, **filters)
-        for row in selectors.export_rows(tenant=tenant, conversations=conversations):
-            if export_format == "csv":
-                yield csv_line([row[name] for name in selectors.EXPORT_FIELDS])
-            else:
-                yield json.dumps(row, ensure_ascii=False) + "\n"
-
-
-def _next_lines(lines: Iterator[str]) -> str:
-    batch = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == EXPORT_BATCH_ROWS:
-            break
-    return "".join(batch)
-
-
-async def lines_from_thread(lines: Iterator[str]) -> AsyncIterator[str]:
-    """Under ASGI: the export's generator advanced in the request's database thread, a batch at a time
-    (the same thread every time, so its transaction and cursor stay on one connection), and closed in
-    that thread however the response ends."""
-    try:
-        while batch := await sync_to_async(_next_lines)(lines):
-            yield batch
-    finally:
-        close = getattr(lines, "close", None)
-        if close is not None:
-            await sync_to_async(close)()
-
-
-def export_response(
-    request: HttpRequest, *, tenant_id: uuid.UUID, filters: dict[str, Any], export_format: str
-) -> StreamingHttpResponse:
-    """Every message of the filtered conversations, streamed as an attachment (``EXPORT_FORMATS``)."""
-    lines = export_lines(tenant_id, filters, export_format)
-    content = lines_from_thread(lines) if isinstance(request, ASGIRequest) else lines
-    response = StreamingHttpResponse(content, content_type=EXPORT_FORMATS[export_format])
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="conversations-{stamp}.{export_format}"'
-    return response

@@ -10,15 +10,17 @@ from typing import Any
 from django import forms
 
 from bots.models import DEFAULT_JUDGE_RUBRIC, SuiteSchedule
-from bots.regression.services import MAX_CANDIDATES, MAX_IMPORT_BYTES
+from bots.regression import case_files
+from bots.regression.case_files import MAX_IMPORT_BYTES
+from bots.regression.services import MAX_CANDIDATES
+from core.forms import choice_field, text_lines
 from knowledge.forms import MODE_CHOICES
 from knowledge.retrieval import MAX_TOP_K
 
 MAX_FACTS = 20
 NEW_SUITE = "new"
 FROM_CONVERSATIONS = "From conversations"
-IMPORT_FORMATS = [("", "Detect from the file name"), ("csv", "CSV"), ("jsonl", "JSON Lines")]
-FORMAT_BY_EXTENSION = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+FORMAT_CHOICES = [("", "Detect from the file name"), ("csv", "CSV"), ("jsonl", "JSON Lines")]
 CANDIDATE_FIELDS = (
     "chat_model",
     "instructions",
@@ -27,16 +29,6 @@ CANDIDATE_FIELDS = (
     "retrieval_mode",
     "embedding_model",
 )
-
-
-def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
-    field = form.fields[name]
-    assert isinstance(field, forms.ChoiceField)
-    return field
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _checkbox(label: str) -> forms.BooleanField:
@@ -90,7 +82,7 @@ class SuiteForm(forms.Form):
 
     def __init__(self, *args: Any, model_choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _choice_field(self, "judge_model").choices = [
+        choice_field(self, "judge_model").choices = [
             ("", "No judge: the checks only"),
             *model_choices,
         ]
@@ -152,7 +144,7 @@ class CaseForm(forms.Form):
         self.has_documents = bool(document_choices)
 
     def clean_expected_facts(self) -> list[str]:
-        facts = _lines(self.cleaned_data["expected_facts"])
+        facts = text_lines(self.cleaned_data["expected_facts"])
         if len(facts) > MAX_FACTS:
             raise forms.ValidationError(f"Up to {MAX_FACTS} facts; there are {len(facts)}.")
         for fact in facts:
@@ -185,16 +177,13 @@ class ImportForm(forms.Form):
     file = forms.FileField(
         label="File", help_text=f"CSV or JSON Lines, up to {MAX_IMPORT_BYTES // 2**20} MB."
     )
-    file_format = forms.ChoiceField(label="Format", choices=IMPORT_FORMATS, required=False)
+    file_format = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES, required=False)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         upload = cleaned.get("file")
         if upload is not None and not cleaned.get("file_format"):
-            name = str(upload.name or "").lower()
-            detected = next(
-                (kind for extension, kind in FORMAT_BY_EXTENSION.items() if name.endswith(extension)), ""
-            )
+            detected = case_files.format_of(str(upload.name or "")) or ""
             if not detected:
                 self.add_error(
                     "file_format", "Choose the format: the file name ends in neither .csv nor .jsonl."
@@ -263,12 +252,12 @@ class CandidateForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        _choice_field(self, "chat_model").choices = [("", f"As live ({live['chat_model']})"), *chat_choices]
-        _choice_field(self, "retrieval_mode").choices = [
+        choice_field(self, "chat_model").choices = [("", f"As live ({live['chat_model']})"), *chat_choices]
+        choice_field(self, "retrieval_mode").choices = [
             ("", f"As live ({live['retrieval_mode']})"),
             *MODE_CHOICES,
         ]
-        _choice_field(self, "embedding_model").choices = [
+        choice_field(self, "embedding_model").choices = [
             ("", f"As live ({live['embedding_model']})"),
             *embedding_choices,
         ]

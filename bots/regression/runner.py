@@ -1,4 +1,4 @@
-"""Executing a regression run (the body of ``bots.tasks.run_regression_suite``).
+"""Executing a regression run (the body of ``bots.regression.tasks.run_regression_suite``).
 
 For each configuration, the bot's settings as they were when the run first started (kept in
 ``RunConfiguration.settings_used``, so a resumed run answers with the same settings) with the candidate's
@@ -19,9 +19,9 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from bots import engine
 from bots import selectors as bot_selectors
-from bots import services as bot_services
+from bots.chat import engine
+from bots.chat import services as chat_services
 from bots.models import Bot, CaseResult, MessageOutcome, RegressionCase, RegressionRun, RunConfiguration
 from bots.regression import scoring, services
 from knowledge import services as knowledge_services
@@ -62,8 +62,8 @@ def execute(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID | str, time_budget_
         return SKIPPED
     try:
         with tenant_context(tenant_id):
-            bot_services.check_monthly_budget(tenant=run.suite.bot.tenant)
-    except bot_services.BudgetExhausted as error:
+            chat_services.check_monthly_budget(tenant=run.suite.bot.tenant)
+    except chat_services.BudgetExhausted as error:
         services.run_fail(tenant_id=tenant_id, run_id=run.pk, reason=error.message)
         return SKIPPED
     deadline = time.monotonic() + time_budget_seconds

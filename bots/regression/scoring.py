@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from bots.chat.services import AnswerRecord
 from bots.models import MessageOutcome, RegressionCase
-from bots.services import AnswerRecord
 from providers import gateway
 from providers.adapters.base import ChatMessage
 from providers.errors import ProviderError

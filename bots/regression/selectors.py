@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,15 +18,8 @@ from bots.models import (
     RunStatus,
 )
 from core.errors import NotFound
-from core.spreadsheets import defused
+from core.identifiers import parse_uuid
 from tenants.models import Tenant
-
-
-def _uuid(value: uuid.UUID | str) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def suite_list(*, tenant: Tenant, bot: Bot | None = None) -> QuerySet[RegressionSuite]:
@@ -50,7 +39,7 @@ def suite_list(*, tenant: Tenant, bot: Bot | None = None) -> QuerySet[Regression
 
 
 def suite_get(*, tenant: Tenant, suite_id: uuid.UUID | str) -> RegressionSuite:
-    identifier = _uuid(suite_id)
+    identifier = parse_uuid(suite_id)
     found = suite_list(tenant=tenant).filter(pk=identifier).first() if identifier else None
     if found is None:
         raise NotFound("No such regression suite.")
@@ -62,7 +51,7 @@ def case_list(*, tenant: Tenant, suite: RegressionSuite) -> QuerySet[RegressionC
 
 
 def case_get(*, tenant: Tenant, case_id: uuid.UUID | str) -> RegressionCase:
-    identifier = _uuid(case_id)
+    identifier = parse_uuid(case_id)
     found = (
         RegressionCase.objects.for_tenant(tenant).select_related("suite__bot").filter(pk=identifier).first()
         if identifier
@@ -73,44 +62,6 @@ def case_get(*, tenant: Tenant, case_id: uuid.UUID | str) -> RegressionCase:
     return found
 
 
-# The columns of an import or export file, in order.
-CASE_FIELDS = ("question", "expected_facts", "required_document_ids", "must_refuse", "notes")
-
-
-def case_export_rows(*, tenant: Tenant, suite: RegressionSuite) -> Iterator[dict[str, Any]]:
-    """The cases as the import reads them back."""
-    for case in case_list(tenant=tenant, suite=suite):
-        yield {
-            "question": case.question,
-            "expected_facts": list(case.expected_facts),
-            "required_document_ids": [str(identifier) for identifier in case.required_document_ids],
-            "must_refuse": case.must_refuse,
-            "notes": case.notes,
-        }
-
-
-def cases_export(*, tenant: Tenant, suite: RegressionSuite, export_format: str) -> str:
-    """The suite's cases in a file the import reads back: JSON Lines, or CSV with lists joined by "|" and
-    cells that a spreadsheet would run as a formula prefixed with ' (the import takes it off again)."""
-    rows = case_export_rows(tenant=tenant, suite=suite)
-    if export_format == "jsonl":
-        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CASE_FIELDS)
-    for row in rows:
-        cells = []
-        for name in CASE_FIELDS:
-            value = row[name]
-            if isinstance(value, list):
-                value = "|".join(value)
-            elif isinstance(value, bool):
-                value = "true" if value else "false"
-            cells.append(defused(value))
-        writer.writerow(cells)
-    return buffer.getvalue()
-
-
 def run_list(*, tenant: Tenant, suite: RegressionSuite | None = None) -> QuerySet[RegressionRun]:
     runs = RegressionRun.objects.for_tenant(tenant).select_related("suite__bot")
     if suite is not None:
@@ -119,7 +70,7 @@ def run_list(*, tenant: Tenant, suite: RegressionSuite | None = None) -> QuerySe
 
 
 def run_get(*, tenant: Tenant, run_id: uuid.UUID | str) -> RegressionRun:
-    identifier = _uuid(run_id)
+    identifier = parse_uuid(run_id)
     found = run_list(tenant=tenant).filter(pk=identifier).first() if identifier else None
     if found is None:
         raise NotFound("No such run.")

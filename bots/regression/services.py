@@ -8,9 +8,6 @@ where it was and never stores a case twice.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -23,6 +20,7 @@ from django.utils import timezone
 
 from bots import selectors as bot_selectors
 from bots import services as bot_services
+from bots.chat import selectors as chat_selectors
 from bots.models import (
     Bot,
     CaseResult,
@@ -35,9 +33,9 @@ from bots.models import (
     RunTrigger,
     SuiteSchedule,
 )
-from bots.regression import selectors
+from bots.regression import case_files, selectors
+from bots.regression.case_files import file_refusal, line_number, parse_cases
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.spreadsheets import undefused
 from knowledge import services as knowledge_services
 from knowledge.models import Document
 from providers import selectors as provider_selectors
@@ -48,7 +46,6 @@ from tenants.services import audit
 
 MAX_CASES_PER_SUITE = 500
 MAX_CANDIDATES = 3
-MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_RUN_ATTEMPTS = 5
 SCHEDULE_PERIODS = {SuiteSchedule.DAILY: timedelta(days=1), SuiteSchedule.WEEKLY: timedelta(days=7)}
 # What a candidate may change. Everything else is the bot's, as it is when the run starts.
@@ -60,9 +57,7 @@ OVERRIDABLE = (
     "retrieval_mode",
     "embedding_model",
 )
-CASE_FIELDS = selectors.CASE_FIELDS
-TRUE_WORDS = {"true", "yes", "1", "y"}
-FALSE_WORDS = {"false", "no", "0", "n", ""}
+CASE_FIELDS = case_files.CASE_FIELDS
 
 
 # --- suites ---------------------------------------------------------------------------------------------
@@ -254,7 +249,7 @@ def case_from_message(
     decline. The answer of the day is kept in the notes, to write expected facts from."""
     actor.require(Role.EDITOR, "write regression cases")
     suite = _suite_for_update(actor.tenant, suite_id)
-    message = bot_selectors.message_get(tenant=actor.tenant, message_id=message_id)
+    message = chat_selectors.message_get(tenant=actor.tenant, message_id=message_id)
     if message.conversation.bot_id != suite.bot_id:
         raise ValidationFailed.on(
             "message", f"That message is from a conversation with another bot than {suite.bot.name}."
@@ -264,7 +259,7 @@ def case_from_message(
     if message.role == MessageRole.USER:
         values["question"] = message.content
     else:
-        values["question"] = bot_selectors.question_for(tenant=actor.tenant, answer=message)
+        values["question"] = chat_selectors.question_for(tenant=actor.tenant, answer=message)
         values["must_refuse"] = message.outcome == "no_answer"
         if message.rating != -1 and message.outcome == "answered":
             documents = {
@@ -294,99 +289,6 @@ def case_from_message(
     return case
 
 
-def parse_cases(content: bytes, file_format: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """Rows of a CSV (header: question, expected_facts, required_document_ids, must_refuse, notes; lists
-    separated by "|", so a fact cannot contain one there) or JSON Lines file (one object per line with
-    those keys, lists as arrays), with the (field, message) problems of the lines that could not be read.
-    A file that cannot be read at all is refused here."""
-    if len(content) > MAX_IMPORT_BYTES:
-        raise ValidationFailed.on(
-            "file", f"Import files are limited to {MAX_IMPORT_BYTES // 1024 // 1024} MB."
-        )
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed.on("file", "The file is not UTF-8 text.") from None
-    rows: list[dict[str, Any]] = []
-    problems: list[tuple[str, str]] = []  # (field, message) for every bad line: a file is fixed in one go
-    if file_format == "jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            problem = _jsonl_problem(line)
-            if problem:
-                problems.append(("file", f"Line {number}: {problem}"))
-            else:
-                rows.append({**json.loads(line), "_line": number})
-    elif file_format == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        header = set(reader.fieldnames or [])
-        if "question" not in header:
-            raise ValidationFailed.on("file", "The CSV needs a header row with at least a “question” column.")
-        unknown = header - set(CASE_FIELDS)
-        if unknown:
-            raise ValidationFailed.on("file", f"Unknown CSV columns: {', '.join(sorted(unknown))}.")
-        for number, record in enumerate(reader, start=2):
-            record = {name: undefused(value) for name, value in record.items() if name}
-            values: dict[str, Any] = {"_line": number, "question": record.get("question") or ""}
-            for list_field in ("expected_facts", "required_document_ids"):
-                if record.get(list_field):
-                    values[list_field] = [part for part in record[list_field].split("|") if part.strip()]
-            refuse = (record.get("must_refuse") or "").strip().lower()
-            if refuse not in TRUE_WORDS | FALSE_WORDS:
-                problems.append(
-                    ("file", f"Line {number}: must_refuse is “{refuse[:20]}”; use true or false.")
-                )
-                continue
-            values["must_refuse"] = refuse in TRUE_WORDS
-            values["notes"] = record.get("notes") or ""
-            rows.append(values)
-    else:
-        raise ValidationFailed.on("format", "Import CSV or JSONL.")
-    if not rows and not problems:
-        raise ValidationFailed.on("file", "The file holds no cases.")
-    return rows, problems
-
-
-def _jsonl_problem(line: str) -> str:
-    try:
-        row = json.loads(line)
-    except ValueError:
-        return "not valid JSON."
-    if not isinstance(row, dict):
-        return "expected a JSON object."
-    unknown = set(row) - set(CASE_FIELDS)
-    if unknown:
-        return f"unknown fields {', '.join(sorted(unknown))}."
-    for list_field in ("expected_facts", "required_document_ids"):
-        if list_field in row and not isinstance(row[list_field], list):
-            return f"{list_field} must be a list."
-    return ""
-
-
-MAX_REPORTED_PROBLEMS = 10
-
-
-def _line_number(message: str) -> int:
-    number = message.removeprefix("Line ").partition(":")[0]
-    return int(number) if number.isdigit() else 0
-
-
-def _file_problems(problems: list[tuple[str, str]]) -> ValidationFailed:
-    """One refusal naming every bad line (up to ten), each under the field it is about."""
-    shown = problems[:MAX_REPORTED_PROBLEMS]
-    more = len(problems) - len(shown)
-    message = (
-        " ".join(text for _, text in shown)
-        + (f" And {more} more." if more else "")
-        + " Nothing was imported."
-    )
-    field_errors: dict[str, list[str]] = {}
-    for field_name, text in shown:
-        field_errors.setdefault(field_name, []).append(text)
-    return ValidationFailed(message, field_errors=field_errors)
-
-
 @runs_in_actor_tenant
 def cases_import(
     *, actor: Actor, suite_id: uuid.UUID | str, content: bytes, file_format: str
@@ -407,8 +309,8 @@ def cases_import(
         except ValidationFailed as error:
             problems.append((next(iter(error.field_errors or {"file": []})), error.message))
     if problems:
-        problems.sort(key=lambda problem: _line_number(problem[1]))
-        raise _file_problems(problems)
+        problems.sort(key=lambda problem: line_number(problem[1]))
+        raise file_refusal(problems)
     cases = RegressionCase.objects.bulk_create(
         [RegressionCase(tenant=actor.tenant, suite=suite, **values) for values in checked]
     )
@@ -532,7 +434,7 @@ def _create_run(
 
 
 def _enqueue(run: RegressionRun) -> None:
-    from bots import tasks  # the tasks import the runner, which imports this module
+    from bots.regression import tasks  # the tasks import the runner, which imports this module
 
     tenant_id, run_id = str(run.tenant_id), str(run.pk)
     transaction.on_commit(lambda: tasks.run_regression_suite.delay(tenant_id, run_id))

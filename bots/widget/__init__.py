@@ -4,6 +4,6 @@ at ``/widget.js``, the public API under ``/public/v1/`` and the dashboard's Inst
 - ``rules``: who may talk to a published bot, from where, as whom
 - ``loader``: the loader script with the panel's content-hashed path written in
 - ``api``: the public API's async views; ``public_urls``: its routes
-- ``views`` / ``forms`` / ``urls``: the Install page (snippet, allowed origins, appearance, identity, test page)
+- ``views`` / ``forms`` / ``urls``: the Install page (snippet, origins, appearance, identity, test page)
 - ``identity_examples/``: the server code a tenant copies for identity verification (tested as it is shown)
 """

@@ -1,8 +1,8 @@
-"""The widget's public API, ``/public/v1/bots/{publishable_key}/...``, and the ``/widget.js`` loader.
+"""The widget's public API, ``/public/v1/bots/{publishable_key}/...``, and the ``/rules.js`` loader.
 
 Called from browsers on the tenants' websites, by visitors who have no account. Every request passes the
 same gate (``PublicWidgetView.serve``): the bot named by the key; the page's ``Origin`` against the bot's
-allow-list (``bots.widget``); the bot published (or a preview token from Groundwork's own pages); for
+allow-list (``bots.widget.rules``); the bot published (or a preview token from Groundwork's own pages); for
 the visitor's routes, a session token signed for this bot; rate limits per address, visitor and bot.
 CORS headers are sent only to allowed origins, so a page elsewhere cannot read a single answer; a
 refused origin gets a 403 without them.
@@ -14,7 +14,7 @@ Routes:
 - ``GET  /conversations/{id}``      the visitor's own conversation, to restore it on the next page
 - ``POST /messages/{id}/feedback``  thumbs up or down on an answer of the visitor's own conversation
 
-Like the REST chat views (``bots.chat_views``) these are async views that never pass through DRF; they
+Like the REST chat views (``bots.chat.api``) these are async views that never pass through DRF; they
 derive from ``APIView`` so that drf-spectacular documents them.
 """
 
@@ -22,28 +22,36 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
-from rest_framework.views import APIView
 
-from bots import engine, limits, selectors, services, widget
-from bots.chat_views import RequestRefused, json_body, refusal_headers, validated
+from bots import selectors
+from bots.chat import engine, limits
+from bots.chat import selectors as chat_selectors
+from bots.chat import services as chat_services
+from bots.chat.streaming import TurnPresenter, event_stream, first_event, stream_problem, turn_events
 from bots.models import Bot, Channel, MessageRole
-from bots.streaming import TurnPresenter, event_stream, first_event, stream_problem, turn_events
-from bots.widget import VisitorSession, WidgetRefused
-from core.errors import GroundworkError
-from core.problems import PROBLEM_CONTENT_TYPE, problem_body
-from core.serializers import StrictInputSerializer
+from bots.widget import loader, rules
+from bots.widget.rules import VisitorSession, WidgetRefused
+from bots.widget.serializers import (
+    PublicChatInput,
+    PublicConfigOutput,
+    PublicConversationOutput,
+    PublicFeedbackInput,
+    PublicFeedbackOutput,
+    SessionInput,
+    SessionOutput,
+)
+from core.async_views import AsyncEndpoint, json_body
+from core.errors import GroundworkError, RateLimited, RequestRefused
+from core.problems import problem_response
+from core.serializers import validated
 from tenants.context import tenant_context, unscoped
 
 PREVIEW_HEADER = "Groundwork-Preview"
@@ -54,7 +62,7 @@ CONFIG_MAX_AGE_SECONDS = 60
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 
-class PublicWidgetView(APIView):
+class PublicWidgetView(AsyncEndpoint):
     """The gate every public request passes. Subclasses implement ``get`` or ``post`` as
     ``async def post(self, request, bot, session, *, preview, **kwargs)``: ``session`` is the visitor's
     (``None`` where ``needs_session`` is off), ``preview`` whether a preview token came with it."""
@@ -69,23 +77,14 @@ class PublicWidgetView(APIView):
         methods = tuple(name.upper() for name in ("get", "post") if hasattr(self, name))
         return (*methods, "HEAD") if "GET" in methods else methods
 
-    @classmethod
-    def as_async_view(cls) -> Callable[..., Coroutine[Any, Any, HttpResponseBase]]:
-        async def view(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
-            return await cls().serve(request, **kwargs)
-
-        view.cls = cls  # type: ignore[attr-defined]  # for drf-spectacular
-        view.initkwargs = {}  # type: ignore[attr-defined]
-        # No cookies are read or set: nothing for CSRF to protect. The engine makes its own transactions.
-        return csrf_exempt(transaction.non_atomic_requests(view))
-
-    async def serve(self, request: HttpRequest, key: str, **kwargs: Any) -> HttpResponseBase:
+    async def serve(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+        key = kwargs.pop("key")
         origin = request.headers.get("Origin")
         allowed_origin: str | None = None
         try:
             bot = await sync_to_async(_bot_for_key)(key)
-            preview = widget.is_preview(bot, request.headers.get(PREVIEW_HEADER))
-            if not widget.origin_allowed(bot, origin, preview=preview, own_origin=_own_origin(request)):
+            preview = rules.is_preview(bot, request.headers.get(PREVIEW_HEADER))
+            if not rules.origin_allowed(bot, origin, preview=preview, own_origin=_own_origin(request)):
                 # No CORS headers: a browser on that page cannot read this (the widget tells the two
                 # apart by probing the server, see static/widget/loader.js).
                 raise WidgetRefused(
@@ -100,9 +99,9 @@ class PublicWidgetView(APIView):
             else:
                 session = None
                 if self.needs_session:
-                    session = widget.session_from_token(bot, _bearer(request))
+                    session = rules.session_from_token(bot, _bearer(request))
                     preview = preview or session.preview
-                widget.check_published(bot, preview=preview)
+                rules.check_published(bot, preview=preview)
                 handler = getattr(self, "get" if request.method == "HEAD" else str(request.method).lower())
                 response = await handler(request, bot, session, preview=preview, **kwargs)
         except GroundworkError as error:
@@ -142,20 +141,16 @@ def _client_ip(request: HttpRequest) -> str:
 def _rate(scope: str, subject: str, rate: str, message: str) -> None:
     wait = limits.hit(f"widget:{scope}", subject, limits.Rate.parse(rate))
     if wait:
-        raise limits.RateLimited(f"{message}; try again in {wait} seconds.", retry_after=wait)
+        raise RateLimited(f"{message}; try again in {wait} seconds.", retry_after=wait)
 
 
 def _problem(request: HttpRequest, error: GroundworkError) -> JsonResponse:
-    if isinstance(error, services.BudgetExhausted):
+    if isinstance(error, chat_services.BudgetExhausted):
         # The tenant's budget figures are theirs; the visitor learns only that the bot is resting.
-        error = services.BudgetExhausted(
+        error = chat_services.BudgetExhausted(
             "This assistant isn't taking questions right now. Please try again later."
         )
-    body = problem_body(error.status, error.message, instance=request.path, errors=error.field_errors)
-    response = JsonResponse(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE)
-    refusal_headers(response, error)
-    if error.status == 401:
-        response["WWW-Authenticate"] = 'Bearer realm="widget"'
+    response = problem_response(request, error, realm="widget")
     response["Cache-Control"] = "no-store"
     return response
 
@@ -169,19 +164,6 @@ def _preflight(methods: tuple[str, ...]) -> HttpResponse:
 
 
 # --- GET "": the bot's public configuration ------------------------------------------------------------
-
-
-class PublicConfigOutput(serializers.Serializer):
-    name = serializers.CharField()
-    title = serializers.CharField(help_text="The launcher's and panel's title.")
-    avatar = serializers.CharField()
-    greeting = serializers.CharField()
-    suggested_questions = serializers.ListField(child=serializers.CharField())
-    show_citations = serializers.BooleanField()
-    color = serializers.CharField(help_text="#rrggbb")
-    position = serializers.ChoiceField(choices=["right", "left"])
-    icon = serializers.ChoiceField(choices=["chat", "help", "sparkles", "headset"])
-    identity_verification = serializers.BooleanField(help_text="Signed-in users can be identified.")
 
 
 def public_config(bot: Bot) -> dict[str, Any]:
@@ -232,28 +214,6 @@ class PublicConfigView(PublicWidgetView):
 # --- POST /sessions ------------------------------------------------------------------------------------
 
 
-class SessionInput(StrictInputSerializer):
-    visitor_id = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, help_text="The id a previous session returned."
-    )
-    user_id = serializers.CharField(
-        required=False, allow_blank=True, max_length=200, help_text="A signed-in user's id on your site."
-    )
-    user_hash = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=200,
-        help_text="Hex HMAC-SHA256 of user_id with the bot's identity secret, computed by your server.",
-    )
-
-
-class SessionOutput(serializers.Serializer):
-    token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>` to this bot's routes.")
-    visitor_id = serializers.CharField()
-    identified = serializers.BooleanField()
-    expires_in = serializers.IntegerField(help_text="Seconds.")
-
-
 class SessionView(PublicWidgetView):
     """A visitor session for this bot alone: anonymous, or a user your server vouched for."""
 
@@ -265,13 +225,13 @@ class SessionView(PublicWidgetView):
     ) -> HttpResponseBase:
         data = validated(SessionInput, json_body(request))
         await sync_to_async(_session_rates)(bot, _client_ip(request))
-        visitor_id, identified = await sync_to_async(widget.visitor_for)(
+        visitor_id, identified = await sync_to_async(rules.visitor_for)(
             bot,
             visitor_id=data.get("visitor_id", ""),
             user_id=data.get("user_id", ""),
             user_hash=data.get("user_hash", ""),
         )
-        token = widget.session_token(
+        token = rules.session_token(
             VisitorSession(bot_id=bot.pk, tenant_id=bot.tenant_id, visitor_id=visitor_id, preview=preview)
         )
         response = JsonResponse(
@@ -295,13 +255,6 @@ def _session_rates(bot: Bot, client_ip: str) -> None:
 
 
 # --- POST /chat ----------------------------------------------------------------------------------------
-
-
-class PublicChatInput(StrictInputSerializer):
-    message = serializers.CharField(help_text="The visitor's question.")
-    conversation_id = serializers.UUIDField(
-        required=False, allow_null=True, help_text="Continue this conversation; omit to start one."
-    )
 
 
 PUBLIC_STREAM_DESCRIPTION = (
@@ -347,13 +300,13 @@ VISITOR_PROVIDER_FAILURE = "The assistant can't answer right now. Please try aga
 # when the model fails, not the provider's own message (that is for the tenant, stored on the answer).
 VISITOR_TURN = TurnPresenter(
     face="widget",
-    sources=lambda event: {"citations": [widget.public_citation(c) for c in event.citations]},
+    sources=lambda event: {"citations": [rules.public_citation(c) for c in event.citations]},
     done=lambda event: {
         "conversation_id": str(event.conversation_id),
         "message_id": str(event.message_id),
         "answer": event.content,
         "outcome": event.outcome,
-        "citations": [widget.public_citation(c) for c in event.citations],
+        "citations": [rules.public_citation(c) for c in event.citations],
     },
     provider_failure=lambda error: stream_problem(
         503, "The assistant can't answer right now. Please try again."
@@ -362,21 +315,6 @@ VISITOR_TURN = TurnPresenter(
 
 
 # --- GET /conversations/{id} ---------------------------------------------------------------------------
-
-
-class PublicMessageOutput(serializers.Serializer):
-    id = serializers.UUIDField()
-    role = serializers.ChoiceField(choices=["user", "assistant"])
-    content = serializers.CharField()
-    citations = serializers.ListField(child=serializers.DictField())
-    rating = serializers.IntegerField(allow_null=True)
-    outcome = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class PublicConversationOutput(serializers.Serializer):
-    id = serializers.UUIDField()
-    messages = PublicMessageOutput(many=True)
 
 
 class PublicConversationView(PublicWidgetView):
@@ -400,10 +338,10 @@ def _visitor_conversation(
         "read", _client_ip(request), settings.WIDGET_READ_RATE_PER_IP, "Too many requests from your network"
     )
     with tenant_context(bot.tenant_id):
-        conversation = selectors.visitor_conversation(
+        conversation = chat_selectors.visitor_conversation(
             tenant=bot.tenant, bot=bot, visitor_id=session.visitor_id, conversation_id=conversation_id
         )
-        messages = selectors.conversation_messages(tenant=bot.tenant, conversation=conversation)
+        messages = chat_selectors.conversation_messages(tenant=bot.tenant, conversation=conversation)
         return {
             "id": str(conversation.pk),
             "messages": [
@@ -411,7 +349,7 @@ def _visitor_conversation(
                     "id": str(message.pk),
                     "role": message.role,
                     "content": message.content,
-                    "citations": [widget.public_citation(c) for c in message.citations]
+                    "citations": [rules.public_citation(c) for c in message.citations]
                     if message.role == MessageRole.ASSISTANT and bot.show_citations
                     else [],
                     "rating": message.rating,
@@ -424,16 +362,6 @@ def _visitor_conversation(
 
 
 # --- POST /messages/{id}/feedback -----------------------------------------------------------------------
-
-
-class PublicFeedbackInput(StrictInputSerializer):
-    rating = serializers.ChoiceField(choices=[1, -1], help_text="1: helpful, -1: not helpful.")
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-
-
-class PublicFeedbackOutput(serializers.Serializer):
-    id = serializers.UUIDField()
-    rating = serializers.IntegerField()
 
 
 class PublicFeedbackView(PublicWidgetView):
@@ -458,7 +386,7 @@ def _rate_answer(bot: Bot, session: VisitorSession, message_id: str, data: dict[
         settings.WIDGET_FEEDBACK_RATE_PER_VISITOR,
         "You are sending feedback too fast",
     )
-    return services.message_rate_as_visitor(
+    return chat_services.message_rate_as_visitor(
         tenant_id=bot.tenant_id,
         bot_id=bot.pk,
         visitor_id=session.visitor_id,
@@ -468,14 +396,14 @@ def _rate_answer(bot: Bot, session: VisitorSession, message_id: str, data: dict[
     )
 
 
-# --- /widget.js -----------------------------------------------------------------------------------------
+# --- /rules.js -----------------------------------------------------------------------------------------
 
 
 @require_safe
 def widget_script(request: HttpRequest) -> HttpResponse:
     """The loader every tenant's page includes. Its URL never changes, so it is cached briefly (five
     minutes) and revalidated by ETag; the panel it loads on first open is a hashed, immutable file."""
-    asset = widget.loader()
+    asset = loader.loader()
     if asset.etag in request.headers.get("If-None-Match", ""):
         response = HttpResponse(status=304)
     elif "gzip" in request.headers.get("Accept-Encoding", ""):

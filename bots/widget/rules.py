@@ -2,7 +2,7 @@
 
 A bot's publishable key sits in the source of its tenant's web pages, so it identifies the bot and
 grants nothing by itself. What a browser on a page may do is decided by three things, all checked on
-the server for every public request (``bots.public_api``):
+the server for every public request (``bots.widget.api``):
 
 - the page's origin (the ``Origin`` header) against the bot's allow-list — deny by default, any origin
   only when the tenant chose that explicitly. Browsers cannot lie about it; other clients can, so the
@@ -20,8 +20,6 @@ form, so a signed-in user's conversations cannot be claimed by anyone else.
 
 from __future__ import annotations
 
-import functools
-import gzip
 import hashlib
 import hmac
 import re
@@ -30,8 +28,6 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.staticfiles import finders
-from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core import signing
 
 from bots.models import Bot, BotStatus
@@ -158,37 +154,3 @@ def public_citation(citation: dict[str, object]) -> dict[str, object]:
 
 
 # --- the loader script --------------------------------------------------------------------------------
-
-PANEL_PLACEHOLDER = "__GROUNDWORK_PANEL_PATH__"
-
-
-@dataclass(frozen=True)
-class Asset:
-    body: bytes
-    gzipped: bytes
-    etag: str
-
-
-def _build_loader() -> Asset:
-    path = finders.find("widget/loader.js")
-    if not path:
-        raise FileNotFoundError("static/widget/loader.js")
-    with open(path, encoding="utf-8") as source:
-        text = source.read()
-    # The panel is a hashed static file (long-lived caching); the loader names its current version.
-    body = text.replace(PANEL_PLACEHOLDER, staticfiles_storage.url("widget/panel.js")).encode()
-    return Asset(
-        body=body,
-        gzipped=gzip.compress(body, compresslevel=9, mtime=0),
-        etag='"' + hashlib.sha256(body).hexdigest()[:20] + '"',
-    )
-
-
-@functools.cache
-def _cached_loader() -> Asset:
-    return _build_loader()
-
-
-def loader() -> Asset:
-    """``/widget.js``: built once per process, or on every request while developing."""
-    return _build_loader() if settings.DEBUG else _cached_loader()

@@ -24,12 +24,14 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from bots.chat_views import EventStreamResponse
 from django.db import connections
 from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from bots import selectors, services
+from bots.chat import selectors as chat_selectors
+from bots.chat import services as chat_services
+from bots.chat.streaming import EventStreamResponse
 from bots.models import Bot, Conversation, Message
 from knowledge import pipeline
 from knowledge import services as knowledge_services
@@ -155,11 +157,13 @@ def record_turn(
     citations: list[dict[str, Any]] | None = None,
 ) -> tuple[Conversation, Message]:
     """A stored question and answer, through the services the engine uses."""
-    start = services.chat_start(tenant_id=world.tenant.pk, bot_id=bot.pk, question=question, channel=channel)
-    message = services.chat_record_answer(
+    start = chat_services.chat_start(
+        tenant_id=world.tenant.pk, bot_id=bot.pk, question=question, channel=channel
+    )
+    message = chat_services.chat_record_answer(
         tenant_id=world.tenant.pk,
         conversation_id=start.conversation_id,
-        record=services.AnswerRecord(content=answer, outcome=outcome, citations=citations),
+        record=chat_services.AnswerRecord(content=answer, outcome=outcome, citations=citations),
     )
     with tenant_context(world.tenant.pk):
         return Conversation.objects.get(pk=start.conversation_id), message
@@ -832,9 +836,11 @@ def conversations(world: World) -> dict[str, Any]:
     """Two bots, four conversations on two channels: rated, unanswered, old, recent."""
     shop, docs = make_bot(world, "Shop"), make_bot(world, "Docs")
     rated, rated_answer = record_turn(world, shop, "Where is my parcel?", "On its way.")
-    services.message_rate(actor=world.actor(), message_id=rated_answer.pk, rating=1)
+    chat_services.message_rate(actor=world.actor(), message_id=rated_answer.pk, rating=1)
     disliked, disliked_answer = record_turn(world, shop, "Refund?", "No idea.", channel="openai")
-    services.message_rate(actor=world.actor(), message_id=disliked_answer.pk, rating=-1, comment="Useless")
+    chat_services.message_rate(
+        actor=world.actor(), message_id=disliked_answer.pk, rating=-1, comment="Useless"
+    )
     unanswered, _ = record_turn(world, docs, "Meaning of life?", "Ask support.", outcome="no_answer")
     old, _ = record_turn(world, docs, '=HYPERLINK("http://evil.test")', "- a list item")
     with tenant_context(world.tenant.pk):
@@ -939,7 +945,7 @@ def test_conversations_export_as_csv_with_formulas_defused(
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="conversations-')
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == selectors.EXPORT_FIELDS
+    assert rows[0] == chat_selectors.EXPORT_FIELDS
     records = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     assert len(records) == 8  # four conversations of a question and an answer
     contents = {record["content"] for record in records}
@@ -964,7 +970,7 @@ def test_conversations_export_as_json_lines(viewer: Client, conversations: dict[
     lines = b"".join(response.streaming_content).decode().splitlines()
     records = [json.loads(line) for line in lines]
     assert [record["role"] for record in records] == ["user", "assistant"]
-    assert set(records[0]) == set(selectors.EXPORT_FIELDS)
+    assert set(records[0]) == set(chat_selectors.EXPORT_FIELDS)
     assert records[1]["rating"] == -1 and records[1]["content"] == "No idea."  # raw values in JSON
     assert all(record["conversation_id"] == str(conversations["disliked"].pk) for record in records)
     assert_problem(viewer.get("/api/v1/conversations/export?format=xlsx"), 400)

@@ -26,6 +26,7 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from bots import services
+from bots.chat import services as chat_services
 from bots.models import Bot, Conversation, Message
 from knowledge import pipeline
 from knowledge import services as knowledge_services
@@ -128,11 +129,13 @@ def conversation(
     comment: str = "",
 ) -> tuple[uuid.UUID, Message]:
     """A stored turn (a question and its answer, with usage) as the engine would record it."""
-    start = services.chat_start(tenant_id=world.tenant.pk, bot_id=bot.pk, question=question, channel=channel)
-    message = services.chat_record_answer(
+    start = chat_services.chat_start(
+        tenant_id=world.tenant.pk, bot_id=bot.pk, question=question, channel=channel
+    )
+    message = chat_services.chat_record_answer(
         tenant_id=world.tenant.pk,
         conversation_id=start.conversation_id,
-        record=services.AnswerRecord(
+        record=chat_services.AnswerRecord(
             content=answer,
             outcome=outcome,
             citations=citations
@@ -160,7 +163,7 @@ def conversation(
         ),
     )
     if rating is not None:
-        services.message_rate(actor=world.actor(), message_id=message.pk, rating=rating, comment=comment)
+        chat_services.message_rate(actor=world.actor(), message_id=message.pk, rating=rating, comment=comment)
     return start.conversation_id, message
 
 
@@ -1008,7 +1011,7 @@ def test_the_audit_log_reads_bot_and_knowledge_actions_as_sentences(
     services.bot_update(actor=world.actor(), bot_id=bot.pk, name="Front desk")
     services.bot_rotate_publishable_key(actor=world.actor(), bot_id=bot.pk)
     _conversation_id, answer = conversation(world, bot)
-    services.message_correct_into_knowledge(
+    chat_services.message_correct_into_knowledge(
         actor=world.actor(), message_id=answer.pk, knowledge_base_id=base.pk, answer="Thirty days."
     )
     knowledge_services.document_delete(actor=world.actor(), document_id=document.pk)

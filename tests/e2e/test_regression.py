@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from bots import services as bot_services
+from bots.chat import services as chat_services
 from bots.models import Bot, RegressionRun
 from knowledge import services as knowledge_services
 from knowledge.models import Document
@@ -79,13 +80,13 @@ def bot_with_a_conversation(actor: Actor) -> Bot:
     bot = bot_services.bot_create(
         actor=actor, name="Concierge", knowledge_base_ids=[base.pk], retrieval_score_threshold=0.1
     )
-    start = bot_services.chat_start(
+    start = chat_services.chat_start(
         tenant_id=actor.tenant.pk, bot_id=bot.pk, question=QUESTION, channel="widget"
     )
-    bot_services.chat_record_answer(
+    chat_services.chat_record_answer(
         tenant_id=actor.tenant.pk,
         conversation_id=start.conversation_id,
-        record=bot_services.AnswerRecord(
+        record=chat_services.AnswerRecord(
             content=(
                 "[1] Returns policy\n> You can return any unused item within 30 days of delivery.\n\n"
                 "[2] Refunds\n> Refunds go back to the card you paid with, within 5 working days."

@@ -29,6 +29,7 @@ from playwright.sync_api import ConsoleMessage, Dialog, Locator, Page, Request, 
 
 from bots import services
 from bots.models import Bot, Conversation, Message
+from bots.widget import services as widget_services
 from knowledge import services as knowledge_services
 from knowledge.models import Document, DocumentStatus
 from providers import services as provider_services
@@ -612,7 +613,7 @@ def test_the_page_opens_closes_restyles_and_identifies_through_window_groundwork
 ) -> None:
     world = make_world("Northwind")
     bot = published_bot(world, site, widget_title="Northwind Help")
-    secret = services.bot_rotate_identity_secret(actor=world.actor(), bot_id=bot.pk)
+    secret = widget_services.bot_rotate_identity_secret(actor=world.actor(), bot_id=bot.pk)
     embed(site, widget_server, bot, "/api")
 
     page.goto(f"{site.origin}/api")

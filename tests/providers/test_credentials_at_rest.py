@@ -13,6 +13,7 @@ from django.db import connection
 
 from bots import services as bot_services
 from bots.models import Bot
+from bots.widget import services as widget_services
 from providers import crypto, services
 from providers.models import ProviderCredential
 from tenants.context import tenant_context
@@ -86,7 +87,7 @@ def test_the_reencrypt_command_rotates_every_tenants_keys(fresh_keys: None) -> N
     for world in (acme, globex):
         services.credential_create(actor=world.actor(), provider="openai", name="OpenAI", api_key=SECRET)
     bot = bot_services.bot_create(actor=globex.actor(), name="Helper")
-    identity_secret = bot_services.bot_rotate_identity_secret(actor=globex.actor(), bot_id=bot.pk)
+    identity_secret = widget_services.bot_rotate_identity_secret(actor=globex.actor(), bot_id=bot.pk)
 
     env = child_environment(FIELD_ENCRYPTION_KEYS=f"{new_key},{old_key}")
     result = subprocess.run(

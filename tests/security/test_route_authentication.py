@@ -31,7 +31,7 @@ PUBLIC = {
     "/api/v1/docs/",
     "/api/v1/redoc/",
     # The widget's loader and public API: keyed by a publishable key and a visitor token instead of a
-    # sign-in (tests/bots/test_public_api.py, tests/security/test_widget_credentials.py).
+    # sign-in (tests/bots/widget/test_public_api.py, tests/security/test_widget_credentials.py).
     "/widget.js",
     "/public/v1/bots/{key}",
     "/public/v1/bots/{key}/sessions",

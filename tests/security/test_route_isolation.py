@@ -26,6 +26,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from bots import services as bot_services
+from bots.chat import services as chat_services
 from bots.models import RunConfiguration
 from bots.regression import services as regression_services
 from knowledge.models import Chunk, Document, KnowledgeBase, SourceFile
@@ -147,15 +148,15 @@ def build_victim() -> World:
     bot = bot_services.bot_create(
         actor=victim.actor(), name="Concierge", knowledge_base_ids=[knowledge_base.pk]
     )
-    start = bot_services.chat_start(
+    start = chat_services.chat_start(
         tenant_id=victim.tenant.pk, bot_id=bot.pk, question="Can I return this?", channel="api"
     )
-    answer = bot_services.chat_record_answer(
+    answer = chat_services.chat_record_answer(
         tenant_id=victim.tenant.pk,
         conversation_id=start.conversation_id,
-        record=bot_services.AnswerRecord(content="Within 30 days.", outcome="answered"),
+        record=chat_services.AnswerRecord(content="Within 30 days.", outcome="answered"),
     )
-    bot_services.message_rate(actor=victim.actor(), message_id=answer.pk, rating=1)
+    chat_services.message_rate(actor=victim.actor(), message_id=answer.pk, rating=1)
     # A regression suite with a case made from that answer, and a finished run with its result.
     suite = regression_services.suite_create(actor=victim.actor(), bot_id=bot.pk, name="Returns")
     case = regression_services.case_from_message(

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from bots.services import reencrypt_identity_secrets
+from bots.widget.services import reencrypt_identity_secrets
 from providers.services import reencrypt_all_credentials
 
 

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from bots import services, widget
+from bots import services
 from bots.models import Bot
+from bots.widget import rules as widget_rules
 from providers import crypto
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
@@ -138,7 +139,7 @@ def test_the_install_page_gives_the_snippet_to_paste_and_embeds_the_real_widget_
     # The real widget, from Groundwork's own origin, with a preview token for this bot.
     [script] = widget_scripts(page)
     assert script["src"] == "/widget.js" and script["data-bot"] == bot.publishable_key
-    assert widget.is_preview(bot, script["data-preview"])
+    assert widget_rules.is_preview(bot, script["data-preview"])
     assert "defer" in script
     assert re.search(r'<script src="/static/js/install(\.[0-9a-f]+)?\.js" defer>', page)
     assert "data-preview-stage" in page
@@ -348,7 +349,7 @@ def test_the_identity_secret_is_shown_once_and_the_examples_compute_what_groundw
     assert secret not in owner_client.get(f"/app/bots/{bot.pk}/").content.decode()
 
     # The server-side examples on the page compute exactly the hash the widget's API verifies.
-    expected = widget.identity_hash(secret, "user-42")
+    expected = widget_rules.identity_hash(secret, "user-42")
     namespace: dict[str, Any] = {}
     python_example = code_example(later.content.decode(), "python")
     with pytest.MonkeyPatch.context() as patch:
@@ -481,7 +482,7 @@ def test_the_test_page_is_a_plain_page_with_the_real_widget_and_a_preview_token(
     page = response.content.decode()
     [script] = widget_scripts(page)
     assert script["src"] == "/widget.js" and script["data-bot"] == bot.publishable_key
-    assert widget.is_preview(bot, script["data-preview"])
+    assert widget_rules.is_preview(bot, script["data-preview"])
     assert "gw-sidebar" not in page and 'aria-label="Main"' not in page  # no dashboard chrome
     assert (
         "Concierge is a draft: it answers here, for you, and nowhere else until you publish it."

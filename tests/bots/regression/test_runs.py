@@ -23,9 +23,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from bots import services as bot_services
-from bots import tasks
+from bots.chat import services as chat_services
 from bots.models import Bot, CaseResult, RegressionRun, RegressionSuite, RunConfiguration
-from bots.regression import runner, scoring, selectors, services
+from bots.regression import case_files as regression_case_files
+from bots.regression import runner, scoring, selectors, services, tasks
 from core.errors import ValidationFailed
 from knowledge import pipeline
 from knowledge import services as knowledge_services
@@ -440,13 +441,13 @@ def test_a_case_from_a_conversation_answer_keeps_its_question_citations_and_answ
     bot, base = shop(world)
     suite = services.suite_create(actor=world.actor(), bot_id=bot.pk, name="From chats")
     document_id = policy_document_id(world, base)
-    start = bot_services.chat_start(
+    start = chat_services.chat_start(
         tenant_id=world.tenant.pk, bot_id=bot.pk, question="Refund time?", channel="widget"
     )
-    answer = bot_services.chat_record_answer(
+    answer = chat_services.chat_record_answer(
         tenant_id=world.tenant.pk,
         conversation_id=start.conversation_id,
-        record=bot_services.AnswerRecord(
+        record=chat_services.AnswerRecord(
             content="Five working days [1].",
             outcome="answered",
             citations=[{"number": 1, "document_id": document_id}],
@@ -481,7 +482,7 @@ def test_cases_import_from_csv_and_jsonl_all_or_nothing_and_export_round_trips()
     services.cases_import(actor=world.actor(), suite_id=suite.pk, content=jsonl_file, file_format="jsonl")
 
     with tenant_context(world.tenant.pk):
-        rows = list(selectors.case_export_rows(tenant=world.tenant, suite=suite))
+        rows = list(regression_case_files.case_export_rows(tenant=world.tenant, suite=suite))
     assert rows == [
         {
             "question": "How long do refunds take?",
@@ -554,10 +555,10 @@ def test_the_deterministic_checks_ignore_case_spacing_and_emphasis() -> None:
         actor=world.actor(), suite_id=suite.pk, question="Weather?", must_refuse=True
     )
 
-    def answer(content: str, outcome: str = "answered") -> bot_services.AnswerRecord:
-        return bot_services.AnswerRecord(content=content, outcome=outcome)
+    def answer(content: str, outcome: str = "answered") -> chat_services.AnswerRecord:
+        return chat_services.AnswerRecord(content=content, outcome=outcome)
 
-    def passed(case_: Any, record: bot_services.AnswerRecord) -> bool:
+    def passed(case_: Any, record: chat_services.AnswerRecord) -> bool:
         checks = scoring.deterministic_checks(
             case_, record, handoff_message="Please email us.", document_titles={}
         )

@@ -27,8 +27,7 @@ from knowledge import services as knowledge_services
 from knowledge.models import Document
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.bots.test_api import assert_problem, patch_json, post_json, record_turn
-from tests.bots.test_regression import (
+from tests.bots.regression.test_runs import (
     CANDIDATE_MODEL,
     EXCHANGE_QUESTION,
     LIVE_MODEL,
@@ -41,6 +40,7 @@ from tests.bots.test_regression import (
     shop,
     three_cases,
 )
+from tests.bots.test_api import assert_problem, patch_json, post_json, record_turn
 from tests.conftest import api_client
 from tests.factories import World, make_world
 from tests.stubs.openai_stub import OpenAIStub

@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from bots.engine import Sources, Token, TurnFinished, TurnStarted
 from django.db import connections
 
-from bots import engine, limits, services
+from bots import services
+from bots.chat import engine, limits
+from bots.chat import services as chat_services
+from bots.chat.engine import Sources, Token, TurnFinished, TurnStarted
 from bots.models import Bot, Conversation, Message
 from knowledge import pipeline
 from knowledge import services as knowledge_services
@@ -220,7 +222,7 @@ async def test_passages_reach_the_model_as_delimited_data_and_cannot_rewrite_its
 
 
 def services_system_message(bot: Bot) -> str:
-    from bots import prompt
+    from bots.chat import prompt
 
     return prompt.system_message(bot, organisation=bot.tenant.name)
 
@@ -326,14 +328,14 @@ async def test_a_spent_budget_refuses_before_any_provider_is_called(openai_stub:
             )
 
     await sync_to_async(spend)("0.50", bot_id=bot.pk, monthly=None)
-    with pytest.raises(services.BudgetExhausted, match=r"daily budget of \$0\.50"):
+    with pytest.raises(chat_services.BudgetExhausted, match=r"daily budget of \$0\.50"):
         await turn(world, bot, "Refunds?")
 
     await sync_to_async(spend)("20.00", bot_id=None, monthly="10.00")
     other = await sync_to_async(services.bot_create)(
         actor=world.actor(), name="Other", chat_model="openai:gpt-4o-mini", answer_policy="open"
     )
-    with pytest.raises(services.BudgetExhausted, match=r"monthly budget of \$10\.00"):
+    with pytest.raises(chat_services.BudgetExhausted, match=r"monthly budget of \$10\.00"):
         await turn(world, other, "Hello?")
 
     assert openai_stub.requests_to("/v1/chat/completions") == []

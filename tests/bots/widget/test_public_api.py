@@ -1,4 +1,4 @@
-"""The widget's public API (``/public/v1/bots/{key}/...``) and its loader (``/widget.js``).
+"""The widget's public API (``/public/v1/bots/{key}/...``) and its loader (``/widget_rules.js``).
 
 What a page on someone's website, a visitor and a non-browser client can and cannot do with a publishable
 key: origins checked on the server (deny by default, CORS headers only for allowed origins), drafts
@@ -21,8 +21,12 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import AsyncClient, Client
 
-from bots import public_api, services, widget
+from bots import services
 from bots.models import Bot, Conversation, Message
+from bots.widget import api as widget_api
+from bots.widget import loader as widget_loader
+from bots.widget import rules as widget_rules
+from bots.widget import services as widget_services
 from providers import services as provider_services
 from tenants.context import tenant_context
 from tests.bots.test_api import (
@@ -193,7 +197,7 @@ def test_a_draft_is_refused_readably_to_its_allowed_origins(world: World) -> Non
 def test_a_preview_token_shows_a_draft_on_groundworks_own_pages_only(world: World) -> None:
     bot = published_bot(world, status="draft", allowed_origins=[])
     other = published_bot(world, "Other", status="draft")
-    preview = {"Groundwork-Preview": widget.preview_token(bot)}
+    preview = {"Groundwork-Preview": widget_rules.preview_token(bot)}
 
     same_origin = Client().get(base(bot), headers=preview)  # a same-origin GET has no Origin header
     own = Client().get(base(bot), headers={**preview, "Origin": "http://testserver"})
@@ -245,13 +249,13 @@ def test_an_anonymous_session_mints_a_visitor_that_can_come_back(world: World) -
 def test_identity_verification_links_a_signed_in_user_and_refuses_a_forged_one(world: World) -> None:
     bot = published_bot(world)
     plain = published_bot(world, "Plain")
-    secret = services.bot_rotate_identity_secret(actor=world.actor(), bot_id=bot.pk)
-    user_hash = widget.identity_hash(secret, "customer-42")
+    secret = widget_services.bot_rotate_identity_secret(actor=world.actor(), bot_id=bot.pk)
+    user_hash = widget_rules.identity_hash(secret, "customer-42")
 
     verified = new_session(bot, user_id="customer-42", user_hash=user_hash)
     forged = Client().post(
         f"{base(bot)}/sessions",
-        {"user_id": "customer-42", "user_hash": widget.identity_hash("guessed", "customer-42")},
+        {"user_id": "customer-42", "user_hash": widget_rules.identity_hash("guessed", "customer-42")},
         content_type="application/json",
         headers={"Origin": SITE},
     )
@@ -274,7 +278,7 @@ def test_identity_verification_links_a_signed_in_user_and_refuses_a_forged_one(w
     assert_problem(not_set_up, 400)
     assert Client().get(base(bot), headers={"Origin": SITE}).json()["identity_verification"] is True
     # Rotating the secret ends the old signatures at once.
-    services.bot_rotate_identity_secret(actor=world.actor(), bot_id=bot.pk)
+    widget_services.bot_rotate_identity_secret(actor=world.actor(), bot_id=bot.pk)
     stale = Client().post(
         f"{base(bot)}/sessions",
         {"user_id": "customer-42", "user_hash": user_hash},
@@ -506,21 +510,21 @@ def test_a_draft_refuses_chat_even_with_a_session_made_while_it_was_published(wo
 
 @pytest.mark.django_db
 def test_the_loader_is_served_gzipped_with_an_etag_and_names_the_hashed_panel() -> None:
-    response = Client().get("/widget.js", headers={"Accept-Encoding": "gzip, br"})
+    response = Client().get("/widget_rules.js", headers={"Accept-Encoding": "gzip, br"})
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/javascript; charset=utf-8"
     assert response["Content-Encoding"] == "gzip"
     assert response["Cache-Control"].startswith("public, max-age=300")
     source = gzip.decompress(response.content).decode()
-    assert widget.PANEL_PLACEHOLDER not in source
+    assert widget_loader.PANEL_PLACEHOLDER not in source
     panel_path = next(word for word in source.replace("'", '"').split('"') if "/static/widget/panel." in word)
     assert panel_path.endswith(".js") and panel_path != "/static/widget/panel.js"  # hashed: cached for good
     assert len(response.content) <= 4096  # the issue's budget for the loader
 
-    plain = Client().get("/widget.js")
+    plain = Client().get("/widget_rules.js")
     assert "Content-Encoding" not in plain and plain.content.decode() == source
-    assert Client().get("/widget.js", headers={"If-None-Match": response["ETag"]}).status_code == 304
+    assert Client().get("/widget_rules.js", headers={"If-None-Match": response["ETag"]}).status_code == 304
 
 
 @pytest.mark.anyio
@@ -562,7 +566,7 @@ async def test_a_model_failure_mid_stream_tells_the_visitor_nothing_of_the_provi
     assert error == {
         "status": 503,
         "title": "Service Unavailable",
-        "detail": public_api.VISITOR_PROVIDER_FAILURE,
+        "detail": widget_api.VISITOR_PROVIDER_FAILURE,
     }
     assert "OpenAI" not in str(events) and "(500)" not in str(events)
     assert stored.outcome == "error" and "OpenAI had a server error" in stored.error_message  # for the tenant

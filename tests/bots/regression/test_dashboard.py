@@ -24,14 +24,13 @@ from django.test import Client, RequestFactory
 
 from bots import services as bot_services
 from bots.models import Bot, RegressionCase, RegressionRun, RegressionSuite, RunConfiguration
+from bots.regression import presentation as regression_presentation
 from bots.regression import runner, services
-from bots.regression import views as regression_views
 from knowledge import services as knowledge_services
 from providers import services as provider_services
 from tenants.context import tenant_context
 from tenants.models import Role
-from tests.bots.test_dashboard import HOSTILE, conversation, member_client, text_of
-from tests.bots.test_regression import (
+from tests.bots.regression.test_runs import (
     CANDIDATE_MODEL,
     EXCHANGE_QUESTION,
     LIVE_MODEL,
@@ -44,6 +43,7 @@ from tests.bots.test_regression import (
     shop,
     three_cases,
 )
+from tests.bots.test_dashboard import HOSTILE, conversation, member_client, text_of
 from tests.factories import World, make_world
 from tests.stubs.openai_stub import OpenAIStub
 
@@ -550,7 +550,7 @@ def test_a_drop_in_the_live_pass_rate_is_a_banner_until_acknowledged(
     home = render_to_string(
         "bots/regression/_drift_alerts.html",
         {
-            "drift_alerts": regression_views.drift_alert_rows(tenant=world.tenant, bot=None),
+            "drift_alerts": regression_presentation.drift_alert_rows(tenant=world.tenant, bot=None),
             "can_write": False,
         },
     )
@@ -649,7 +649,7 @@ def test_an_answer_becomes_a_case_in_one_click(world: World, owner_client: Clien
     conversation_id, answer = conversation(world, bot, "Can I return a gift?", answer="Yes, within 30 days.")
     back = f"/app/conversations/{conversation_id}/#message-{answer.pk}"
 
-    choices = regression_views.add_to_suite_choices(tenant=world.tenant, bot=bot)
+    choices = regression_presentation.add_to_suite_choices(tenant=world.tenant, bot=bot)
     assert choices == [("new", "New suite “From conversations”")]
     request = RequestFactory().get("/")
     snippet = render_to_string(
@@ -681,7 +681,7 @@ def test_an_answer_becomes_a_case_in_one_click(world: World, owner_client: Clien
     assert messages == ["Added “Can I return a gift?” to the suite “From conversations”."]
 
     # Again into "new": the "From conversations" suite is reused, not duplicated.
-    assert regression_views.add_to_suite_choices(tenant=world.tenant, bot=bot) == [
+    assert regression_presentation.add_to_suite_choices(tenant=world.tenant, bot=bot) == [
         (str(suite.pk), "From conversations")
     ]
     owner_client.post("/app/suites/from-message/", {"message": str(answer.pk), "suite": "new"})

@@ -1,0 +1,105 @@
+"""The Install page's forms: allowed origins (one per row) and the widget's appearance."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+
+from bots.models import WidgetIcon, WidgetPosition
+from bots.services import normalise_origin
+from core.errors import ValidationFailed
+
+MAX_ORIGINS = 50
+
+
+HEX_WITHOUT_HASH = re.compile(r"[0-9a-fA-F]{6}")
+
+
+ORIGIN_SEPARATORS = re.compile(r"[\s,]+")
+
+
+class OriginRows(forms.Widget):
+    """The allowed websites as rows of text inputs sharing one name: ``templates/bots/widget/_origins.html``
+    draws them and ``install.js`` adds and removes rows (without JavaScript an empty row is there to fill).
+    """
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        values = data.getlist(name) if hasattr(data, "getlist") else data.get(name, [])
+        return [values] if isinstance(values, str) else list(values)
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return False  # no rows posted is a choice: no websites
+
+
+class OriginListField(forms.Field):
+    widget = OriginRows
+
+    def to_python(self, value: Any) -> list[str]:
+        # A row may hold several origins pasted at once, one per line or separated by spaces or commas.
+        rows = value if isinstance(value, list | tuple) else [value or ""]
+        return [part for row in rows for part in ORIGIN_SEPARATORS.split(str(row)) if part]
+
+
+class WidgetForm(forms.Form):
+    """Where a bot's website widget may answer and how it looks. ``cleaned_data`` are the keyword arguments
+    of ``services.bot_update``, which checks and normalises them (the origins' rule is its
+    ``normalise_origin``, applied here to every row so that each wrong one is marked)."""
+
+    allowed_origins = OriginListField(label="Allowed websites", required=False)
+    allow_any_origin = forms.BooleanField(
+        label="Allow any website (not recommended)",
+        required=False,
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
+    widget_title = forms.CharField(
+        label="Title",
+        max_length=80,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="At the top of the chat window. Empty: the bot's name.",
+    )
+    widget_color = forms.CharField(
+        label="Colour",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "maxlength": "7", "placeholder": "#4f46e5"}
+        ),
+        help_text="The launcher, the header and your visitors' messages; their text turns white or black, "
+        "whichever reads better on it.",
+    )
+    widget_position = forms.ChoiceField(
+        label="Position", choices=WidgetPosition.choices, widget=forms.RadioSelect
+    )
+    widget_icon = forms.ChoiceField(
+        label="Launcher icon", choices=WidgetIcon.choices, widget=forms.RadioSelect
+    )
+
+    def __init__(self, *args: Any, bot_name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["widget_title"].widget.attrs["placeholder"] = bot_name
+        self.invalid_origins: set[str] = set()
+
+    def clean_allowed_origins(self) -> list[str]:
+        origins: list[str] = self.cleaned_data["allowed_origins"]
+        if len(origins) > MAX_ORIGINS:
+            raise forms.ValidationError(f"Up to {MAX_ORIGINS} websites; there are {len(origins)}.")
+        problems = []
+        for origin in origins:
+            try:
+                normalise_origin(origin)
+            except ValidationFailed as error:
+                self.invalid_origins.add(origin)
+                problems.append(error.message)
+        if problems:
+            raise forms.ValidationError(problems)
+        return origins
+
+    def clean_widget_color(self) -> str:
+        colour: str = self.cleaned_data["widget_color"].strip()
+        # Pasted from a design tool without its "#": the service checks the rest.
+        return f"#{colour}" if HEX_WITHOUT_HASH.fullmatch(colour) else colour
+
+    def settings(self) -> dict[str, Any]:
+        """The service's keyword arguments."""
+        return dict(self.cleaned_data)

@@ -1,0 +1,17 @@
+"""Small helpers the dashboard's forms share."""
+
+from __future__ import annotations
+
+from django import forms
+
+
+def choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
+    """A form's choice field, typed, to set its choices from data when the form is made."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    return field
+
+
+def text_lines(text: str) -> list[str]:
+    """The non-empty lines of a textarea, trimmed."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
