@@ -326,7 +326,7 @@ class CaseExportView(RegressionAPIView):
         parameters=[CaseExportInput],
         responses={
             (200, "text/csv"): OpenApiResponse(
-                OpenApiTypes.STR, description="Columns: " + ", ".join(services.CASE_FIELDS)
+                OpenApiTypes.STR, description="Columns: " + ", ".join(case_files.CASE_FIELDS)
             ),
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="One case a line."),
         },

@@ -33,8 +33,8 @@ from bots.models import (
     RunTrigger,
     SuiteSchedule,
 )
-from bots.regression import case_files, selectors
-from bots.regression.case_files import file_refusal, line_number, parse_cases
+from bots.regression import selectors
+from bots.regression.case_files import CASE_FIELDS, file_refusal, line_number, parse_cases
 from core.errors import Conflict, NotFound, ValidationFailed
 from knowledge import services as knowledge_services
 from knowledge.models import Document
@@ -57,7 +57,6 @@ OVERRIDABLE = (
     "retrieval_mode",
     "embedding_model",
 )
-CASE_FIELDS = case_files.CASE_FIELDS
 
 
 # --- suites ---------------------------------------------------------------------------------------------

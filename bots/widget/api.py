@@ -1,4 +1,4 @@
-"""The widget's public API, ``/public/v1/bots/{publishable_key}/...``, and the ``/rules.js`` loader.
+"""The widget's public API, ``/public/v1/bots/{publishable_key}/...``, and the ``/widget.js`` loader.
 
 Called from browsers on the tenants' websites, by visitors who have no account. Every request passes the
 same gate (``PublicWidgetView.serve``): the bot named by the key; the page's ``Origin`` against the bot's
@@ -396,7 +396,7 @@ def _rate_answer(bot: Bot, session: VisitorSession, message_id: str, data: dict[
     )
 
 
-# --- /rules.js -----------------------------------------------------------------------------------------
+# --- /widget.js ----------------------------------------------------------------------------------------
 
 
 @require_safe

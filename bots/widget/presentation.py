@@ -26,7 +26,7 @@ WIDGET_ICON_GLYPHS: dict[str, str] = {
 
 def widget_snippet(bot: Bot) -> str:
     base = settings.PUBLIC_BASE_URL.rstrip("/")
-    return f'<script src="{base}/rules.js" data-bot="{bot.publishable_key}" defer></script>'
+    return f'<script src="{base}/widget.js" data-bot="{bot.publishable_key}" defer></script>'
 
 
 def preview_script_url() -> str:

@@ -3,7 +3,7 @@ const crypto = require("node:crypto");
 // The secret from the Install page, in your server's settings.
 const SECRET = process.env.GROUNDWORK_IDENTITY_SECRET;
 
-// Vouches for a signed-in user to the chat rules.
+// Vouches for a signed-in user to the chat widget.
 function groundworkUserHash(userId) {
   return crypto
     .createHmac("sha256", SECRET)

@@ -7,7 +7,7 @@ SECRET = os.environ["GROUNDWORK_IDENTITY_SECRET"]
 
 
 def groundwork_user_hash(user_id: str) -> str:
-    """Vouches for a signed-in user to the chat rules."""
+    """Vouches for a signed-in user to the chat widget."""
     return hmac.new(SECRET.encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
 

@@ -22,7 +22,7 @@ from django.test.utils import CaptureQueriesContext
 
 from bots import services as bot_services
 from bots.models import Bot, RegressionCase, RegressionRun, RegressionSuite, RunConfiguration
-from bots.regression import runner, services
+from bots.regression import case_files, runner, services
 from knowledge import services as knowledge_services
 from knowledge.models import Document
 from tenants.context import tenant_context
@@ -1013,7 +1013,7 @@ def test_requests_without_a_key_are_401_problems(world: World) -> None:
 @pytest.mark.django_db
 def test_an_import_file_over_the_limit_is_a_413_before_it_is_stored(world: World, editor: Client) -> None:
     suite = make_suite(world, make_bot(world))
-    content = b"question\n" + b"Is this too long?\n" * (services.MAX_IMPORT_BYTES // 18 + 10_000)
+    content = b"question\n" + b"Is this too long?\n" * (case_files.MAX_IMPORT_BYTES // 18 + 10_000)
 
     response = editor.post(
         f"{API}/suites/{suite.pk}/cases/import", {"file": SimpleUploadedFile("c.csv", content)}

@@ -1,4 +1,4 @@
-"""The widget's public API (``/public/v1/bots/{key}/...``) and its loader (``/widget_rules.js``).
+"""The widget's public API (``/public/v1/bots/{key}/...``) and its loader (``/widget.js``).
 
 What a page on someone's website, a visitor and a non-browser client can and cannot do with a publishable
 key: origins checked on the server (deny by default, CORS headers only for allowed origins), drafts
@@ -510,7 +510,7 @@ def test_a_draft_refuses_chat_even_with_a_session_made_while_it_was_published(wo
 
 @pytest.mark.django_db
 def test_the_loader_is_served_gzipped_with_an_etag_and_names_the_hashed_panel() -> None:
-    response = Client().get("/widget_rules.js", headers={"Accept-Encoding": "gzip, br"})
+    response = Client().get("/widget.js", headers={"Accept-Encoding": "gzip, br"})
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/javascript; charset=utf-8"
@@ -522,9 +522,9 @@ def test_the_loader_is_served_gzipped_with_an_etag_and_names_the_hashed_panel() 
     assert panel_path.endswith(".js") and panel_path != "/static/widget/panel.js"  # hashed: cached for good
     assert len(response.content) <= 4096  # the issue's budget for the loader
 
-    plain = Client().get("/widget_rules.js")
+    plain = Client().get("/widget.js")
     assert "Content-Encoding" not in plain and plain.content.decode() == source
-    assert Client().get("/widget_rules.js", headers={"If-None-Match": response["ETag"]}).status_code == 304
+    assert Client().get("/widget.js", headers={"If-None-Match": response["ETag"]}).status_code == 304
 
 
 @pytest.mark.anyio
