@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.forms import Form
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -44,7 +45,7 @@ from knowledge.models import KnowledgeBase
 from providers import selectors as provider_selectors
 from providers.presentation import cost_label
 from tenants.models import Role
-from tenants.views_base import TenantView, form_with_errors
+from tenants.views_base import TenantFormView, TenantView, form_with_errors
 
 SECTIONS = (
     ("identity", "Identity"),
@@ -95,40 +96,33 @@ class BotListView(BotsView):
         return render(request, self.template_name, context)
 
 
-class BotCreateView(BotsView):
+class BotCreateView(BotsView, TenantFormView):
     read_role = Role.EDITOR  # the form is for people who may use it
     template_name = "bots/create.html"
 
-    def render_form(self, form: BotCreateForm, status: int = 200) -> HttpResponse:
-        knowledge_bases = self.knowledge_bases()
-        return render(
-            self.request,
-            self.template_name,
-            {"form": form, "knowledge_base_rows": knowledge_base_rows(knowledge_bases, form)},
-            status=status,
-        )
-
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def make_form(self, data: Any = None) -> BotCreateForm:
         knowledge_bases = self.knowledge_bases()
         # With one knowledge base there is nothing to choose: it is ticked.
         initial = {"knowledge_bases": [str(knowledge_bases[0].pk)]} if len(knowledge_bases) == 1 else {}
-        return self.render_form(BotCreateForm(knowledge_bases=knowledge_bases, initial=initial))
+        return BotCreateForm(data, knowledge_bases=knowledge_bases, initial=initial)
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = BotCreateForm(request.POST, knowledge_bases=self.knowledge_bases())
-        if form.is_valid():
-            try:
-                bot = services.bot_create(
-                    actor=self.actor,
-                    name=form.cleaned_data["name"],
-                    knowledge_base_ids=form.knowledge_base_ids(),
-                )
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(request, f"Created {bot.name}. Ask it something in the playground.")
-                return redirect("dashboard:bot", pk=bot.pk)
-        return self.render_form(form, status=400)
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        rows = knowledge_base_rows(self.knowledge_bases(), form)
+        return render(
+            self.request, self.template_name, {"form": form, "knowledge_base_rows": rows}, status=status
+        )
+
+    def perform(self, form: Form) -> Bot:
+        assert isinstance(form, BotCreateForm)
+        return services.bot_create(
+            actor=self.actor, name=form.cleaned_data["name"], knowledge_base_ids=form.knowledge_base_ids()
+        )
+
+    def success_url(self, result: Bot) -> str:
+        return reverse("dashboard:bot", args=[result.pk])
+
+    def success_message(self, result: Bot) -> str:
+        return f"Created {result.name}. Ask it something in the playground."
 
 
 class BotPage(BotsView):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.views import View
 
@@ -52,9 +53,9 @@ def resolve_membership(request: HttpRequest) -> Membership | None:
 def form_with_errors(form: Form, error: GroundworkError) -> Form:
     """Show a domain error on the form: on its fields where it names them, else at the top."""
     placed = False
-    for field, messages in error.field_errors.items():
+    for field, field_messages in error.field_errors.items():
         if field in form.fields:
-            for message in messages:
+            for message in field_messages:
                 form.add_error(field, message)
             placed = True
     if not placed:
@@ -93,3 +94,52 @@ class TenantView(LoginRequiredMixin, View):
     def scoped(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Narrow a tenant-owned queryset to this tenant (for generic list/detail views)."""
         return queryset.filter(tenant_id=self.actor.tenant.pk)
+
+
+class TenantFormView(TenantView):
+    """A dashboard form whose valid submission is one service call: form, service, errors, redirect.
+
+    ``post`` validates the form, calls :meth:`perform` (the service), then redirects to
+    :meth:`success_url` with :meth:`success_message`; a form error or a domain error from the service is
+    shown on the form, re-rendered by :meth:`render_form` with status 400. Subclasses set ``form_class``
+    (or override :meth:`make_form`) and read URL arguments from ``self.kwargs``.
+    """
+
+    form_class: type[Form]
+
+    def form_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the form besides its data (choices, initial values)."""
+        return {}
+
+    def make_form(self, data: Any = None) -> Form:
+        return self.form_class(data, **self.form_kwargs())
+
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        raise NotImplementedError
+
+    def perform(self, form: Form) -> Any:
+        """Call the service with the form's cleaned data; its result goes to the success hooks."""
+        raise NotImplementedError
+
+    def success_url(self, result: Any) -> str:
+        raise NotImplementedError
+
+    def success_message(self, result: Any) -> str:
+        return ""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.render_form(self.make_form())
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = self.make_form(request.POST)
+        if form.is_valid():
+            try:
+                result = self.perform(form)
+            except GroundworkError as error:
+                form_with_errors(form, error)
+            else:
+                message = self.success_message(result)
+                if message:
+                    messages.success(request, message)
+                return redirect(self.success_url(result))
+        return self.render_form(form, status=400)
