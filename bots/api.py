@@ -95,32 +95,37 @@ class BotDetailView(BotsAPIView):
     """One bot. A new ``name`` gives it a new ``slug``; ``DELETE`` removes it with its conversations
     (usage records stay: they are the bill)."""
 
+    url_object_lookup = (selectors.bot_get, "bot_id")
+
     @extend_schema(parameters=[BOT_ID], responses=BotOutput)
     def get(self, request: Request, id: str) -> Response:
-        return Response(self.bot_body(selectors.bot_get(tenant=self.actor.tenant, bot_id=id)))
+        return Response(self.bot_body(self.url_object))
 
     @extend_schema(parameters=[BOT_ID], request=BotInput, responses=BotOutput)
     def patch(self, request: Request, id: str) -> Response:
-        bot = selectors.bot_get(tenant=self.actor.tenant, bot_id=id)  # 404 before the body
         data = BotInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         bot = services.bot_update(
-            actor=self.actor, bot_id=bot.pk, **_bot_settings(self.actor.tenant, data.validated_data)
+            actor=self.actor,
+            bot_id=self.url_object.pk,
+            **_bot_settings(self.actor.tenant, data.validated_data),
         )
         return Response(self.bot_body(bot))
 
     @extend_schema(parameters=[BOT_ID], responses={204: None})
     def delete(self, request: Request, id: str) -> Response:
-        services.bot_delete(actor=self.actor, bot_id=id)
+        services.bot_delete(actor=self.actor, bot_id=self.url_object.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class BotRotateKeyView(BotsAPIView):
     """A new publishable key for the widget; pages still embedding the old one stop working."""
 
+    url_object_lookup = (selectors.bot_get, "bot_id")
+
     @extend_schema(parameters=[BOT_ID], request=None, responses=BotOutput)
     def post(self, request: Request, id: str) -> Response:
-        bot = services.bot_rotate_publishable_key(actor=self.actor, bot_id=id)
+        bot = services.bot_rotate_publishable_key(actor=self.actor, bot_id=self.url_object.pk)
         return Response(self.bot_body(bot))
 
 

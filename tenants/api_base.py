@@ -7,7 +7,8 @@ override: it always filters by the actor's tenant, so a missing or foreign id is
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from django.db.models import QuerySet
 from rest_framework import serializers
@@ -24,11 +25,20 @@ from tenants.models import ApiKey, Role
 
 
 class TenantAPIView(APIView):
-    """Every tenant endpoint derives from this. Reads need ``read_role``, writes ``write_role``."""
+    """Every tenant endpoint derives from this. Reads need ``read_role``, writes ``write_role``.
+
+    A view whose URL names an object declares ``url_object_lookup = (selector, keyword)``: the object is
+    looked up once per request, as ``selector(tenant=..., keyword=<the URL's id>)``, before anything reads
+    the body (so a missing or another tenant's id is the same 404 whatever the body says), and handlers
+    use ``self.url_object``. A service that writes it looks it up again under a row lock, which a write needs.
+    """
 
     read_role = Role.VIEWER
     write_role = Role.EDITOR
+    url_object_lookup: ClassVar[tuple[Callable[..., Any], str] | None] = None
+    url_object_argument = "id"
     actor: Actor
+    url_object: Any
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
@@ -36,6 +46,10 @@ class TenantAPIView(APIView):
         assert isinstance(api_key, ApiKey)  # guaranteed by IsTenantMember, which ran in super().initial()
         activate_tenant(api_key.tenant_id)
         self.actor = Actor(tenant=api_key.tenant, role=Role(api_key.role), api_key=api_key)
+        if self.url_object_lookup is not None:
+            selector, keyword = self.url_object_lookup
+            identifier = kwargs[self.url_object_argument]
+            self.url_object = selector(tenant=self.actor.tenant, **{keyword: identifier})
 
     def output_context(self) -> dict[str, Any]:
         """What output serializers may need beyond the object: the tenant whose data they shape."""

@@ -12,6 +12,14 @@ from tenants.context import unscoped
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Tenant, User
 
 
+def tenant_get(*, tenant_id: uuid.UUID | str) -> Tenant:
+    """The tenant whose context is active (tasks and streamed responses, which start from its id)."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        raise NotFound("No such organisation.")
+    return tenant
+
+
 def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
     return Membership.objects.for_tenant(tenant).select_related("user").order_by("user__email")
 
