@@ -5,17 +5,15 @@ rules themselves (enabled models, answer lengths per model, knowledge bases of t
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from django import forms
 
+from bots.bot_settings import MAX_SUGGESTED_QUESTIONS, form_bounds
 from bots.models import AnswerPolicy, BotStatus
-from bots.services import MAX_SUGGESTED_QUESTIONS, MAX_TEMPERATURE
 from core.forms import choice_field, text_lines
 from knowledge.forms import MODE_CHOICES
 from knowledge.models import KnowledgeBase
-from knowledge.retrieval import MAX_TOP_K
 
 SUGGESTED_QUESTION_CHARACTERS = 200
 
@@ -45,7 +43,7 @@ class BotCreateForm(KnowledgeBasesMixin):
 
     name = forms.CharField(
         label="Name",
-        max_length=120,
+        **form_bounds("name"),
         widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Support assistant"}),
         help_text="Visitors see it in the chat window. You can change it later.",
     )
@@ -63,18 +61,18 @@ class BotForm(KnowledgeBasesMixin):
 
     # Identity
     name = forms.CharField(
-        label="Name", max_length=120, widget=forms.TextInput(attrs={"autocomplete": "off"})
+        label="Name", **form_bounds("name"), widget=forms.TextInput(attrs={"autocomplete": "off"})
     )
     avatar = forms.CharField(
         label="Avatar",
-        max_length=8,
+        **form_bounds("avatar"),
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "AB"}),
         help_text="An emoji or up to two letters. Empty: the name's initials.",
     )
     description = forms.CharField(
         label="Description",
-        max_length=5000,
+        **form_bounds("description"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="What it is for, for your team. The bot does not read it.",
@@ -82,7 +80,7 @@ class BotForm(KnowledgeBasesMixin):
     # Behaviour
     instructions = forms.CharField(
         label="Instructions",
-        max_length=20_000,
+        **form_bounds("instructions"),
         required=False,
         widget=forms.Textarea(
             attrs={
@@ -95,7 +93,7 @@ class BotForm(KnowledgeBasesMixin):
     )
     greeting = forms.CharField(
         label="Greeting",
-        max_length=500,
+        **form_bounds("greeting"),
         required=False,
         help_text="The first message visitors see.",
     )
@@ -115,7 +113,7 @@ class BotForm(KnowledgeBasesMixin):
     )
     handoff_message = forms.CharField(
         label="Hand-off message",
-        max_length=500,
+        **form_bounds("handoff_message"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="The answer when the knowledge bases hold nothing relevant (strict policy). No model is "
@@ -133,7 +131,7 @@ class BotForm(KnowledgeBasesMixin):
     )
     language = forms.CharField(
         label="Language",
-        max_length=40,
+        **form_bounds("language"),
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "The visitor's language"}),
         help_text="Answer always in this language, e.g. English. Empty: the language of the question.",
@@ -142,15 +140,13 @@ class BotForm(KnowledgeBasesMixin):
     chat_model = forms.ChoiceField(label="Chat model")
     temperature = forms.FloatField(
         label="Temperature",
-        min_value=0.0,
-        max_value=MAX_TEMPERATURE,
+        **form_bounds("temperature"),
         widget=forms.NumberInput(attrs={"step": "0.1"}),
         help_text="0 answers the same way every time; higher varies the wording. 0.2 suits support.",
     )
     max_output_tokens = forms.IntegerField(
         label="Longest answer (tokens)",
-        min_value=16,
-        max_value=32_000,
+        **form_bounds("max_output_tokens"),
         help_text="About ¾ of a word each. Caps the cost of one answer.",
     )
     fallback_model = forms.ChoiceField(
@@ -161,14 +157,12 @@ class BotForm(KnowledgeBasesMixin):
     # Knowledge
     retrieval_top_k = forms.IntegerField(
         label="Passages per answer",
-        min_value=1,
-        max_value=MAX_TOP_K,
+        **form_bounds("retrieval_top_k"),
         help_text="How many of the best passages the bot reads before answering.",
     )
     retrieval_score_threshold = forms.FloatField(
         label="Minimum similarity",
-        min_value=0.0,
-        max_value=1.0,
+        **form_bounds("retrieval_score_threshold"),
         widget=forms.NumberInput(attrs={"step": "0.05"}),
         help_text="0 to 1. Less similar passages are left out; with none left, a strict bot hands off.",
     )
@@ -178,10 +172,8 @@ class BotForm(KnowledgeBasesMixin):
     # Limits
     daily_budget_usd = forms.DecimalField(
         label="Daily budget (USD)",
+        **form_bounds("daily_budget_usd"),
         required=False,
-        min_value=Decimal(0),
-        max_digits=10,
-        decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "No limit", "inputmode": "decimal"}),
         help_text="The bot stops answering for the rest of the day (UTC) once its model calls cost this "
         "much. Empty: no daily limit.",

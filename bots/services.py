@@ -12,135 +12,23 @@ import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from bots import selectors
+from bots import bot_settings, selectors
 from bots.models import (
-    AnswerPolicy,
     Bot,
     BotKnowledgeBase,
-    BotStatus,
-    WidgetIcon,
-    WidgetPosition,
     new_publishable_key,
 )
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from knowledge import selectors as knowledge_selectors
-from knowledge.models import RetrievalMode
-from knowledge.retrieval import MAX_TOP_K
 from providers import selectors as provider_selectors
-from providers.models import FoundationModel, ModelKind
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant
 from tenants.models import Role, Tenant
 from tenants.services import audit
-
-MAX_SUGGESTED_QUESTIONS = 6
-HEX_COLOUR = re.compile(r"#[0-9a-f]{6}")
-MAX_TEMPERATURE = 2.0
-
-
-# --- checking settings ------------------------------------------------------------------------------
-
-
-def _chat_model(tenant: Tenant, ref: str, field_name: str) -> provider_selectors.ResolvedModel:
-    try:
-        model = provider_selectors.model_get(tenant=tenant, ref=ref)
-    except NotFound:
-        raise ValidationFailed.on(field_name, f"No such model “{ref}”.") from None
-    if model.spec.kind != ModelKind.CHAT:
-        raise ValidationFailed.on(field_name, f"{model.display_name} is not a chat model.")
-    if ref not in provider_selectors.model_settings(tenant=tenant).enabled_models:
-        raise ValidationFailed.on(
-            field_name, f"{model.display_name} is not enabled for your organisation (Models page)."
-        )
-    if isinstance(model.spec, FoundationModel) and model.spec.is_retired:
-        raise ValidationFailed.on(field_name, f"{model.display_name} has been retired by its provider.")
-    return model
-
-
-def normalise_origin(origin: str) -> str:
-    """``https://shop.example.com`` from what a tenant typed; ValidationFailed if it is not an origin."""
-    text = origin.strip().rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
-        raise ValidationFailed.on(
-            "allowed_origins", f"“{origin[:100]}” is not a web origin like https://www.example.com (no path)."
-        )
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
-
-
-def _check(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
-    """The settings in ``values`` checked and normalised (only those present)."""
-    checked = dict(values)
-    if "name" in checked:
-        checked["name"] = str(checked["name"]).strip()[:120]
-        if not checked["name"]:
-            raise ValidationFailed.on("name", "Give the bot a name.")
-    if "chat_model" in checked:
-        model = _chat_model(tenant, checked["chat_model"], "chat_model")
-        limit = model.spec.max_output_tokens
-        if limit and checked.get("max_output_tokens", 0) > limit:
-            raise ValidationFailed.on(
-                "max_output_tokens", f"{model.display_name} writes at most {limit:,} tokens."
-            )
-    if checked.get("fallback_model"):
-        _chat_model(tenant, checked["fallback_model"], "fallback_model")
-        if checked["fallback_model"] == checked.get("chat_model"):
-            raise ValidationFailed.on(
-                "fallback_model", "The fallback must be another model than the main one."
-            )
-    if "temperature" in checked and not 0.0 <= float(checked["temperature"]) <= MAX_TEMPERATURE:
-        raise ValidationFailed.on("temperature", f"Temperature is between 0 and {MAX_TEMPERATURE:g}.")
-    if "max_output_tokens" in checked and not 16 <= int(checked["max_output_tokens"]) <= 32_000:
-        raise ValidationFailed.on("max_output_tokens", "Answers are between 16 and 32,000 tokens long.")
-    if "retrieval_top_k" in checked and not 1 <= int(checked["retrieval_top_k"]) <= MAX_TOP_K:
-        raise ValidationFailed.on("retrieval_top_k", f"Top-k is between 1 and {MAX_TOP_K}.")
-    if (
-        "retrieval_score_threshold" in checked
-        and not 0.0 <= float(checked["retrieval_score_threshold"]) <= 1.0
-    ):
-        raise ValidationFailed.on(
-            "retrieval_score_threshold", "The score threshold is a similarity between 0 and 1."
-        )
-    if "retrieval_mode" in checked and checked["retrieval_mode"] not in RetrievalMode.values:
-        raise ValidationFailed.on("retrieval_mode", "Choose vector, full_text or hybrid.")
-    if "answer_policy" in checked and checked["answer_policy"] not in AnswerPolicy.values:
-        raise ValidationFailed.on("answer_policy", "Choose strict or open.")
-    if "status" in checked and checked["status"] not in BotStatus.values:
-        raise ValidationFailed.on("status", "Choose draft or published.")
-    if "suggested_questions" in checked:
-        questions = [str(question).strip()[:200] for question in checked["suggested_questions"]]
-        checked["suggested_questions"] = [question for question in questions if question]
-        if len(checked["suggested_questions"]) > MAX_SUGGESTED_QUESTIONS:
-            raise ValidationFailed.on(
-                "suggested_questions", f"Up to {MAX_SUGGESTED_QUESTIONS} suggested questions."
-            )
-    if "allowed_origins" in checked:
-        checked["allowed_origins"] = list(
-            dict.fromkeys(normalise_origin(o) for o in checked["allowed_origins"])
-        )
-    if checked.get("daily_budget_usd") is not None and Decimal(checked["daily_budget_usd"]) < 0:
-        raise ValidationFailed.on("daily_budget_usd", "A budget cannot be negative.")
-    if "avatar" in checked:
-        checked["avatar"] = str(checked["avatar"]).strip()[:8]
-    if "widget_title" in checked:
-        checked["widget_title"] = str(checked["widget_title"]).strip()[:80]
-    if "widget_color" in checked:
-        # Reaches a style attribute on other people's websites: exactly #rrggbb, nothing else.
-        colour = str(checked["widget_color"]).strip().lower()
-        if not HEX_COLOUR.fullmatch(colour):
-            raise ValidationFailed.on("widget_color", "Give the colour as #rrggbb, for example #4f46e5.")
-        checked["widget_color"] = colour
-    if "widget_position" in checked and checked["widget_position"] not in WidgetPosition.values:
-        raise ValidationFailed.on("widget_position", "Choose left or right.")
-    if "widget_icon" in checked and checked["widget_icon"] not in WidgetIcon.values:
-        raise ValidationFailed.on("widget_icon", f"Choose one of {', '.join(WidgetIcon.values)}.")
-    return checked
 
 
 def _unique_slug(tenant: Tenant, name: str) -> str:
@@ -169,34 +57,8 @@ def _set_knowledge_bases(bot: Bot, knowledge_base_ids: Sequence[uuid.UUID | str]
 
 # --- bots -------------------------------------------------------------------------------------------
 
-BOT_FIELDS = (
-    "name",
-    "avatar",
-    "description",
-    "instructions",
-    "greeting",
-    "suggested_questions",
-    "chat_model",
-    "fallback_model",
-    "temperature",
-    "max_output_tokens",
-    "retrieval_top_k",
-    "retrieval_score_threshold",
-    "retrieval_mode",
-    "answer_policy",
-    "handoff_message",
-    "show_citations",
-    "rewrite_follow_ups",
-    "language",
-    "status",
-    "allowed_origins",
-    "allow_any_origin",
-    "daily_budget_usd",
-    "widget_title",
-    "widget_color",
-    "widget_position",
-    "widget_icon",
-)
+# What bot_create and bot_update accept besides the knowledge bases: every declared setting.
+BOT_FIELDS = bot_settings.NAMES
 
 
 @runs_in_actor_tenant
@@ -211,7 +73,7 @@ def bot_create(
     settings.setdefault(
         "chat_model", provider_selectors.model_settings(tenant=actor.tenant).default_chat_model
     )
-    values = _check(actor.tenant, {"name": name, **settings})
+    values = bot_settings.check_settings(actor.tenant, {"name": name, **settings})
     if not values.get("greeting"):
         values["greeting"] = f"Hi! I'm {values['name']}. What can I help you with?"
     bot = Bot(
@@ -247,7 +109,7 @@ def bot_update(
         # These are checked together: the answer length against the model, the fallback against it.
         to_check.setdefault("chat_model", bot.chat_model)
         to_check.setdefault("max_output_tokens", bot.max_output_tokens)
-    checked = _check(actor.tenant, to_check)
+    checked = bot_settings.check_settings(actor.tenant, to_check)
     diff = {
         name: {"from": getattr(bot, name), "to": checked[name]}
         for name in changes
@@ -303,9 +165,3 @@ def bot_rotate_publishable_key(*, actor: Actor, bot_id: uuid.UUID | str) -> Bot:
     bot.save(update_fields=["publishable_key", "updated_at"])
     audit(actor, action="bot.publishable_key_rotated", target=bot)
     return bot
-
-
-# --- chat records -----------------------------------------------------------------------------------
-
-
-# --- feedback ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
+from bots import bot_settings
 from bots import selectors as bot_selectors
 from bots.chat import engine
 from bots.chat import services as chat_services
@@ -30,21 +31,7 @@ from providers.models import UsageRecord
 from tenants.context import tenant_context
 
 # The bot's settings a run records and answers with.
-SNAPSHOT_FIELDS = (
-    "chat_model",
-    "fallback_model",
-    "instructions",
-    "temperature",
-    "max_output_tokens",
-    "retrieval_top_k",
-    "retrieval_score_threshold",
-    "retrieval_mode",
-    "answer_policy",
-    "handoff_message",
-    "show_citations",
-    "rewrite_follow_ups",
-    "language",
-)
+SNAPSHOT_FIELDS = bot_settings.SNAPSHOT_NAMES
 
 COMPLETED, CONTINUE, SKIPPED = "completed", "continue", "skipped"
 

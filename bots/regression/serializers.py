@@ -9,6 +9,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from bots import bot_settings
 from bots.chat.serializers import CitationOutput
 from bots.models import (
     CaseResult,
@@ -24,8 +25,6 @@ from bots.models import (
 from bots.regression import selectors, services
 from bots.regression.case_files import IMPORT_FORMATS, MAX_IMPORT_BYTES
 from core.serializers import StrictInputSerializer
-from knowledge.models import RetrievalMode
-from knowledge.retrieval import MAX_TOP_K
 
 MAX_EXPECTED_FACTS = 20
 
@@ -424,17 +423,17 @@ class CaseFromMessageInput(StrictInputSerializer):
 class RunOverridesInput(StrictInputSerializer):
     """The settings a candidate changes; everything else is the bot's as it is when the run starts."""
 
-    chat_model = serializers.CharField(max_length=200, required=False)
-    instructions = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
-    retrieval_top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, required=False)
-    retrieval_score_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
-    retrieval_mode = serializers.ChoiceField(choices=RetrievalMode.choices, required=False)
     embedding_model = serializers.CharField(
         max_length=200,
         required=False,
         help_text="Tried on a scratch copy of the knowledge bases' index, built for the run and dropped "
         "after it.",
     )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # The bot settings a candidate may change, as bots.bot_settings declares them.
+        candidates = bot_settings.serializer_fields(bot_settings.CANDIDATE_NAMES, help_text=False)
+        return {**candidates, **super().get_fields()}
 
 
 class RunCandidateInput(StrictInputSerializer):

@@ -18,8 +18,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from bots import bot_settings
 from bots import selectors as bot_selectors
-from bots import services as bot_services
 from bots.chat import selectors as chat_selectors
 from bots.models import (
     Bot,
@@ -48,15 +48,9 @@ MAX_CASES_PER_SUITE = 500
 MAX_CANDIDATES = 3
 MAX_RUN_ATTEMPTS = 5
 SCHEDULE_PERIODS = {SuiteSchedule.DAILY: timedelta(days=1), SuiteSchedule.WEEKLY: timedelta(days=7)}
-# What a candidate may change. Everything else is the bot's, as it is when the run starts.
-OVERRIDABLE = (
-    "chat_model",
-    "instructions",
-    "retrieval_top_k",
-    "retrieval_score_threshold",
-    "retrieval_mode",
-    "embedding_model",
-)
+# What a candidate may change: the bot settings declared as candidates, and the knowledge bases'
+# embedding model. Everything else is the bot's, as it is when the run starts.
+OVERRIDABLE = (*bot_settings.CANDIDATE_NAMES, "embedding_model")
 
 
 # --- suites ---------------------------------------------------------------------------------------------
@@ -69,7 +63,7 @@ def _check_suite(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
         if not checked["name"]:
             raise ValidationFailed.on("name", "Give the suite a name.")
     if checked.get("judge_model"):
-        bot_services._chat_model(tenant, checked["judge_model"], "judge_model")
+        bot_settings.check_chat_model(tenant, checked["judge_model"], "judge_model")
     if "schedule" in checked and checked["schedule"] not in SuiteSchedule.values:
         raise ValidationFailed.on("schedule", "Choose off, daily or weekly.")
     if "drift_tolerance" in checked and not 0.0 <= float(checked["drift_tolerance"]) <= 1.0:
@@ -331,13 +325,13 @@ def _check_overrides(tenant: Tenant, bot: Bot, overrides: dict[str, Any], index:
     if not checked:
         raise ValidationFailed.on(field, "A candidate must change at least one setting.")
     if "chat_model" in checked:
-        bot_services._chat_model(tenant, checked["chat_model"], field)
+        bot_settings.check_chat_model(tenant, checked["chat_model"], field)
     if "instructions" in checked:
         checked["instructions"] = str(checked["instructions"])[:20000]
     if "retrieval_top_k" in checked or "retrieval_score_threshold" in checked or "retrieval_mode" in checked:
         retrieval = {name: checked[name] for name in checked if name.startswith("retrieval_")}
         try:
-            checked.update(bot_services._check(tenant, retrieval))
+            checked.update(bot_settings.check_settings(tenant, retrieval))
         except ValidationFailed as error:
             raise ValidationFailed.on(field, error.message) from None
     if "embedding_model" in checked:

@@ -7,8 +7,8 @@ from typing import Any
 
 from django import forms
 
+from bots.bot_settings import normalise_origin
 from bots.models import WidgetIcon, WidgetPosition
-from bots.services import normalise_origin
 from core.errors import ValidationFailed
 
 MAX_ORIGINS = 50
