@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from bots import bot_settings
 from bots.models import (
     AnswerPolicy,
     Bot,
@@ -71,7 +72,7 @@ def chat_model_rows(tenant: Any, keep: tuple[str, ...] = ()) -> list[dict[str, A
     bot's own models, whatever their state now, flagged), with context window and prices to read."""
     rows = []
     for row in provider_selectors.available_models(tenant=tenant, kind=ModelKind.CHAT):
-        offered = (row["is_enabled"] or row["is_default"]) and not row["is_retired"]
+        offered = bot_settings.offers_chat_model(row)
         if not offered and row["ref"] not in keep:
             continue
         presented = present_model(

@@ -12,7 +12,7 @@ from django import forms
 from bots.models import DEFAULT_JUDGE_RUBRIC, SuiteSchedule
 from bots.regression import case_files
 from bots.regression.case_files import MAX_IMPORT_BYTES
-from bots.regression.services import MAX_CANDIDATES
+from bots.regression.services.runs import MAX_CANDIDATES
 from core.forms import choice_field, text_lines
 from knowledge.forms import MODE_CHOICES
 from knowledge.retrieval import MAX_TOP_K

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from bots import bot_settings
 from bots.models import (
     Bot,
     CaseResult,
@@ -44,19 +45,12 @@ SETTING_LABELS = {
 MODE_LABELS = dict(MODE_CHOICES)
 
 
-def chat_model_names(tenant: Any) -> dict[str, str]:
-    return {
-        row["ref"]: row["display_name"]
-        for row in provider_selectors.available_models(tenant=tenant, kind=ModelKind.CHAT)
-    }
-
-
 def chat_model_choices(tenant: Any) -> list[tuple[str, str]]:
     """The chat models a candidate or a judge may use: enabled for the organisation and not retired."""
     return [
         (row["ref"], row["display_name"] + (" (deprecated)" if row["is_deprecated"] else ""))
         for row in provider_selectors.available_models(tenant=tenant, kind=ModelKind.CHAT)
-        if row["is_enabled"] and not row["is_retired"]
+        if bot_settings.offers_chat_model(row)
     ]
 
 

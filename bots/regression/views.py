@@ -34,7 +34,7 @@ from bots.models import (
     RunStatus,
     SuiteSchedule,
 )
-from bots.presentation import avatar_tone
+from bots.presentation import avatar_tone, model_names
 from bots.regression import case_files, selectors, services
 from bots.regression.forms import (
     CANDIDATE_SLOTS,
@@ -53,7 +53,6 @@ from bots.regression.forms import (
 from bots.regression.presentation import (
     MODE_LABELS,
     chat_model_choices,
-    chat_model_names,
     drift_alert_rows,
     embedding_model_rows,
     present_answer,
@@ -190,7 +189,7 @@ class SuitePage(RegressionView):
     def run_forms(
         self, bot: Bot, data: Any = None, initial_model: str = ""
     ) -> tuple[RunForm, list[CandidateForm]]:
-        names = chat_model_names(self.tenant)
+        names = model_names(self.tenant)
         live = self.live_settings(bot, names)
         chat_choices = chat_model_choices(self.tenant)
         embedding = embedding_choices(embedding_model_rows(self.tenant))
@@ -242,7 +241,7 @@ class SuitePage(RegressionView):
         bot = suite.bot
         documents = self.documents(bot)
         titles = dict(documents)
-        names = chat_model_names(self.tenant)
+        names = model_names(self.tenant)
         cases = [present_case(case, titles) for case in selectors.case_list(tenant=self.tenant, suite=suite)]
         runs = [
             present_run(run, selectors.run_configurations(tenant=self.tenant, run=run))
@@ -473,7 +472,7 @@ class RunView(RegressionView):
 
     def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         run = self.run(pk)
-        names = chat_model_names(self.tenant)
+        names = model_names(self.tenant)
         configurations = selectors.run_configurations(tenant=self.tenant, run=run)
         summary = present_run(run, configurations)
         report = None
@@ -582,7 +581,7 @@ class SuiteModelGateView(RegressionView):
         if model and model != bot.chat_model:
             gate = selectors.model_gate(tenant=self.tenant, bot=bot, candidate_model=model)
             suites = list(selectors.suite_list(tenant=self.tenant, bot=bot))
-            context["gate"] = present_gate(self.tenant, bot, gate, chat_model_names(self.tenant), suites)
+            context["gate"] = present_gate(self.tenant, bot, gate, model_names(self.tenant), suites)
         return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:

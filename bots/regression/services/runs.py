@@ -1,10 +1,5 @@
-"""Writes about regression suites: suites and cases, starting runs, and the records a run leaves.
-
-A run never changes the live bot: each configuration is the bot's settings at the start of the run with a
-candidate's overrides applied to an unsaved copy (``bots.regression.runner``). Results are stored once
-per (configuration, case) — a unique constraint — so a run that restarts after its worker died carries on
-where it was and never stores a case twice.
-"""
+"""Writes of regression runs: starting one with up to three candidates, the runner's records (claim,
+pause, results, finish, fail), acknowledging drift, and beat's schedule and sweep."""
 
 from __future__ import annotations
 
@@ -20,11 +15,9 @@ from django.utils import timezone
 
 from bots import bot_settings
 from bots import selectors as bot_selectors
-from bots.chat import selectors as chat_selectors
 from bots.models import (
     Bot,
     CaseResult,
-    MessageRole,
     RegressionCase,
     RegressionRun,
     RegressionSuite,
@@ -34,284 +27,24 @@ from bots.models import (
     SuiteSchedule,
 )
 from bots.regression import selectors
-from bots.regression.case_files import CASE_FIELDS, file_refusal, line_number, parse_cases
-from core.errors import Conflict, NotFound, ValidationFailed
+from bots.regression.services.suites import SCHEDULE_PERIODS, suite_for_update
+from core.errors import NotFound, ValidationFailed
 from knowledge import services as knowledge_services
-from knowledge.models import Document
 from providers import selectors as provider_selectors
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
 from tenants.models import Role, Tenant
 from tenants.services import audit
 
-MAX_CASES_PER_SUITE = 500
 MAX_CANDIDATES = 3
+
+
 MAX_RUN_ATTEMPTS = 5
-SCHEDULE_PERIODS = {SuiteSchedule.DAILY: timedelta(days=1), SuiteSchedule.WEEKLY: timedelta(days=7)}
+
+
 # What a candidate may change: the bot settings declared as candidates, and the knowledge bases'
 # embedding model. Everything else is the bot's, as it is when the run starts.
 OVERRIDABLE = (*bot_settings.CANDIDATE_NAMES, "embedding_model")
-
-
-# --- suites ---------------------------------------------------------------------------------------------
-
-
-def _check_suite(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
-    checked = dict(values)
-    if "name" in checked:
-        checked["name"] = str(checked["name"]).strip()[:120]
-        if not checked["name"]:
-            raise ValidationFailed.on("name", "Give the suite a name.")
-    if checked.get("judge_model"):
-        bot_settings.check_chat_model(tenant, checked["judge_model"], "judge_model")
-    if "schedule" in checked and checked["schedule"] not in SuiteSchedule.values:
-        raise ValidationFailed.on("schedule", "Choose off, daily or weekly.")
-    if "drift_tolerance" in checked and not 0.0 <= float(checked["drift_tolerance"]) <= 1.0:
-        raise ValidationFailed.on(
-            "drift_tolerance", "The tolerance is a share of the cases, between 0 and 1."
-        )
-    if "judge_rubric" in checked:
-        checked["judge_rubric"] = str(checked["judge_rubric"]).strip()[:4000]
-    return checked
-
-
-def _next_run(schedule: str) -> Any:
-    period = SCHEDULE_PERIODS.get(SuiteSchedule(schedule))
-    return timezone.now() + period if period else None
-
-
-@runs_in_actor_tenant
-def suite_create(*, actor: Actor, bot_id: uuid.UUID | str, name: str, **values: Any) -> RegressionSuite:
-    actor.require(Role.EDITOR, "create regression suites")
-    unknown = set(values) - {"description", "judge_model", "judge_rubric", "schedule", "drift_tolerance"}
-    if unknown:
-        raise ValidationFailed(f"Unknown suite settings: {', '.join(sorted(unknown))}.")
-    bot = bot_selectors.bot_get(tenant=actor.tenant, bot_id=bot_id)
-    checked = _check_suite(actor.tenant, {"name": name, **values})
-    suite = RegressionSuite(tenant=actor.tenant, bot=bot, created_by=actor.user, **checked)
-    suite.next_run_at = _next_run(suite.schedule)
-    try:
-        with transaction.atomic():
-            suite.save()
-    except IntegrityError:
-        raise Conflict(
-            f"{bot.name} already has a suite named “{suite.name}”.", field_errors={"name": ["Already used."]}
-        ) from None
-    audit(
-        actor, action="regression_suite.created", target=suite, changes={"name": suite.name, "bot": bot.name}
-    )
-    return suite
-
-
-@runs_in_actor_tenant
-def suite_update(*, actor: Actor, suite_id: uuid.UUID | str, **changes: Any) -> RegressionSuite:
-    actor.require(Role.EDITOR, "change regression suites")
-    unknown = set(changes) - {
-        "name",
-        "description",
-        "judge_model",
-        "judge_rubric",
-        "schedule",
-        "drift_tolerance",
-    }
-    if unknown:
-        raise ValidationFailed(f"Unknown suite settings: {', '.join(sorted(unknown))}.")
-    suite = _suite_for_update(actor.tenant, suite_id)
-    checked = _check_suite(actor.tenant, changes)
-    if "schedule" in checked and checked["schedule"] != suite.schedule:
-        suite.next_run_at = _next_run(checked["schedule"])
-    for name, value in checked.items():
-        setattr(suite, name, value)
-    try:
-        with transaction.atomic():
-            suite.save()
-    except IntegrityError:
-        raise Conflict(
-            "Another suite of this bot has that name.", field_errors={"name": ["Already used."]}
-        ) from None
-    audit(actor, action="regression_suite.updated", target=suite, changes={"fields": sorted(checked)})
-    return suite
-
-
-@runs_in_actor_tenant
-def suite_delete(*, actor: Actor, suite_id: uuid.UUID | str) -> None:
-    actor.require(Role.EDITOR, "delete regression suites")
-    suite = _suite_for_update(actor.tenant, suite_id)
-    audit(actor, action="regression_suite.deleted", target=suite, changes={"name": suite.name})
-    suite.delete()
-
-
-def _suite_for_update(tenant: Tenant, suite_id: uuid.UUID | str) -> RegressionSuite:
-    suite = selectors.suite_get(tenant=tenant, suite_id=suite_id)
-    return (
-        RegressionSuite.objects.for_tenant(tenant).select_for_update().select_related("bot").get(pk=suite.pk)
-    )
-
-
-# --- cases ----------------------------------------------------------------------------------------------
-
-
-def _check_case(
-    tenant: Tenant, suite: RegressionSuite, values: dict[str, Any], where: str = ""
-) -> dict[str, Any]:
-    """A case's fields checked and normalised; ``where`` prefixes messages (an import's line)."""
-    checked = dict(values)
-    if "question" in checked:
-        checked["question"] = str(checked["question"] or "").strip()
-        if not checked["question"]:
-            raise ValidationFailed.on("question", f"{where}Write the question.")
-        if len(checked["question"]) > 4000:
-            raise ValidationFailed.on("question", f"{where}Questions are limited to 4,000 characters.")
-    if "expected_facts" in checked:
-        facts = [str(fact).strip()[:500] for fact in checked["expected_facts"] or []]
-        checked["expected_facts"] = [fact for fact in facts if fact][:20]
-    if "required_document_ids" in checked:
-        identifiers = []
-        for raw in checked["required_document_ids"] or []:
-            try:
-                identifiers.append(uuid.UUID(str(raw).strip()))
-            except ValueError:
-                raise ValidationFailed.on(
-                    "required_document_ids", f"{where}“{str(raw)[:60]}” is not a document id."
-                ) from None
-        known = set(
-            Document.objects.for_tenant(tenant)
-            .filter(
-                pk__in=identifiers,
-                knowledge_base__in=bot_selectors.bot_knowledge_bases(tenant=tenant, bot=suite.bot),
-            )
-            .values_list("pk", flat=True)
-        )
-        missing = [str(identifier) for identifier in identifiers if identifier not in known]
-        if missing:
-            raise ValidationFailed.on(
-                "required_document_ids",
-                f"{where}Not a document of {suite.bot.name}'s knowledge bases: {', '.join(missing[:3])}.",
-            )
-        checked["required_document_ids"] = list(dict.fromkeys(identifiers))
-    if "must_refuse" in checked:
-        checked["must_refuse"] = bool(checked["must_refuse"])
-    if "notes" in checked:
-        checked["notes"] = str(checked["notes"] or "").strip()[:4000]
-    return checked
-
-
-def _room_for(suite: RegressionSuite, count: int) -> None:
-    if RegressionCase.objects.filter(suite=suite).count() + count > MAX_CASES_PER_SUITE:
-        raise ValidationFailed(f"A suite holds up to {MAX_CASES_PER_SUITE} cases.")
-
-
-@runs_in_actor_tenant
-def case_create(*, actor: Actor, suite_id: uuid.UUID | str, question: str, **values: Any) -> RegressionCase:
-    actor.require(Role.EDITOR, "write regression cases")
-    unknown = set(values) - set(CASE_FIELDS)
-    if unknown:
-        raise ValidationFailed(f"Unknown case fields: {', '.join(sorted(unknown))}.")
-    suite = _suite_for_update(actor.tenant, suite_id)
-    _room_for(suite, 1)
-    checked = _check_case(actor.tenant, suite, {"question": question, **values})
-    return RegressionCase.objects.create(tenant=actor.tenant, suite=suite, **checked)
-
-
-@runs_in_actor_tenant
-def case_update(*, actor: Actor, case_id: uuid.UUID | str, **changes: Any) -> RegressionCase:
-    actor.require(Role.EDITOR, "write regression cases")
-    unknown = set(changes) - set(CASE_FIELDS)
-    if unknown:
-        raise ValidationFailed(f"Unknown case fields: {', '.join(sorted(unknown))}.")
-    case = selectors.case_get(tenant=actor.tenant, case_id=case_id)
-    checked = _check_case(actor.tenant, case.suite, changes)
-    for name, value in checked.items():
-        setattr(case, name, value)
-    case.save()
-    return case
-
-
-@runs_in_actor_tenant
-def case_delete(*, actor: Actor, case_id: uuid.UUID | str) -> None:
-    actor.require(Role.EDITOR, "write regression cases")
-    selectors.case_get(tenant=actor.tenant, case_id=case_id).delete()
-
-
-@runs_in_actor_tenant
-def case_from_message(
-    *, actor: Actor, suite_id: uuid.UUID | str, message_id: uuid.UUID | str
-) -> RegressionCase:
-    """A case from a real conversation, in one click: the visitor's question; for a good answer, the
-    documents it cited become required citations; a question the bot declined becomes one it must
-    decline. The answer of the day is kept in the notes, to write expected facts from."""
-    actor.require(Role.EDITOR, "write regression cases")
-    suite = _suite_for_update(actor.tenant, suite_id)
-    message = chat_selectors.message_get(tenant=actor.tenant, message_id=message_id)
-    if message.conversation.bot_id != suite.bot_id:
-        raise ValidationFailed.on(
-            "message", f"That message is from a conversation with another bot than {suite.bot.name}."
-        )
-    _room_for(suite, 1)
-    values: dict[str, Any] = {"notes": f"From a {message.conversation.get_channel_display()} conversation."}
-    if message.role == MessageRole.USER:
-        values["question"] = message.content
-    else:
-        values["question"] = chat_selectors.question_for(tenant=actor.tenant, answer=message)
-        values["must_refuse"] = message.outcome == "no_answer"
-        if message.rating != -1 and message.outcome == "answered":
-            documents = {
-                str(citation.get("document_id"))
-                for citation in message.citations
-                if citation.get("document_id")
-            }
-            values["required_document_ids"] = sorted(
-                str(pk)
-                for pk in Document.objects.for_tenant(actor.tenant)
-                .filter(
-                    pk__in=documents,
-                    knowledge_base__in=bot_selectors.bot_knowledge_bases(tenant=actor.tenant, bot=suite.bot),
-                )
-                .values_list("pk", flat=True)
-            )
-        verdict = {1: "rated helpful", -1: "rated not helpful"}.get(message.rating or 0, "not rated")
-        values["notes"] += f" The answer then ({verdict}):\n{message.content[:3000]}"
-    checked = _check_case(actor.tenant, suite, values)
-    case = RegressionCase.objects.create(tenant=actor.tenant, suite=suite, source_message=message, **checked)
-    audit(
-        actor,
-        action="regression_case.created_from_message",
-        target=case,
-        changes={"message": str(message.pk)},
-    )
-    return case
-
-
-@runs_in_actor_tenant
-def cases_import(
-    *, actor: Actor, suite_id: uuid.UUID | str, content: bytes, file_format: str
-) -> list[RegressionCase]:
-    """Every row checked first; bad rows refuse the whole file (naming each line, up to ten), so nothing
-    is half-imported."""
-    actor.require(Role.EDITOR, "import regression cases")
-    suite = _suite_for_update(actor.tenant, suite_id)
-    rows, problems = parse_cases(content, file_format)
-    _room_for(suite, len(rows))
-    checked: list[dict[str, Any]] = []
-    for row in rows:
-        line = row.pop("_line")
-        values = {name: row[name] for name in CASE_FIELDS if name in row}
-        values.setdefault("question", "")
-        try:
-            checked.append(_check_case(actor.tenant, suite, values, where=f"Line {line}: "))
-        except ValidationFailed as error:
-            problems.append((next(iter(error.field_errors or {"file": []})), error.message))
-    if problems:
-        problems.sort(key=lambda problem: line_number(problem[1]))
-        raise file_refusal(problems)
-    cases = RegressionCase.objects.bulk_create(
-        [RegressionCase(tenant=actor.tenant, suite=suite, **values) for values in checked]
-    )
-    audit(actor, action="regression_cases.imported", target=suite, changes={"count": len(cases)})
-    return cases
-
-
-# --- runs -----------------------------------------------------------------------------------------------
 
 
 def _check_overrides(tenant: Tenant, bot: Bot, overrides: dict[str, Any], index: int) -> dict[str, Any]:
@@ -378,7 +111,7 @@ def run_start(
     """Queue a run of the suite: the live bot (unless left out) and each candidate
     (``{"label"?: str, "overrides": {...}}``) side by side."""
     actor.require(Role.EDITOR, "run regression suites")
-    suite = _suite_for_update(actor.tenant, suite_id)
+    suite = suite_for_update(actor.tenant, suite_id)
     if len(candidates) > MAX_CANDIDATES:
         raise ValidationFailed.on("candidates", f"Compare up to {MAX_CANDIDATES} candidates at a time.")
     if not include_live and not candidates:
@@ -545,9 +278,6 @@ def run_acknowledge_drift(*, actor: Actor, run_id: uuid.UUID | str) -> Regressio
     run.drift_acknowledged = True
     audit(actor, action="regression_run.drift_acknowledged", target=run)
     return run
-
-
-# --- the schedule and the sweep (beat) ---------------------------------------------------------------
 
 
 def start_scheduled_runs(*, now: Any = None) -> list[tuple[uuid.UUID, uuid.UUID]]:
