@@ -10,7 +10,6 @@ from bots.models import Bot, BotKnowledgeBase
 from core.errors import NotFound
 from core.identifiers import parse_uuid
 from knowledge.models import KnowledgeBase
-from providers import selectors as provider_selectors
 from tenants.models import Tenant
 
 
@@ -37,6 +36,20 @@ def bot_by_publishable_key(*, publishable_key: str) -> Bot | None:
     return Bot.objects.filter(publishable_key=publishable_key).select_related("tenant").first()
 
 
+def knowledge_bases_of_bots(*, tenant: Tenant, bots: list[Bot]) -> dict[uuid.UUID, list[KnowledgeBase]]:
+    """Each bot's knowledge bases in search order, for a list of bots in one query."""
+    links = (
+        BotKnowledgeBase.objects.for_tenant(tenant)
+        .filter(bot__in=bots)
+        .select_related("knowledge_base")
+        .order_by("position")
+    )
+    by_bot: dict[uuid.UUID, list[KnowledgeBase]] = {bot.pk: [] for bot in bots}
+    for link in links:
+        by_bot[link.bot_id].append(link.knowledge_base)
+    return by_bot
+
+
 def bot_knowledge_bases(*, tenant: Tenant, bot: Bot) -> list[KnowledgeBase]:
     links = (
         BotKnowledgeBase.objects.for_tenant(tenant)
@@ -45,6 +58,3 @@ def bot_knowledge_bases(*, tenant: Tenant, bot: Bot) -> list[KnowledgeBase]:
         .order_by("position")
     )
     return [link.knowledge_base for link in links]
-
-
-spend_this_month = provider_selectors.spend_this_month

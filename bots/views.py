@@ -84,12 +84,11 @@ class BotListView(BotsView):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         names = model_names(self.tenant)
-        bots = [
-            present_bot(bot, names, selectors.bot_knowledge_bases(tenant=self.tenant, bot=bot))
-            for bot in selectors.bot_list(tenant=self.tenant)
-        ]
+        bots = list(selectors.bot_list(tenant=self.tenant))
+        knowledge_bases = selectors.knowledge_bases_of_bots(tenant=self.tenant, bots=bots)
+        rows = [present_bot(bot, names, knowledge_bases[bot.pk]) for bot in bots]
         context = {
-            "bots": bots,
+            "bots": rows,
             "can_write": self.can_write(),
             "drift_alerts": drift_alert_rows(tenant=self.tenant),
         }

@@ -135,6 +135,8 @@ class TenantFormView(TenantView):
         if form.is_valid():
             try:
                 result = self.perform(form)
+            except (NotFound, PermissionDenied):
+                raise  # not the form's fault: the same 404 or 403 pages as everywhere
             except GroundworkError as error:
                 form_with_errors(form, error)
             else:

@@ -57,7 +57,7 @@ class ChatStart:
 
 def check_monthly_budget(*, tenant: Tenant) -> None:
     monthly = provider_selectors.model_settings(tenant=tenant).monthly_budget_usd
-    if monthly is not None and selectors.spend_this_month(tenant=tenant) >= monthly:
+    if monthly is not None and provider_selectors.spend_this_month(tenant=tenant) >= monthly:
         raise BudgetExhausted(
             f"Your organisation has used its monthly budget of ${monthly:,.2f}; raise it on the Usage page."
         )

@@ -12,7 +12,8 @@ from django import forms
 from bots.models import DEFAULT_JUDGE_RUBRIC, SuiteSchedule
 from bots.regression import case_files
 from bots.regression.case_files import MAX_IMPORT_BYTES
-from bots.regression.services.runs import MAX_CANDIDATES
+from bots.regression.services import MAX_CANDIDATES
+from core.errors import ValidationFailed
 from core.forms import choice_field, text_lines
 from knowledge.forms import MODE_CHOICES
 from knowledge.retrieval import MAX_TOP_K
@@ -273,9 +274,29 @@ class CandidateForm(forms.Form):
             if self.cleaned_data.get(name) not in (None, "")
         }
 
+    def in_use(self) -> bool:
+        """A candidate slot to show open: the one with errors or anything filled in."""
+        if not self.is_bound:
+            return False
+        return bool(self.errors) or any(self.data.get(self.add_prefix(name)) for name in self.fields)
+
     def is_empty(self) -> bool:
         """Nothing filled in: this candidate slot is not used."""
         return not self.overrides() and not self.cleaned_data.get("label")
+
+
+def place_run_error(error: ValidationFailed, run_form: RunForm, used: list[CandidateForm]) -> None:
+    """The service names a candidate by its position among those sent (``candidates[1]``)."""
+    placed = False
+    for field, problems in error.field_errors.items():
+        if field.startswith("candidates[") and field.endswith("]"):
+            index = int(field[len("candidates[") : -1])
+            if 0 <= index < len(used):
+                for problem in problems:
+                    used[index].add_error(None, problem)
+                placed = True
+    if not placed:
+        run_form.add_error(None, error.message)
 
 
 def candidate_prefix(index: int) -> str:

@@ -10,11 +10,14 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from bots import bot_settings
+from bots import selectors as bot_selectors
+from bots.chat import selectors as chat_selectors
 from bots.models import (
     Bot,
     CaseResult,
     Message,
     MessageOutcome,
+    MessageRole,
     RegressionCase,
     RegressionRun,
     RegressionSuite,
@@ -27,10 +30,12 @@ from bots.regression.forms import (
     NEW_SUITE,
 )
 from core.formatting import duration_label, percent
+from knowledge import selectors as knowledge_selectors
 from knowledge.forms import MODE_CHOICES
 from providers import selectors as provider_selectors
 from providers.models import ModelKind
 from providers.presentation import cost_label
+from tenants.models import Tenant
 
 SETTING_LABELS = {
     "chat_model": "Chat model",
@@ -40,6 +45,8 @@ SETTING_LABELS = {
     "retrieval_mode": "Search",
     "embedding_model": "Embeddings",
 }
+
+RECENT_CONVERSATIONS = 8
 
 
 MODE_LABELS = dict(MODE_CHOICES)
@@ -325,3 +332,49 @@ def present_gate(
             candidate_percent=percent(gate.candidate_pass_rate),
         )
     return presented
+
+
+def document_choices(tenant: Tenant, bot: Bot) -> list[tuple[str, str]]:
+    """The documents of the bot's knowledge bases, as (id, label) choices."""
+    bases = bot_selectors.bot_knowledge_bases(tenant=tenant, bot=bot)
+    choices = []
+    for base in bases:
+        for document in knowledge_selectors.document_list(tenant=tenant, knowledge_base=base):
+            label = document.title or "Untitled"
+            choices.append((str(document.pk), f"{label} · {base.name}" if len(bases) > 1 else label))
+    return choices
+
+
+def live_settings(tenant: Tenant, bot: Bot, names: dict[str, str]) -> dict[str, str]:
+    """The live bot's settings a candidate may change, in words (the run form's placeholders)."""
+    bases = bot_selectors.bot_knowledge_bases(tenant=tenant, bot=bot)
+    embedding = sorted({base.embedding_model for base in bases})
+    embedding_names = {row["ref"]: row["display_name"] for row in embedding_model_rows(tenant)}
+    return {
+        "chat_model": names.get(bot.chat_model, bot.chat_model),
+        "retrieval_mode": MODE_LABELS.get(bot.retrieval_mode, bot.retrieval_mode),
+        "retrieval_top_k": str(bot.retrieval_top_k),
+        "retrieval_score_threshold": f"{bot.retrieval_score_threshold:g}",
+        "embedding_model": ", ".join(embedding_names.get(ref, ref) for ref in embedding) or "no knowledge",
+    }
+
+
+def recent_answers(tenant: Tenant, bot: Bot, suite: RegressionSuite) -> list[dict[str, Any]]:
+    """The bot's latest answers with the question each replied to, for one-click cases."""
+    added = {
+        case.source_message_id
+        for case in selectors.case_list(tenant=tenant, suite=suite)
+        if case.source_message_id
+    }
+    answers: list[dict[str, Any]] = []
+    conversations = chat_selectors.conversation_list(tenant=tenant, bot_id=bot.pk)
+    for conversation in conversations[:RECENT_CONVERSATIONS]:
+        question = ""
+        thread = chat_selectors.conversation_messages(tenant=tenant, conversation=conversation)
+        for message in thread:
+            if message.role == MessageRole.USER:
+                question = message.content
+            elif message.outcome in (MessageOutcome.ANSWERED, MessageOutcome.NO_ANSWER) and question:
+                answers.append(present_answer(message, question, conversation.get_channel_display(), added))
+    answers.sort(key=lambda item: item["message"].created_at, reverse=True)
+    return answers[:RECENT_CONVERSATIONS]

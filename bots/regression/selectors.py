@@ -22,10 +22,20 @@ from core.identifiers import parse_uuid
 from tenants.models import Tenant
 
 
+def _columns() -> Prefetch:
+    """A run's configurations in their order, as ``columns``: one query for a whole list of runs."""
+    return Prefetch(
+        "configurations", queryset=RunConfiguration.objects.order_by("position"), to_attr="columns"
+    )
+
+
 def suite_list(*, tenant: Tenant, bot: Bot | None = None) -> QuerySet[RegressionSuite]:
-    """With ``case_count`` and ``recent_runs`` (the latest run, or none): one query each for a page."""
+    """With ``case_count`` and ``recent_runs`` (the latest run, or none, with its ``columns``): a page of
+    suites costs the same few queries whatever its length."""
     latest = Prefetch(
-        "runs", queryset=RegressionRun.objects.order_by("-created_at")[:1], to_attr="recent_runs"
+        "runs",
+        queryset=RegressionRun.objects.order_by("-created_at").prefetch_related(_columns())[:1],
+        to_attr="recent_runs",
     )
     suites = (
         RegressionSuite.objects.for_tenant(tenant)
@@ -36,6 +46,14 @@ def suite_list(*, tenant: Tenant, bot: Bot | None = None) -> QuerySet[Regression
     if bot is not None:
         suites = suites.filter(bot=bot)
     return suites.order_by("bot__name", "name")
+
+
+def latest_run(*, suite: RegressionSuite) -> RegressionRun | None:
+    """The suite's latest run (prefetched when the suite came from suite_list), or None."""
+    recent: list[RegressionRun] | None = getattr(suite, "recent_runs", None)
+    if recent is None:
+        return suite.runs.order_by("-created_at").first()
+    return recent[0] if recent else None
 
 
 def suite_get(*, tenant: Tenant, suite_id: uuid.UUID | str) -> RegressionSuite:
@@ -63,7 +81,8 @@ def case_get(*, tenant: Tenant, case_id: uuid.UUID | str) -> RegressionCase:
 
 
 def run_list(*, tenant: Tenant, suite: RegressionSuite | None = None) -> QuerySet[RegressionRun]:
-    runs = RegressionRun.objects.for_tenant(tenant).select_related("suite__bot")
+    """Newest first, each with its ``columns`` (configurations in order) prefetched."""
+    runs = RegressionRun.objects.for_tenant(tenant).select_related("suite__bot").prefetch_related(_columns())
     if suite is not None:
         runs = runs.filter(suite=suite)
     return runs.order_by("-created_at")
@@ -78,6 +97,10 @@ def run_get(*, tenant: Tenant, run_id: uuid.UUID | str) -> RegressionRun:
 
 
 def run_configurations(*, tenant: Tenant, run: RegressionRun) -> list[RunConfiguration]:
+    """The run's configurations in order: prefetched when the run came from run_list or suite_list."""
+    prefetched: list[RunConfiguration] | None = getattr(run, "columns", None)
+    if prefetched is not None:
+        return prefetched
     return list(RunConfiguration.objects.for_tenant(tenant).filter(run=run).order_by("position"))
 
 

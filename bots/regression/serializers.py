@@ -98,10 +98,8 @@ class RegressionSuiteOutput(serializers.ModelSerializer):
 
     @extend_schema_field(LatestRunOutput(allow_null=True))
     def get_latest_run(self, suite: RegressionSuite) -> dict[str, Any] | None:
-        recent = getattr(suite, "recent_runs", None)
-        if recent is None:  # a suite not read through selectors.suite_list (just created or changed)
-            recent = list(selectors.run_list(tenant=self.context["tenant"], suite=suite)[:1])
-        return dict(LatestRunOutput(recent[0]).data) if recent else None
+        latest = selectors.latest_run(suite=suite)
+        return dict(LatestRunOutput(latest).data) if latest else None
 
 
 class RegressionCaseOutput(serializers.ModelSerializer):

@@ -276,7 +276,7 @@ def test_listing_suites_costs_the_same_queries_for_one_suite_or_many(world: Worl
     for name in ("First", "Second", "Third"):
         suite = make_suite(world, bot, name)
         make_case(world, suite)
-        with patch.object(services, "_enqueue"):
+        with patch.object(services.runs, "_enqueue"):
             services.run_start(actor=world.actor(), suite_id=suite.pk)
         if name == "First":
             one = queries_to_list()

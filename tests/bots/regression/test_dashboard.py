@@ -793,7 +793,7 @@ def test_an_editor_writes_suites(world: World) -> None:
     with tenant_context(world.tenant.pk):
         suite = RegressionSuite.objects.get()
     assert editor.post(f"/app/suites/{suite.pk}/cases/", {"question": "Mine?"}).status_code == 302
-    with patch.object(services, "_enqueue"):
+    with patch.object(services.runs, "_enqueue"):
         assert editor.post(f"/app/suites/{suite.pk}/run/", {"include_live": "on"}).status_code == 302
 
 

@@ -342,7 +342,7 @@ def test_a_run_survives_its_worker_being_killed_and_stores_each_case_once(
 @contextlib.contextmanager
 def enqueue_to(queue: str | None) -> Iterator[None]:
     """Send runs to ``queue`` (a worker the test started), or nowhere (the test runs them in process)."""
-    original = services._enqueue
+    original = services.runs._enqueue
 
     def enqueue(run: RegressionRun) -> None:
         if queue is not None:
@@ -351,11 +351,11 @@ def enqueue_to(queue: str | None) -> Iterator[None]:
                 lambda: tasks.run_regression_suite.apply_async(args=[tenant_id, run_id], queue=queue)
             )
 
-    services._enqueue = enqueue  # type: ignore[assignment]
+    services.runs._enqueue = enqueue  # type: ignore[assignment]
     try:
         yield
     finally:
-        services._enqueue = original  # type: ignore[assignment]
+        services.runs._enqueue = original  # type: ignore[assignment]
 
 
 # --- in process: settings, embeddings, cases --------------------------------------------------------------
