@@ -161,3 +161,23 @@ def knowledge_search(
         score_threshold=primary.retrieval_score_threshold if score_threshold is None else score_threshold,
         query_vectors=query_vectors,
     )
+
+
+# --- documents named by other apps (regression cases name the documents an answer must cite) ----------
+
+
+def document_ids_among(
+    *, tenant: Tenant, document_ids: Sequence[uuid.UUID | str], knowledge_bases: Sequence[KnowledgeBase]
+) -> set[uuid.UUID]:
+    """Which of ``document_ids`` are documents of ``knowledge_bases`` (missing or not theirs: left out)."""
+    return set(
+        Document.objects.for_tenant(tenant)
+        .filter(pk__in=document_ids, knowledge_base__in=knowledge_bases)
+        .values_list("pk", flat=True)
+    )
+
+
+def document_titles(*, tenant: Tenant, document_ids: Sequence[uuid.UUID | str]) -> dict[str, str]:
+    """The titles of documents by id (as text), for reports that name them."""
+    documents = Document.objects.for_tenant(tenant).filter(pk__in=document_ids)
+    return {str(pk): title for pk, title in documents.values_list("pk", "title")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -197,6 +197,14 @@ def _row(
         "is_enabled": ref in enabled,
         "is_default": ref in (settings_row.default_chat_model, settings_row.default_embedding_model),
     }
+
+
+def spend_since(*, tenant: Tenant, since: datetime, bot_id: uuid.UUID | None = None) -> Decimal:
+    """The tenant's model spending since ``since``: every bot and operation, or one bot's."""
+    records = UsageRecord.objects.for_tenant(tenant).filter(created_at__gte=since)
+    if bot_id is not None:
+        records = records.filter(bot_id=bot_id)
+    return records.aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
 
 
 def spend_this_month(*, tenant: Tenant) -> Decimal:

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from bots.chat import selectors as chat_selectors
 from core.spreadsheets import csv_line
+from tenants import selectors as tenant_selectors
 from tenants.context import tenant_context
-from tenants.models import Tenant
 
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
@@ -30,7 +30,7 @@ def export_lines(tenant_id: uuid.UUID, filters: dict[str, Any], export_format: s
     if export_format == "csv":
         yield csv_line(chat_selectors.EXPORT_FIELDS)
     with tenant_context(tenant_id):
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = tenant_selectors.tenant_get(tenant_id=tenant_id)
         conversations = chat_selectors.conversation_list(tenant=tenant, **filters)
         for row in chat_selectors.export_rows(tenant=tenant, conversations=conversations):
             if export_format == "csv":

@@ -9,25 +9,20 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from bots.models import Bot, Conversation, Message, MessageRole
 from bots.selectors import bot_get
 from core.errors import NotFound
 from core.identifiers import parse_uuid
-from providers.models import UsageRecord
+from providers import selectors as provider_selectors
 from tenants.models import Tenant
 
 
 def bot_spend_today(*, tenant: Tenant, bot: Bot) -> Decimal:
     start = datetime.combine(timezone.now().date(), time.min, tzinfo=timezone.now().tzinfo)
-    total = (
-        UsageRecord.objects.for_tenant(tenant)
-        .filter(bot_id=bot.pk, created_at__gte=start)
-        .aggregate(total=Sum("cost_usd"))["total"]
-    )
-    return total or Decimal(0)
+    return provider_selectors.spend_since(tenant=tenant, since=start, bot_id=bot.pk)
 
 
 def conversation_list(

@@ -27,6 +27,7 @@ from core.errors import GroundworkError, NotFound, ValidationFailed
 from knowledge import services as knowledge_services
 from knowledge.models import Document
 from providers import selectors as provider_selectors
+from tenants import selectors as tenant_selectors
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context
 from tenants.models import Role, Tenant, User
@@ -98,7 +99,7 @@ def chat_start(
     if channel not in Channel.values:
         raise ValueError(f"unknown channel {channel!r}")
     with tenant_context(tenant_id):
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = tenant_selectors.tenant_get(tenant_id=tenant_id)
         bot = selectors.bot_get(tenant=tenant, bot_id=bot_id)
         bot.tenant = tenant  # loaded here: the engine reads it from async code, where lazy loads are refused
         limits.check_chat_rates(bot_id=str(bot.pk), visitor=visitor_id, ip=client_ip)
@@ -209,7 +210,7 @@ def message_rate_as_visitor(
 ) -> Message:
     """A widget visitor rating an answer of their own conversation."""
     with tenant_context(tenant_id):
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = tenant_selectors.tenant_get(tenant_id=tenant_id)
         message = chat_selectors.message_get(tenant=tenant, message_id=message_id)
         conversation = message.conversation
         if conversation.bot_id != bot_id or not visitor_id or conversation.visitor_id != visitor_id:

@@ -25,8 +25,9 @@ from bots.chat import engine
 from bots.chat import services as chat_services
 from bots.models import Bot, CaseResult, MessageOutcome, RegressionCase, RegressionRun, RunConfiguration
 from bots.regression import scoring, services
+from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
-from knowledge.models import Document, KnowledgeBase
+from knowledge.models import KnowledgeBase
 from providers.models import UsageRecord
 from tenants.context import tenant_context
 
@@ -58,12 +59,8 @@ def execute(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID | str, time_budget_
         cases = list(RegressionCase.objects.filter(suite_id=run.suite_id).order_by("created_at", "pk"))
         configurations = list(RunConfiguration.objects.filter(run=run).order_by("position"))
         answered = set(CaseResult.objects.filter(run=run).values_list("configuration_id", "case_id"))
-        titles = {
-            str(pk): title
-            for pk, title in Document.objects.filter(
-                pk__in={identifier for case in cases for identifier in case.required_document_ids}
-            ).values_list("pk", "title")
-        }
+        required = {identifier for case in cases for identifier in case.required_document_ids}
+        titles = knowledge_selectors.document_titles(tenant=run.suite.bot.tenant, document_ids=list(required))
     for configuration in configurations:
         pending = [case for case in cases if (configuration.pk, case.pk) not in answered]
         if not pending:

@@ -17,7 +17,7 @@ from bots.regression import selectors
 from bots.regression.case_files import CASE_FIELDS, file_refusal, line_number, parse_cases
 from bots.regression.services.suites import suite_for_update
 from core.errors import ValidationFailed
-from knowledge.models import Document
+from knowledge import selectors as knowledge_selectors
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant
 from tenants.models import Role, Tenant
@@ -49,13 +49,9 @@ def _check_case(
                 raise ValidationFailed.on(
                     "required_document_ids", f"{where}“{str(raw)[:60]}” is not a document id."
                 ) from None
-        known = set(
-            Document.objects.for_tenant(tenant)
-            .filter(
-                pk__in=identifiers,
-                knowledge_base__in=bot_selectors.bot_knowledge_bases(tenant=tenant, bot=suite.bot),
-            )
-            .values_list("pk", flat=True)
+        knowledge_bases = bot_selectors.bot_knowledge_bases(tenant=tenant, bot=suite.bot)
+        known = knowledge_selectors.document_ids_among(
+            tenant=tenant, document_ids=identifiers, knowledge_bases=knowledge_bases
         )
         missing = [str(identifier) for identifier in identifiers if identifier not in known]
         if missing:
@@ -140,14 +136,12 @@ def case_from_message(
                 for citation in message.citations
                 if citation.get("document_id")
             }
+            knowledge_bases = bot_selectors.bot_knowledge_bases(tenant=actor.tenant, bot=suite.bot)
             values["required_document_ids"] = sorted(
                 str(pk)
-                for pk in Document.objects.for_tenant(actor.tenant)
-                .filter(
-                    pk__in=documents,
-                    knowledge_base__in=bot_selectors.bot_knowledge_bases(tenant=actor.tenant, bot=suite.bot),
+                for pk in knowledge_selectors.document_ids_among(
+                    tenant=actor.tenant, document_ids=list(documents), knowledge_bases=knowledge_bases
                 )
-                .values_list("pk", flat=True)
             )
         verdict = {1: "rated helpful", -1: "rated not helpful"}.get(message.rating or 0, "not rated")
         values["notes"] += f" The answer then ({verdict}):\n{message.content[:3000]}"
