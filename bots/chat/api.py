@@ -234,10 +234,11 @@ class ConversationListView(BotsAPIView):
 class ConversationDetailView(BotsAPIView):
     """One conversation with all its messages, their citations, usage and feedback."""
 
+    url_object_lookup = (chat_selectors.conversation_get, "conversation_id")
+
     @extend_schema(responses=ConversationDetailOutput)
     def get(self, request: Request, id: uuid.UUID) -> Response:
-        conversation = chat_selectors.conversation_get(tenant=self.actor.tenant, conversation_id=id)
-        return Response(ConversationDetailOutput(conversation, context=self.output_context()).data)
+        return Response(ConversationDetailOutput(self.url_object, context=self.output_context()).data)
 
 
 class ConversationExportView(BotsAPIView):
@@ -274,10 +275,10 @@ class MessageFeedbackView(BotsAPIView):
     replaces the rating. Viewers may rate."""
 
     write_role = Role.VIEWER
+    url_object_lookup = (chat_selectors.message_get, "message_id")
 
     @extend_schema(request=MessageFeedbackInput, responses=MessageOutput)
     def post(self, request: Request, id: uuid.UUID) -> Response:
-        chat_selectors.message_get(tenant=self.actor.tenant, message_id=id)  # 404 before the body
         data = MessageFeedbackInput(data=request.data)
         data.is_valid(raise_exception=True)
         message = chat_services.message_rate(
@@ -293,9 +294,10 @@ class MessageCorrectionView(BotsAPIView):
     """Turn a poor answer into knowledge: a Q&A document with the question (the visitor's, unless
     given) and the right answer, added to a knowledge base and processed in the background."""
 
+    url_object_lookup = (chat_selectors.message_get, "message_id")
+
     @extend_schema(request=MessageCorrectionInput, responses={201: CorrectionOutput})
     def post(self, request: Request, id: uuid.UUID) -> Response:
-        chat_selectors.message_get(tenant=self.actor.tenant, message_id=id)  # 404 before the body
         data = MessageCorrectionInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data

@@ -203,13 +203,14 @@ class SuiteListView(RegressionAPIView):
 class SuiteDetailView(RegressionAPIView):
     """One suite. ``DELETE`` removes it with its cases and runs."""
 
+    url_object_lookup = (selectors.suite_get, "suite_id")
+
     @extend_schema(responses=RegressionSuiteOutput)
     def get(self, request: Request, id: uuid.UUID) -> Response:
-        return Response(self.suite_body(self.suite(id)))
+        return Response(self.suite_body(self.url_object))
 
     @extend_schema(request=RegressionSuiteUpdateInput, responses=RegressionSuiteOutput)
     def patch(self, request: Request, id: uuid.UUID) -> Response:
-        self.suite(id)  # 404 before the body
         data = RegressionSuiteUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.suite_update(actor=self.actor, suite_id=id, **data.validated_data)
@@ -224,16 +225,18 @@ class SuiteDetailView(RegressionAPIView):
 class CaseListView(RegressionAPIView):
     """A suite's cases in the suite's order (oldest first); ``POST`` adds one."""
 
+    url_object_lookup = (selectors.suite_get, "suite_id")
+
     pagination_class = CaseCursorPagination
 
     @extend_schema(responses=RegressionCaseOutput(many=True))
     def get(self, request: Request, id: uuid.UUID) -> Response:
-        cases = selectors.case_list(tenant=self.actor.tenant, suite=self.suite(id))
+        cases = selectors.case_list(tenant=self.actor.tenant, suite=self.url_object)
         return self.paginated(cases, RegressionCaseOutput)
 
     @extend_schema(request=RegressionCaseInput, responses={201: RegressionCaseOutput})
     def post(self, request: Request, id: uuid.UUID) -> Response:
-        suite = self.suite(id)  # 404 before the body
+        suite = self.url_object
         data = RegressionCaseInput(data=request.data)
         data.is_valid(raise_exception=True)
         case = services.case_create(actor=self.actor, suite_id=suite.pk, **data.validated_data)
@@ -247,13 +250,14 @@ class CaseListView(RegressionAPIView):
 class CaseDetailView(RegressionAPIView):
     """One case. PATCH changes what it sends."""
 
+    url_object_lookup = (selectors.case_get, "case_id")
+
     @extend_schema(responses=RegressionCaseOutput)
     def get(self, request: Request, id: uuid.UUID) -> Response:
-        return Response(RegressionCaseOutput(selectors.case_get(tenant=self.actor.tenant, case_id=id)).data)
+        return Response(RegressionCaseOutput(self.url_object).data)
 
     @extend_schema(request=RegressionCaseInput, responses=RegressionCaseOutput)
     def patch(self, request: Request, id: uuid.UUID) -> Response:
-        selectors.case_get(tenant=self.actor.tenant, case_id=id)  # 404 before the body
         data = RegressionCaseInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         case = services.case_update(actor=self.actor, case_id=id, **data.validated_data)
@@ -271,6 +275,8 @@ class CaseImportView(RegressionAPIView):
     whole file with a 400 naming its line, and nothing is imported. Files are limited to 2 MB; a JSON
     body, like every API body, to ``API_MAX_BODY_BYTES`` (1 MiB by default): upload larger files."""
 
+    url_object_lookup = (selectors.suite_get, "suite_id")
+
     parser_classes = [JSONParser, MultiPartParser]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -283,7 +289,7 @@ class CaseImportView(RegressionAPIView):
         responses={201: CaseImportOutput},
     )
     def post(self, request: Request, id: uuid.UUID) -> Response:
-        suite = self.suite(id)  # 404 before the body
+        suite = self.url_object
         content, file_format = self.upload(request) if self.is_upload(request) else self.text(request)
         cases = services.cases_import(
             actor=self.actor, suite_id=suite.pk, content=content, file_format=file_format
@@ -317,6 +323,8 @@ class CaseExportView(RegressionAPIView):
     """The suite's cases as a file that the import reads back: CSV (lists joined with "|"; cells that
     start with = + - @ get a leading ' so spreadsheet programs show them as text) or JSON Lines."""
 
+    url_object_lookup = (selectors.suite_get, "suite_id")
+
     def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
         # ``format`` names the export's format here, not a DRF renderer; errors are still JSON.
         renderer = JSONRenderer()
@@ -332,7 +340,7 @@ class CaseExportView(RegressionAPIView):
         },
     )
     def get(self, request: Request, id: uuid.UUID) -> HttpResponse:
-        suite = self.suite(id)
+        suite = self.url_object
         export_format = _query(request, CaseExportInput)["format"]
         response = HttpResponse(
             case_files.cases_export(tenant=self.actor.tenant, suite=suite, export_format=export_format),
@@ -348,9 +356,11 @@ class CaseFromMessageView(RegressionAPIView):
     documents it cited become required citations; a question the bot declined, one it must decline. The
     answer of the day is kept in the notes."""
 
+    url_object_lookup = (selectors.suite_get, "suite_id")
+
     @extend_schema(request=CaseFromMessageInput, responses={201: RegressionCaseOutput})
     def post(self, request: Request, id: uuid.UUID) -> Response:
-        suite = self.suite(id)  # 404 before the body
+        suite = self.url_object
         data = CaseFromMessageInput(data=request.data)
         data.is_valid(raise_exception=True)
         message_id = data.validated_data["message_id"]
@@ -377,14 +387,16 @@ class RunListView(RegressionAPIView):
     """A suite's runs, newest first; ``POST`` starts one: the live bot and up to three candidates side
     by side, answered in the background (202; poll the run's ``Location``). Nothing changes on the bot."""
 
+    url_object_lookup = (selectors.suite_get, "suite_id")
+
     @extend_schema(responses=RegressionRunOutput(many=True))
     def get(self, request: Request, id: uuid.UUID) -> Response:
-        runs = selectors.run_list(tenant=self.actor.tenant, suite=self.suite(id))
+        runs = selectors.run_list(tenant=self.actor.tenant, suite=self.url_object)
         return self.paginated(runs, RegressionRunOutput)
 
     @extend_schema(request=RunStartInput, responses={202: RegressionRunOutput})
     def post(self, request: Request, id: uuid.UUID) -> Response:
-        suite = self.suite(id)  # 404 before the body
+        suite = self.url_object
         data = RunStartInput(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.run_start(
@@ -403,18 +415,22 @@ class RunListView(RegressionAPIView):
 class RunDetailView(RegressionAPIView):
     """One run: its progress while it runs, its totals per configuration when it is done."""
 
+    url_object_lookup = (selectors.run_get, "run_id")
+
     @extend_schema(responses=RegressionRunOutput)
     def get(self, request: Request, id: uuid.UUID) -> Response:
-        return Response(self.run_body(selectors.run_get(tenant=self.actor.tenant, run_id=id)))
+        return Response(self.run_body(self.url_object))
 
 
 class RunReportView(RegressionAPIView):
     """The run side by side: a column per configuration with its totals, a row per case with each
     configuration's answer and checks. Against the live column, regressions come first."""
 
+    url_object_lookup = (selectors.run_get, "run_id")
+
     @extend_schema(responses=RunReportOutput)
     def get(self, request: Request, id: uuid.UUID) -> Response:
-        run = selectors.run_get(tenant=self.actor.tenant, run_id=id)
+        run = self.url_object
         report = selectors.run_report(tenant=self.actor.tenant, run=run)
         return Response(RunReportOutput(_report_body(report), context=self.output_context()).data)
 
@@ -443,9 +459,11 @@ class ModelGateView(RegressionAPIView):
     live bot with a candidate that changes only the chat model to it — regressed (with the cases it
     fails, regressions first), passed, or untested."""
 
+    url_object_lookup = (bot_selectors.bot_get, "bot_id")
+
     @extend_schema(parameters=[BOT_ID, ModelGateInput], responses=ModelGateOutput)
     def get(self, request: Request, id: str) -> Response:
-        bot = bot_selectors.bot_get(tenant=self.actor.tenant, bot_id=id)  # 404 before the query
+        bot = self.url_object
         model = _query(request, ModelGateInput)["model"]
         gate = selectors.model_gate(tenant=self.actor.tenant, bot=bot, candidate_model=model)
         return Response(ModelGateOutput(_gate_body(gate)).data)
