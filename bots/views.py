@@ -39,13 +39,12 @@ from bots.presentation import (
 )
 from bots.regression.presentation import drift_alert_rows
 from bots.widget.presentation import origin_reach
-from core.errors import GroundworkError
 from knowledge import selectors as knowledge_selectors
 from knowledge.models import KnowledgeBase
 from providers import selectors as provider_selectors
 from providers.presentation import cost_label
 from tenants.models import Role
-from tenants.views_base import TenantFormView, TenantView, form_with_errors
+from tenants.views_base import TenantFormView, TenantView
 
 SECTIONS = (
     ("identity", "Identity"),
@@ -65,6 +64,7 @@ SECTIONS = (
 
 class BotsView(TenantView):
     _knowledge_bases: list[KnowledgeBase] | None = None
+    _bot: Bot | None = None
 
     def can_write(self) -> bool:
         return self.actor.can(Role.EDITOR)
@@ -76,7 +76,10 @@ class BotsView(TenantView):
         return self._knowledge_bases
 
     def bot(self, pk: uuid.UUID) -> Bot:
-        return selectors.bot_get(tenant=self.tenant, bot_id=pk)
+        """The URL's bot, read once per request."""
+        if self._bot is None or self._bot.pk != pk:
+            self._bot = selectors.bot_get(tenant=self.tenant, bot_id=pk)
+        return self._bot
 
 
 class BotListView(BotsView):
@@ -195,21 +198,25 @@ class BotView(BotPage):
         return self.render_page(self.bot(pk))
 
 
-class BotUpdateView(BotPage):
+class BotUpdateView(BotPage, TenantFormView):
     http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-        bot = self.bot(pk)
-        form = self.settings_form(bot, request.POST)
-        if form.is_valid():
-            try:
-                updated = services.bot_update(actor=self.actor, bot_id=bot.pk, **form.settings())
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(request, f"Saved {updated.name}. The playground uses the new settings now.")
-                return redirect("dashboard:bot", pk=bot.pk)
-        return self.render_page(bot, form=form, status=400)
+    def make_form(self, data: Any = None) -> BotForm:
+        return self.settings_form(self.bot(self.kwargs["pk"]), data)
+
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        assert isinstance(form, BotForm)
+        return self.render_page(self.bot(self.kwargs["pk"]), form=form, status=status)
+
+    def perform(self, form: Form) -> Bot:
+        assert isinstance(form, BotForm)
+        return services.bot_update(actor=self.actor, bot_id=self.kwargs["pk"], **form.settings())
+
+    def success_url(self, result: Bot) -> str:
+        return reverse("dashboard:bot", args=[result.pk])
+
+    def success_message(self, result: Bot) -> str:
+        return f"Saved {result.name}. The playground uses the new settings now."
 
 
 class BotRotateKeyView(BotsView):

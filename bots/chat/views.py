@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.forms import Form
 from django.http import (
     Http404,
     HttpRequest,
@@ -45,11 +46,12 @@ from core.errors import GroundworkError, NotFound
 from core.formatting import duration_label
 from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 from knowledge import selectors as knowledge_selectors
+from knowledge.models import Document
 from knowledge.views import MODE_SCORES
 from providers.presentation import cost_label
 from tenants.actors import Actor
 from tenants.models import Role, User
-from tenants.views_base import TenantView, form_with_errors, resolve_membership
+from tenants.views_base import TenantFormView, TenantView, resolve_membership
 
 CONVERSATIONS_PER_PAGE = 25
 
@@ -276,7 +278,7 @@ class ConversationView(ConversationsView):
         )
 
 
-class CorrectionView(ConversationsView):
+class CorrectionView(ConversationsView, TenantFormView):
     """Correct an answer: a question-and-answer entry added to a knowledge base, so that the bots
     answering from it answer better next time."""
 
@@ -289,7 +291,9 @@ class CorrectionView(ConversationsView):
             raise Http404("Only the bot's answers can be corrected.")
         return message
 
-    def render_form(self, message: Message, form: CorrectionForm, status: int = 200) -> HttpResponse:
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        assert isinstance(form, CorrectionForm)
+        message = self.answer(self.kwargs["pk"])
         conversation = chat_selectors.conversation_get(
             tenant=self.tenant, conversation_id=message.conversation_id
         )
@@ -306,38 +310,33 @@ class CorrectionView(ConversationsView):
             status=status,
         )
 
-    def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-        message = self.answer(pk)
+    def make_form(self, data: Any = None) -> CorrectionForm:
+        knowledge_bases = list(knowledge_selectors.knowledge_base_list(tenant=self.tenant))
+        if data is not None:
+            return CorrectionForm(data, knowledge_bases=knowledge_bases)
+        message = self.answer(self.kwargs["pk"])
         conversation = chat_selectors.conversation_get(
             tenant=self.tenant, conversation_id=message.conversation_id
         )
         attached = selectors.bot_knowledge_bases(tenant=self.tenant, bot=conversation.bot)
-        form = CorrectionForm(
-            knowledge_bases=list(knowledge_selectors.knowledge_base_list(tenant=self.tenant)),
-            initial={
-                "question": chat_selectors.question_for(tenant=self.tenant, answer=message),
-                "knowledge_base": str(attached[0].pk) if attached else None,
-            },
-        )
-        return self.render_form(message, form)
+        initial = {
+            "question": chat_selectors.question_for(tenant=self.tenant, answer=message),
+            "knowledge_base": str(attached[0].pk) if attached else None,
+        }
+        return CorrectionForm(knowledge_bases=knowledge_bases, initial=initial)
 
-    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-        message = self.answer(pk)
-        form = CorrectionForm(
-            request.POST, knowledge_bases=list(knowledge_selectors.knowledge_base_list(tenant=self.tenant))
+    def perform(self, form: Form) -> tuple[Message, Document]:
+        message = self.answer(self.kwargs["pk"])
+        document = chat_services.message_correct_into_knowledge(
+            actor=self.actor,
+            message_id=message.pk,
+            knowledge_base_id=form.cleaned_data["knowledge_base"],
+            question=form.cleaned_data["question"],
+            answer=form.cleaned_data["answer"],
         )
-        if form.is_valid():
-            try:
-                document = chat_services.message_correct_into_knowledge(
-                    actor=self.actor,
-                    message_id=message.pk,
-                    knowledge_base_id=form.cleaned_data["knowledge_base"],
-                    question=form.cleaned_data["question"],
-                    answer=form.cleaned_data["answer"],
-                )
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                url = reverse("dashboard:conversation", args=[message.conversation_id])
-                return redirect(f"{url}?{urlencode({'corrected': document.pk})}#message-{message.pk}")
-        return self.render_form(message, form, status=400)
+        return message, document
+
+    def success_url(self, result: tuple[Message, Document]) -> str:
+        message, document = result
+        url = reverse("dashboard:conversation", args=[message.conversation_id])
+        return f"{url}?{urlencode({'corrected': document.pk})}#message-{message.pk}"

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
+from django.forms import Form
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -28,9 +29,8 @@ from bots.widget import rules
 from bots.widget import services as widget_services
 from bots.widget.forms import WidgetForm
 from bots.widget.presentation import origin_reach, preview_script_url, widget_choice_rows, widget_snippet
-from core.errors import GroundworkError
 from tenants.models import Role
-from tenants.views_base import form_with_errors
+from tenants.views_base import TenantFormView
 
 # What the tenant's server runs for identity verification (bots.widget.rules.identity_hash), shown on the
 # page as these files are and run by the tests, so the examples cannot drift from what Groundwork checks.
@@ -93,24 +93,23 @@ class BotInstallPage(BotsView):
         return render(self.request, self.template_name, context, status=status)
 
 
-class BotInstallView(BotInstallPage):
-    def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-        return self.render_page(self.bot(pk))
+class BotInstallView(BotInstallPage, TenantFormView):
+    def make_form(self, data: Any = None) -> WidgetForm:
+        return self.widget_form(self.bot(self.kwargs["pk"]), data)
 
-    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-        bot = self.bot(pk)
-        form = self.widget_form(bot, request.POST)
-        if form.is_valid():
-            try:
-                services.bot_update(actor=self.actor, bot_id=bot.pk, **form.settings())
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(
-                    request, "Saved. Pages with the snippet use the new settings on their next load."
-                )
-                return redirect("dashboard:bot_install", pk=bot.pk)
-        return self.render_page(bot, form=form, status=400)
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        assert isinstance(form, WidgetForm)
+        return self.render_page(self.bot(self.kwargs["pk"]), form=form, status=status)
+
+    def perform(self, form: Form) -> Bot:
+        assert isinstance(form, WidgetForm)
+        return services.bot_update(actor=self.actor, bot_id=self.kwargs["pk"], **form.settings())
+
+    def success_url(self, result: Bot) -> str:
+        return reverse("dashboard:bot_install", args=[result.pk])
+
+    def success_message(self, result: Bot) -> str:
+        return "Saved. Pages with the snippet use the new settings on their next load."
 
 
 class BotPublishView(BotsView):
