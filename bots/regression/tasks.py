@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from bots.regression import runner, services
+from core.tasks import BackoffTask
 from providers.errors import ProviderError
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,9 @@ MAX_RETRIES = 4
 
 @shared_task(
     bind=True,
+    base=BackoffTask,
     name="bots.run_regression_suite",
+    autoretry_for=(OperationalError, InterfaceError),
     max_retries=MAX_RETRIES,
     soft_time_limit=settings.REGRESSION_TASK_SECONDS * 4,
     time_limit=settings.REGRESSION_TASK_SECONDS * 4 + 60,
@@ -32,12 +35,12 @@ def run_regression_suite(self: Task, tenant_id: str, run_id: str) -> str:
         outcome = runner.execute(
             tenant_id=tenant_id, run_id=run_id, time_budget_seconds=settings.REGRESSION_TASK_SECONDS
         )
-    except (OperationalError, InterfaceError) as error:
-        raise self.retry(exc=error, countdown=int(10 * 4**self.request.retries)) from error
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: retried as declared (autoretry_for)
     except ProviderError as error:
         # Answers carry their own provider failures; this is the scratch index's embedding model failing.
         if error.retryable and self.request.retries < MAX_RETRIES:
-            raise self.retry(exc=error, countdown=int(10 * 4**self.request.retries)) from error
+            raise self.retry(exc=error) from error
         services.run_fail(tenant_id=tenant_id, run_id=run_id, reason=error.message)
         return "failed"
     except Exception:
