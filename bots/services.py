@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from bots import bot_settings, selectors
@@ -22,7 +21,8 @@ from bots.models import (
     BotKnowledgeBase,
     new_publishable_key,
 )
-from core.errors import Conflict, ValidationFailed
+from core.database import save_or_conflict
+from core.errors import ValidationFailed
 from knowledge import selectors as knowledge_selectors
 from providers import selectors as provider_selectors
 from tenants.actors import Actor
@@ -79,13 +79,7 @@ def bot_create(
     bot = Bot(
         tenant=actor.tenant, slug=_unique_slug(actor.tenant, values["name"]), created_by=actor.user, **values
     )
-    try:
-        with transaction.atomic():
-            bot.save()
-    except IntegrityError:
-        raise Conflict(
-            f"There is already a bot named “{bot.name}”.", field_errors={"name": ["Already used."]}
-        ) from None
+    save_or_conflict(bot, message=f"There is already a bot named “{bot.name}”.")
     sources = _set_knowledge_bases(bot, knowledge_base_ids)
     audit(actor, action="bot.created", target=bot, changes={"name": bot.name, "knowledge_bases": sources})
     return bot
@@ -118,13 +112,7 @@ def bot_update(
     for name in diff:
         setattr(bot, name, checked[name])
     # The slug stays what it was at creation: OpenAI-compatible clients name the bot by it.
-    try:
-        with transaction.atomic():
-            bot.save()
-    except IntegrityError:
-        raise Conflict(
-            f"There is already a bot named “{bot.name}”.", field_errors={"name": ["Already used."]}
-        ) from None
+    save_or_conflict(bot, message=f"There is already a bot named “{bot.name}”.")
     if knowledge_base_ids is not None:
         current = [str(base.pk) for base in selectors.bot_knowledge_bases(tenant=actor.tenant, bot=bot)]
         wanted = list(dict.fromkeys(str(identifier) for identifier in knowledge_base_ids))

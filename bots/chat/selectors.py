@@ -15,7 +15,7 @@ from django.utils import timezone
 from bots.models import Bot, Conversation, Message, MessageRole
 from bots.selectors import bot_get
 from core.errors import NotFound
-from core.identifiers import parse_uuid
+from core.identifiers import one_by_id
 from providers import selectors as provider_selectors
 from tenants.models import Tenant
 
@@ -53,11 +53,8 @@ def conversation_list(
 
 
 def conversation_get(*, tenant: Tenant, conversation_id: uuid.UUID | str) -> Conversation:
-    identifier = parse_uuid(conversation_id)
-    found = Conversation.objects.for_tenant(tenant).select_related("bot").filter(pk=identifier).first()
-    if identifier is None or found is None:
-        raise NotFound("No such conversation.")
-    return found
+    conversations = Conversation.objects.for_tenant(tenant).select_related("bot")
+    return one_by_id(conversations, conversation_id, missing="No such conversation.")
 
 
 def conversation_messages(*, tenant: Tenant, conversation: Conversation) -> QuerySet[Message]:
@@ -75,11 +72,8 @@ def visitor_conversation(
 
 
 def message_get(*, tenant: Tenant, message_id: uuid.UUID | str) -> Message:
-    identifier = parse_uuid(message_id)
-    found = Message.objects.for_tenant(tenant).select_related("conversation").filter(pk=identifier).first()
-    if identifier is None or found is None:
-        raise NotFound("No such message.")
-    return found
+    messages = Message.objects.for_tenant(tenant).select_related("conversation")
+    return one_by_id(messages, message_id, missing="No such message.")
 
 
 def question_for(*, tenant: Tenant, answer: Message) -> str:

@@ -17,8 +17,7 @@ from bots.models import (
     RunConfiguration,
     RunStatus,
 )
-from core.errors import NotFound
-from core.identifiers import parse_uuid
+from core.identifiers import one_by_id
 from tenants.models import Tenant
 
 
@@ -57,11 +56,7 @@ def latest_run(*, suite: RegressionSuite) -> RegressionRun | None:
 
 
 def suite_get(*, tenant: Tenant, suite_id: uuid.UUID | str) -> RegressionSuite:
-    identifier = parse_uuid(suite_id)
-    found = suite_list(tenant=tenant).filter(pk=identifier).first() if identifier else None
-    if found is None:
-        raise NotFound("No such regression suite.")
-    return found
+    return one_by_id(suite_list(tenant=tenant), suite_id, missing="No such regression suite.")
 
 
 def case_list(*, tenant: Tenant, suite: RegressionSuite) -> QuerySet[RegressionCase]:
@@ -69,15 +64,8 @@ def case_list(*, tenant: Tenant, suite: RegressionSuite) -> QuerySet[RegressionC
 
 
 def case_get(*, tenant: Tenant, case_id: uuid.UUID | str) -> RegressionCase:
-    identifier = parse_uuid(case_id)
-    found = (
-        RegressionCase.objects.for_tenant(tenant).select_related("suite__bot").filter(pk=identifier).first()
-        if identifier
-        else None
-    )
-    if found is None:
-        raise NotFound("No such case.")
-    return found
+    cases = RegressionCase.objects.for_tenant(tenant).select_related("suite__bot")
+    return one_by_id(cases, case_id, missing="No such case.")
 
 
 def run_list(*, tenant: Tenant, suite: RegressionSuite | None = None) -> QuerySet[RegressionRun]:
@@ -89,11 +77,7 @@ def run_list(*, tenant: Tenant, suite: RegressionSuite | None = None) -> QuerySe
 
 
 def run_get(*, tenant: Tenant, run_id: uuid.UUID | str) -> RegressionRun:
-    identifier = parse_uuid(run_id)
-    found = run_list(tenant=tenant).filter(pk=identifier).first() if identifier else None
-    if found is None:
-        raise NotFound("No such run.")
-    return found
+    return one_by_id(run_list(tenant=tenant), run_id, missing="No such run.")
 
 
 def run_configurations(*, tenant: Tenant, run: RegressionRun) -> list[RunConfiguration]:

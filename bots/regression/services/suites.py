@@ -6,7 +6,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bots import bot_settings
@@ -16,7 +15,8 @@ from bots.models import (
     SuiteSchedule,
 )
 from bots.regression import selectors
-from core.errors import Conflict, ValidationFailed
+from core.database import save_or_conflict
+from core.errors import ValidationFailed
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant
 from tenants.models import Role, Tenant
@@ -59,13 +59,7 @@ def suite_create(*, actor: Actor, bot_id: uuid.UUID | str, name: str, **values: 
     checked = _check_suite(actor.tenant, {"name": name, **values})
     suite = RegressionSuite(tenant=actor.tenant, bot=bot, created_by=actor.user, **checked)
     suite.next_run_at = next_run_at(suite.schedule)
-    try:
-        with transaction.atomic():
-            suite.save()
-    except IntegrityError:
-        raise Conflict(
-            f"{bot.name} already has a suite named “{suite.name}”.", field_errors={"name": ["Already used."]}
-        ) from None
+    save_or_conflict(suite, message=f"{bot.name} already has a suite named “{suite.name}”.")
     audit(
         actor, action="regression_suite.created", target=suite, changes={"name": suite.name, "bot": bot.name}
     )
@@ -91,13 +85,7 @@ def suite_update(*, actor: Actor, suite_id: uuid.UUID | str, **changes: Any) -> 
         suite.next_run_at = next_run_at(checked["schedule"])
     for name, value in checked.items():
         setattr(suite, name, value)
-    try:
-        with transaction.atomic():
-            suite.save()
-    except IntegrityError:
-        raise Conflict(
-            "Another suite of this bot has that name.", field_errors={"name": ["Already used."]}
-        ) from None
+    save_or_conflict(suite, message="Another suite of this bot has that name.")
     audit(actor, action="regression_suite.updated", target=suite, changes={"fields": sorted(checked)})
     return suite
 
