@@ -11,7 +11,7 @@ from django import forms
 
 from bots.bot_settings import MAX_SUGGESTED_QUESTIONS, form_bounds
 from bots.models import AnswerPolicy, BotStatus
-from core.forms import choice_field, text_lines
+from core.forms import checkbox, choice_field, text_lines
 from knowledge.forms import MODE_CHOICES
 from knowledge.models import KnowledgeBase
 
@@ -119,16 +119,8 @@ class BotForm(KnowledgeBasesMixin):
         help_text="The answer when the knowledge bases hold nothing relevant (strict policy). No model is "
         "called for it.",
     )
-    show_citations = forms.BooleanField(
-        label="Show citations under answers",
-        required=False,
-        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
-    )
-    rewrite_follow_ups = forms.BooleanField(
-        label="Rewrite follow-up questions to stand alone before searching",
-        required=False,
-        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
-    )
+    show_citations = checkbox("Show citations under answers")
+    rewrite_follow_ups = checkbox("Rewrite follow-up questions to stand alone before searching")
     language = forms.CharField(
         label="Language",
         **form_bounds("language"),

@@ -15,3 +15,11 @@ def choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
 def text_lines(text: str) -> list[str]:
     """The non-empty lines of a textarea, trimmed."""
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def checkbox(label: str, *, help_text: str = "", initial: bool | None = None) -> forms.BooleanField:
+    """An optional tick box, styled as the dashboard's switches are."""
+    widget = forms.CheckboxInput(attrs={"class": "form-check-input"})
+    return forms.BooleanField(
+        label=label, required=False, widget=widget, help_text=help_text, initial=initial
+    )

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from bots.forms import knowledge_base_choices
 from bots.models import Channel
-from core.forms import choice_field
+from core.forms import checkbox, choice_field
 from knowledge.models import KnowledgeBase
 from knowledge.services import MAX_ANSWER_CHARACTERS, MAX_QUESTION_CHARACTERS
 
@@ -47,11 +47,7 @@ class ConversationFilterForm(forms.Form):
         label="Rating", choices=RATING_CHOICES, required=False, coerce=int, empty_value=None
     )
     channel = forms.ChoiceField(label="Channel", required=False)
-    unanswered = forms.BooleanField(
-        label="Only with unanswered questions",
-        required=False,
-        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
-    )
+    unanswered = checkbox("Only with unanswered questions")
 
     def __init__(self, *args: Any, bots: list[tuple[str, str]], **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "filter-%s")

@@ -14,7 +14,7 @@ from bots.regression import case_files
 from bots.regression.case_files import MAX_IMPORT_BYTES
 from bots.regression.services import MAX_CANDIDATES
 from core.errors import ValidationFailed
-from core.forms import choice_field, text_lines
+from core.forms import checkbox, choice_field, text_lines
 from knowledge.forms import MODE_CHOICES
 from knowledge.retrieval import MAX_TOP_K
 
@@ -30,12 +30,6 @@ CANDIDATE_FIELDS = (
     "retrieval_mode",
     "embedding_model",
 )
-
-
-def _checkbox(label: str) -> forms.BooleanField:
-    return forms.BooleanField(
-        label=label, required=False, widget=forms.CheckboxInput(attrs={"class": "form-check-input"})
-    )
 
 
 class SuiteForm(forms.Form):
@@ -127,7 +121,7 @@ class CaseForm(forms.Form):
         required=False,
         help_text="Documents the answer must cite. Hold Ctrl (⌘ on a Mac) to choose several.",
     )
-    must_refuse = _checkbox("The bot must decline this question (out of scope)")
+    must_refuse = checkbox("The bot must decline this question (out of scope)")
     notes = forms.CharField(
         label="Notes",
         required=False,
@@ -196,11 +190,9 @@ class ImportForm(forms.Form):
 
 
 class RunForm(forms.Form):
-    include_live = forms.BooleanField(
-        label="Include the live bot",
-        required=False,
+    include_live = checkbox(
+        "Include the live bot",
         initial=True,
-        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
         help_text="Its answers are the baseline: a case it passes and a candidate fails is a regression.",
     )
 

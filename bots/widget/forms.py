@@ -10,6 +10,7 @@ from django import forms
 from bots.bot_settings import normalise_origin
 from bots.models import WidgetIcon, WidgetPosition
 from core.errors import ValidationFailed
+from core.forms import checkbox
 
 MAX_ORIGINS = 50
 
@@ -48,11 +49,7 @@ class WidgetForm(forms.Form):
     ``normalise_origin``, applied here to every row so that each wrong one is marked)."""
 
     allowed_origins = OriginListField(label="Allowed websites", required=False)
-    allow_any_origin = forms.BooleanField(
-        label="Allow any website (not recommended)",
-        required=False,
-        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
-    )
+    allow_any_origin = checkbox("Allow any website (not recommended)")
     widget_title = forms.CharField(
         label="Title",
         max_length=80,
