@@ -158,13 +158,15 @@ def build_victim() -> World:
     )
     chat_services.message_rate(actor=victim.actor(), message_id=answer.pk, rating=1)
     # A regression suite with a case made from that answer, and a finished run with its result.
-    suite = services.suite_create(actor=victim.actor(), bot_id=bot.pk, name="Returns")
-    case = services.case_from_message(actor=victim.actor(), suite_id=suite.pk, message_id=answer.pk)
-    with patch.object(regression_services, "_enqueue"):  # run by hand below, not by a worker
-        run = services.run_start(actor=victim.actor(), suite_id=suite.pk)
+    suite = regression_services.suite_create(actor=victim.actor(), bot_id=bot.pk, name="Returns")
+    case = regression_services.case_from_message(
+        actor=victim.actor(), suite_id=suite.pk, message_id=answer.pk
+    )
+    with patch.object(regression_services.runs, "_enqueue"):  # run by hand below, not by a worker
+        run = regression_services.run_start(actor=victim.actor(), suite_id=suite.pk)
     with tenant_context(victim.tenant.pk):
         configuration = RunConfiguration.objects.get(run=run)
-    services.run_record_result(
+    regression_services.run_record_result(
         tenant_id=victim.tenant.pk,
         run_id=run.pk,
         configuration_id=configuration.pk,
@@ -173,7 +175,7 @@ def build_victim() -> World:
         answer="Within 30 days.",
         passed=True,
     )
-    services.run_finish(tenant_id=victim.tenant.pk, run_id=run.pk)
+    regression_services.run_finish(tenant_id=victim.tenant.pk, run_id=run.pk)
     return victim
 
 
