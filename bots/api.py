@@ -35,12 +35,6 @@ from tenants.models import Tenant
 BOT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The bot's id or slug.")
 
 
-# --- output -----------------------------------------------------------------------------------------
-
-
-# --- input ------------------------------------------------------------------------------------------
-
-
 # --- endpoints --------------------------------------------------------------------------------------
 
 
@@ -127,6 +121,3 @@ class BotRotateKeyView(BotsAPIView):
     def post(self, request: Request, id: str) -> Response:
         bot = services.bot_rotate_publishable_key(actor=self.actor, bot_id=self.url_object.pk)
         return Response(self.bot_body(bot))
-
-
-# --- OpenAI-compatible: the model list ----------------------------------------------------------------

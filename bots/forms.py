@@ -206,9 +206,3 @@ class BotForm(KnowledgeBasesMixin):
 def lines_initial(values: list[str]) -> str:
     """A list setting as the textarea shows it."""
     return "\n".join(values)
-
-
-# --- the Install page -----------------------------------------------------------------------------------
-
-
-# --- conversations ------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -38,7 +38,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bots import selectors
-from bots.api import BotsAPIView
+from bots.api import BOT_ID, BotsAPIView
 from bots.chat import engine
 from bots.chat import selectors as chat_selectors
 from bots.chat import services as chat_services
@@ -71,8 +71,6 @@ from tenants.actors import Actor
 from tenants.authentication import api_key_from_request
 from tenants.context import tenant_context
 from tenants.models import Role, Tenant
-
-BOT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The bot's id or slug.")
 
 
 class AsyncChatView(AsyncEndpoint):

@@ -128,6 +128,3 @@ async def event_stream(request: HttpRequest, events: AsyncIterator[str]) -> Even
     if isinstance(request, ASGIRequest):
         return EventStreamResponse(events)
     return EventStreamResponse(iter([event async for event in events]))
-
-
-# --- the conversation export --------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
 )
@@ -29,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bots import selectors as bot_selectors
+from bots.api import BOT_ID
 from bots.chat import selectors as chat_selectors
 from bots.chat.exports import EXPORT_FORMATS
 from bots.models import (
@@ -62,21 +62,7 @@ from core.serializers import StrictInputSerializer
 from core.uploads import limit_uploads
 from tenants.api_base import TenantAPIView
 
-# Nested input and output serializers carry names unique across the API: the OpenAPI component name is
-# the class name, and drf-spectacular would otherwise document two different objects under one name.
-# Fields named "status" and "kind" exist elsewhere with other choices; they are documented as strings
-# with their values in the help text, so the schema's enum names stay stable.
-
-BOT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The bot's id or slug.")
-# Spreadsheet programs run a cell that starts with one of these as a formula, and a case's question can
-# be a visitor's (``from-message``): such cells are exported with a leading ' so they show as text.
 PAGINATION_PARAMETERS = ("cursor", "page_size")
-
-
-# --- output -----------------------------------------------------------------------------------------
-
-
-# --- input ------------------------------------------------------------------------------------------
 
 
 # --- helpers ------------------------------------------------------------------------------------------

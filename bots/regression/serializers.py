@@ -28,6 +28,11 @@ from core.serializers import StrictInputSerializer
 
 MAX_EXPECTED_FACTS = 20
 
+# Nested input and output serializers carry names unique across the API: the OpenAPI component name is
+# the class name, and drf-spectacular would otherwise document two different objects under one name.
+# Fields named "status" and "kind" exist elsewhere with other choices; they are documented as strings
+# with their values in the help text, so the schema's enum names stay stable.
+
 
 MAX_REQUIRED_DOCUMENTS = 50
 

@@ -151,6 +151,3 @@ def public_citation(citation: dict[str, object]) -> dict[str, object]:
         name: citation.get(name)
         for name in ("number", "document_id", "title", "source", "page_number", "anchor", "snippet")
     }
-
-
-# --- the loader script --------------------------------------------------------------------------------

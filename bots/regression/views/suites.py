@@ -64,10 +64,6 @@ from tenants.models import Role
 from tenants.views_base import TenantFormView, TenantView
 
 RECENT_RUNS = 10
-# Spreadsheet programs run a cell that starts with one of these as a formula; visitors wrote the questions.
-
-
-# --- presentation -----------------------------------------------------------------------------------
 
 
 # --- the base view ----------------------------------------------------------------------------------
@@ -367,9 +363,6 @@ class SuiteExportView(RegressionView):
         return response
 
 
-# --- runs -------------------------------------------------------------------------------------------
-
-
 # --- add to a suite from a conversation ---------------------------------------------------------------
 
 
@@ -412,6 +405,3 @@ class SuiteAddMessageView(RegressionView):
             name=FROM_CONVERSATIONS,
             description="Questions visitors asked, added from their conversations.",
         )
-
-
-# --- the model-switch gate ----------------------------------------------------------------------------
