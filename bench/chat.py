@@ -119,6 +119,7 @@ from psycopg import sql  # noqa: E402
 
 from bots import services as bot_services  # noqa: E402
 from bots.chat import engine, limits, prompt  # noqa: E402
+from bots.chat import services as chat_services  # noqa: E402
 from bots.models import Message  # noqa: E402
 from knowledge import pipeline, retrieval, tasks  # noqa: E402
 from knowledge import services as knowledge_services  # noqa: E402
@@ -855,7 +856,7 @@ class StepClock:
 
 # (label, module, attribute): each is called through its module's global, so replacing it times every call.
 STEPS: tuple[tuple[str, Any, str], ...] = (
-    ("admit (chat_start: bot, rate limits, budgets, conversation, question)", bot_services, "chat_start"),
+    ("admit (chat_start: bot, rate limits, budgets, conversation, question)", chat_services, "chat_start"),
     ("  rate limits (Redis)", limits, "check_chat_rates"),
     ("model resolve (tenant, model, credential)", gateway, "_resolve"),
     ("question embedding (local model, in a thread)", local, "_encode"),
@@ -864,7 +865,7 @@ STEPS: tuple[tuple[str, Any, str], ...] = (
     ("model limits (catalog lookup)", engine, "_model_limits"),
     ("prompt build (token counting)", prompt, "build"),
     ("OpenAI client construction", openai_adapter, "make_client"),
-    ("answer stored (chat_record_answer)", bot_services, "chat_record_answer"),
+    ("answer stored (chat_record_answer)", chat_services, "chat_record_answer"),
 )
 
 
@@ -1275,6 +1276,8 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
+    except SystemExit:  # --help, a usage error: nothing was started
+        raise
     except BaseException:
         # main() has cleaned up (its finally). Interrupted inside async_to_sync (ingestion), asgiref's
         # loop thread waits forever for this thread to run its sync calls, and the interpreter would
