@@ -405,7 +405,8 @@ def wait_until_serving(server: Child, seconds: float = SERVER_START_SECONDS) -> 
             return
         except urllib.error.HTTPError as error:  # it answers, wrongly: the application did not load
             raise RuntimeError(f"{server.name} answered {error.code}; see {server.log_path}") from None
-        except (urllib.error.URLError, ConnectionError):
+        # Not listening yet, or listening but too busy starting to answer within the timeout.
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
             if server.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{server.name} did not start; see {server.log_path}") from None
             time.sleep(0.2)
