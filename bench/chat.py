@@ -54,7 +54,8 @@ Where the time goes, three ways:
   opening a database connection, constructing an ``AsyncOpenAI`` client and ``ssl.create_default_context``.
 
 The stub, the servers and the scratch database are removed on exit, on Ctrl-C, on SIGTERM and on errors
-(the logs are kept on errors, and with ``--keep``); the children get SIGTERM if this process is killed.
+(the logs are kept when the run does not finish, and with ``--keep``); the children get SIGTERM if this
+process is killed. The scratch database and the processes come from bench/harness.py.
 Output is Markdown; results are in bench/RESULTS.md.
 """
 
@@ -62,18 +63,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
 import functools
 import json
 import os
-import signal
-import socket
 import ssl
-import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -84,30 +78,23 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from unittest import mock
-from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, beside this file
+import harness
+from harness import Child, load_average, p50, p95
+
 # This process embeds too (ingestion, the in-process turns): one math thread, as the web process has, so
 # no idle OpenMP threads of ours spin on the cores the server needs.
 os.environ["OMP_NUM_THREADS"] = "1"
-
 os.environ.setdefault("TQDM_DISABLE", "1")  # sentence-transformers' "Loading weights" bar
-
-import django  # noqa: E402
-
-django.setup()
+harness.setup_django()
 
 import logging  # noqa: E402
 
 import openai  # noqa: E402
-import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
@@ -115,10 +102,10 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.backends import utils as db_utils  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
-from psycopg import sql  # noqa: E402
 
 from bots import services as bot_services  # noqa: E402
 from bots.chat import engine, limits, prompt  # noqa: E402
+from bots.chat import services as chat_services  # noqa: E402
 from bots.models import Message  # noqa: E402
 from knowledge import pipeline, retrieval, tasks  # noqa: E402
 from knowledge import services as knowledge_services  # noqa: E402
@@ -145,7 +132,6 @@ CHAT_MODEL = f"openai:{STUB_MODEL}"
 CONCURRENCY = 50
 BOTS = CONCURRENCY
 DIRECT = "direct"
-SERVER_START_SECONDS = 90
 QUEUE = f"bench-chat-{os.getpid()}"  # nothing should be enqueued; if something is, no worker takes it
 
 # What the stub's gpt-4o-mini answers: 48 words, so a stream of 48 content chunks (~60 tokens), a short
@@ -252,78 +238,11 @@ QUESTIONS = (
 # --- small helpers ------------------------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest rank, as bench/retrieval.py reports p95."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def p50(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def p95(values: Sequence[float]) -> float:
-    return percentile(values, 0.95) if values else float("nan")
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-def load_average() -> str:
-    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def _terminate_with_parent() -> None:
-    """In a child before exec: SIGTERM when this script dies, even by SIGKILL (Linux prctl)."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 # --- the scratch database -----------------------------------------------------------------------------
-
-
-def raw_params(dbname: str) -> dict[str, Any]:
-    params = connection.get_connection_params()
-    keep = ("host", "port", "user", "password", "connect_timeout")
-    return {**{key: params[key] for key in keep if params.get(key)}, "dbname": dbname}
-
-
-def recreate_database(maintenance_db: str) -> None:
-    with psycopg.connect(**raw_params(maintenance_db), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        # template1 carries pgvector (config.embedded creates it there as the superuser).
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-
-
-def drop_database(maintenance_db: str) -> None:
-    connection.close()
-    with psycopg.connect(**raw_params(maintenance_db), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-
-
-def use_database(name: str) -> None:
-    connection.close()
-    settings.DATABASES["default"]["NAME"] = name
-    connection.settings_dict["NAME"] = name
-
-
-def database_url(settings_dict: dict[str, Any]) -> str:
-    """A libpq URL for Django's current database, for the servers (as tests/conftest.py builds it)."""
-    user = quote(settings_dict["USER"] or "", safe="")
-    password = quote(settings_dict.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else f"{user}@"
-    host = settings_dict.get("HOST") or ""
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    url = f"postgresql://{credentials}{host}{port}/{settings_dict['NAME']}"
-    socket_dir = (settings_dict.get("OPTIONS") or {}).get("host")
-    return f"{url}?host={quote(socket_dir)}" if socket_dir else url
 
 
 @dataclass(frozen=True)
@@ -335,7 +254,7 @@ class DatabaseCounters:
     @classmethod
     def read(cls) -> DatabaseCounters:
         """Cumulative counters of the scratch database (as flushed so far by ended sessions)."""
-        with psycopg.connect(**raw_params(DATABASE), autocommit=True) as raw:
+        with psycopg.connect(**harness.raw_params(DATABASE), autocommit=True) as raw:
             row = raw.execute(
                 "SELECT sessions, xact_commit + xact_rollback, tup_inserted FROM pg_stat_database"
                 " WHERE datname = %s",
@@ -355,135 +274,11 @@ class DatabaseCounters:
 # --- the child processes ------------------------------------------------------------------------------
 
 
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path | None = None
-    url: str = ""
-
-    def cpu_seconds(self) -> float:
-        """CPU time of the process and its children (uvicorn's workers), so far."""
-        try:
-            parent = psutil.Process(self.process.pid)
-            processes = [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return 0.0
-        total = 0.0
-        for process in processes:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                times = process.cpu_times()
-                total += times.user + times.system
-        return total
-
-
-def start_stub(log_dir: Path) -> Child:
-    log_path = log_dir / "stub.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 -- our own interpreter and arguments
-            [
-                sys.executable,
-                str(ROOT / "bench" / "chat_stub.py"),
-                "--api-key",
-                STUB_KEY,
-                "--answer",
-                ANSWER,
-            ],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,  # held open: the stub ends when it closes
-            stdout=subprocess.PIPE,
-            stderr=log,
-            preexec_fn=_terminate_with_parent,
-            start_new_session=True,  # Ctrl-C goes to this script, which stops the stub in order
-        )
-    assert process.stdout is not None
-    line = process.stdout.readline().decode().strip()
-    if not line.startswith("http://"):
-        process.kill()
-        raise RuntimeError(f"the stub did not start: {line!r}; see {log_path}")
-    return Child("stub", process, log_path, url=line)
-
-
-def server_environment(stub_url: str) -> dict[str, str]:
-    environment = {
-        key: value for key, value in os.environ.items() if key not in ("WEB_CONCURRENCY", "OMP_NUM_THREADS")
-    }
-    return {
-        **environment,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": settings.REDIS_URL,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
-        "OPENAI_BASE_URL": stub_url,
-        "OPENAI_API_KEY": "",
-        "ANTHROPIC_API_KEY": "",
-        "MODEL_CALL_MAX_RETRIES": "0",
-        "CHAT_RATE_PER_BOT": "1000000/minute",
-        "OMP_NUM_THREADS": "1",  # as `make run` starts the web process (tenants/.../run_platform.py)
-    }
-
-
-def start_server(workers: int, environment: dict[str, str], log_dir: Path) -> Child:
-    port = free_port()
-    log_path = log_dir / f"server-{workers}w.log"
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 -- our own interpreter and arguments
-            command,
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_terminate_with_parent,
-            start_new_session=True,  # its own process group: stopped (workers too) by this script only
-        )
-    name = f"Groundwork, {workers} worker{'s' if workers > 1 else ''}"
-    return Child(name, process, log_path, url=f"http://127.0.0.1:{port}")
-
-
-def wait_until_serving(server: Child) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while True:
-        try:
-            urllib.request.urlopen(f"{server.url}/app/sign-in/", timeout=2).close()  # noqa: S310 -- http://127.0.0.1
-            return
-        except urllib.error.HTTPError as error:  # it answers, wrongly: the application did not load
-            raise RuntimeError(f"{server.name} answered {error.code}; see {server.log_path}") from None
-        except (urllib.error.URLError, ConnectionError):
-            if server.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{server.name} did not start; see {server.log_path}") from None
-            time.sleep(0.2)
-
-
-def stop_child(child: Child) -> None:
-    """SIGTERM to the child's own process group (uvicorn passes it on to its workers), then SIGKILL."""
-    process = child.process
-    if process.stdin is not None:
-        with contextlib.suppress(OSError):
-            process.stdin.close()
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-    if process.stdout is not None:
-        process.stdout.close()
+def start_stub(log_dir: Path) -> harness.Child:
+    command = [sys.executable, str(harness.ROOT / "bench" / "chat_stub.py"), "--api-key", STUB_KEY]
+    return harness.start_process(
+        "stub", [*command, "--answer", ANSWER], log_path=log_dir / "stub.log", announces_url=True
+    )
 
 
 # --- set-up -------------------------------------------------------------------------------------------
@@ -569,7 +364,7 @@ def cold_start(servers: Sequence[Child], world: World) -> list[str]:
 
     threads = []
     for server in servers:
-        wait_until_serving(server)
+        harness.wait_until_serving(server)
         threads += [threading.Thread(target=post, args=(server, index)) for index in range(4)]
     for thread in threads:
         thread.start()
@@ -854,8 +649,8 @@ class StepClock:
 
 
 # (label, module, attribute): each is called through its module's global, so replacing it times every call.
-STEPS: tuple[tuple[str, Any, str], ...] = (
-    ("admit (chat_start: bot, rate limits, budgets, conversation, question)", bot_services, "chat_start"),
+STEPS: tuple[harness.Step, ...] = (
+    ("admit (chat_start: bot, rate limits, budgets, conversation, question)", chat_services, "chat_start"),
     ("  rate limits (Redis)", limits, "check_chat_rates"),
     ("model resolve (tenant, model, credential)", gateway, "_resolve"),
     ("question embedding (local model, in a thread)", local, "_encode"),
@@ -864,7 +659,7 @@ STEPS: tuple[tuple[str, Any, str], ...] = (
     ("model limits (catalog lookup)", engine, "_model_limits"),
     ("prompt build (token counting)", prompt, "build"),
     ("OpenAI client construction", openai_adapter, "make_client"),
-    ("answer stored (chat_record_answer)", bot_services, "chat_record_answer"),
+    ("answer stored (chat_record_answer)", chat_services, "chat_record_answer"),
 )
 
 
@@ -883,9 +678,7 @@ def instrumented(clock: StepClock) -> Iterator[None]:
         return original_executemany(cursor, *args, **kwargs)
 
     with ExitStack() as stack:
-        for label, module, attribute in STEPS:
-            original = getattr(module, attribute)
-            stack.enter_context(mock.patch.object(module, attribute, clock.wrap(label, original)))
+        stack.enter_context(harness.wrapped(STEPS, clock.wrap))
         stack.enter_context(mock.patch.object(db_utils.CursorWrapper, "_execute", execute))
         stack.enter_context(mock.patch.object(db_utils.CursorWrapper, "_executemany", executemany))
         yield
@@ -1109,13 +902,7 @@ def inprocess_table(
 
 def versions() -> str:
     names = ("django", "uvicorn", "uvloop", "httptools", "openai", "asgiref", "psycopg", "torch")
-    found = []
-    for name in names:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found.append(f"{name} {metadata.version(name)}")
-    with psycopg.connect(**raw_params(DATABASE)) as raw:
-        row = raw.execute("SHOW server_version").fetchone()
-    return f"Python {sys.version.split()[0]}, " + ", ".join(found) + f", PostgreSQL {row[0] if row else '?'}"
+    return f"{harness.versions(names)}, PostgreSQL {harness.postgres_versions()[0]}"
 
 
 # --- main ---------------------------------------------------------------------------------------------
@@ -1137,30 +924,26 @@ def main() -> None:
     workers = args.workers or ("1" if args.quick else "1,2")
     worker_counts = [int(value) for value in workers.split(",") if value.strip()]
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, stop)
-    maintenance_db = settings.DATABASES["default"]["NAME"]
-    log_dir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
+    harness.interrupt_on_signals()
     started = time.perf_counter()
-    children: list[Child] = []
-    succeeded = False
     print(
         f"# chat benchmark: TTFT direct vs through Groundwork (workers {worker_counts}); 1 concurrent x"
         f" {args.sequential}, {CONCURRENCY} concurrent x {args.rounds} rounds per arm",
         flush=True,
     )
     load_start = load_average()
-    recreate_database(maintenance_db)
-    try:
-        use_database(DATABASE)
+    # Undone in reverse at the end, on errors, on Ctrl-C and on SIGTERM: the servers and the stub stop,
+    # the scratch database goes, then the logs (kept with --keep or when the run did not finish).
+    with ExitStack() as stack:
+        log_dir = stack.enter_context(harness.log_directory("bench-chat-", keep=args.keep))
+        stack.enter_context(harness.scratch_database(DATABASE, keep=args.keep))
         call_command("migrate", verbosity=0)
-        stub = start_stub(log_dir)
-        children.append(stub)
-        environment = server_environment(stub.url)
-        servers = [start_server(workers, environment, log_dir) for workers in worker_counts]
-        children += servers
+        stub = stack.enter_context(start_stub(log_dir))
+        environment = harness.web_server_environment(queue=QUEUE, openai_base_url=stub.url)
+        servers = [
+            stack.enter_context(harness.start_web_server(workers, environment, log_dir))
+            for workers in worker_counts
+        ]
         world = make_world()
         # In-process turns call the same stub, with the servers' settings.
         settings.OPENAI_BASE_URL = stub.url
@@ -1255,26 +1038,13 @@ def main() -> None:
         print("\n".join(inprocess_table(turns, statements, alone)))
         print()
         print(f"Total run time: {(time.perf_counter() - started) / 60:.1f} min")
-        succeeded = True
-    finally:
-        for child in reversed(children):
-            stop_child(child)
-        use_database(maintenance_db)
-        if not args.keep:
-            drop_database(maintenance_db)
-        failure = sys.exc_info()[1]
-        # The servers' and the stub's logs are kept when asked to, and when something failed.
-        if args.keep or (not succeeded and not isinstance(failure, KeyboardInterrupt)):
-            print(f"Logs kept in {log_dir}", file=sys.stderr)
-        else:
-            for path in log_dir.iterdir():
-                path.unlink()
-            log_dir.rmdir()
 
 
 if __name__ == "__main__":
     try:
         main()
+    except SystemExit:  # --help, a usage error: nothing was started
+        raise
     except BaseException:
         # main() has cleaned up (its finally). Interrupted inside async_to_sync (ingestion), asgiref's
         # loop thread waits forever for this thread to run its sync calls, and the interpreter would

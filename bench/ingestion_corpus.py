@@ -3,7 +3,8 @@
 Manuals as PDFs (10 pages of 250-400 words each by default, a chapter heading every four pages and one
 or two section headings a page, all in the PDF outline, with a running header and footer), and the same
 kind of prose as Word documents, help-centre HTML pages and Markdown files. PDFs are written with the
-test suite's reportlab generator (``tests.knowledge.corpus.make_pdf``). Used by bench/ingestion.py.
+test suite's reportlab generator (``tests.knowledge.corpus.make_pdf``). Used by bench/ingestion.py;
+bench/embedder.py makes its chunks from part of the same vocabulary.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import docx
+import harness  # noqa: F401 -- importing it puts the project on sys.path, for tests.knowledge.corpus
 
 from tests.knowledge.corpus import PdfPage, make_pdf
 

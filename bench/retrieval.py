@@ -33,7 +33,6 @@ Numbers and conclusions are recorded in bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -47,15 +46,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, beside this file
+import harness
+from harness import p50, p95, raw_params
 
-import django
-
-django.setup()
+harness.setup_django()
 
 import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from pgvector.psycopg import register_vector  # noqa: E402
@@ -180,31 +177,6 @@ def query_vector(world: World, bench_tenant: BenchTenant, rng: np.random.Generat
 
 
 # --- the scratch database -----------------------------------------------------------------------------
-
-
-def raw_params(dbname: str) -> dict[str, Any]:
-    params = connection.get_connection_params()
-    keep = ("host", "port", "user", "password", "connect_timeout")
-    return {**{key: params[key] for key in keep if params.get(key)}, "dbname": dbname}
-
-
-def recreate_database(maintenance_db: str) -> None:
-    with psycopg.connect(**raw_params(maintenance_db), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        # template1 carries pgvector (config.embedded creates it there as the superuser).
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-
-
-def drop_database(maintenance_db: str) -> None:
-    connection.close()
-    with psycopg.connect(**raw_params(maintenance_db), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-
-
-def use_database(name: str) -> None:
-    connection.close()
-    settings.DATABASES["default"]["NAME"] = name
-    connection.settings_dict["NAME"] = name
 
 
 @contextmanager
@@ -334,11 +306,10 @@ class Measure:
         self.short += len(ids) < TOP_K
 
     def row(self) -> str:
-        latencies = sorted(self.latencies_ms)
-        p50 = statistics.median(latencies)
-        p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+        recall = statistics.fmean(self.recalls)
+        latency = f"{p50(self.latencies_ms):.2f} | {p95(self.latencies_ms):.2f}"
         hnsw = f"{self.used_hnsw}/{self.plans}" if self.plans else "-"
-        return f"{statistics.fmean(self.recalls):.3f} | {p50:.2f} | {p95:.2f} | {self.short} | {hnsw}"
+        return f"{recall:.3f} | {latency} | {self.short} | {hnsw}"
 
 
 def run_sql(statement: str, params: Sequence[Any]) -> tuple[float, list[Any]]:
@@ -532,14 +503,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
-    maintenance_db = settings.DATABASES["default"]["NAME"]
+    harness.interrupt_on_signals()  # the scratch database is dropped on SIGTERM and Ctrl-C too
     rng = np.random.default_rng(args.seed)
     log: dict[str, float] = {}
     started = time.perf_counter()
     print(f"# retrieval benchmark: {args.rows:,} chunks, {TENANTS} tenants", flush=True)
-    recreate_database(maintenance_db)
-    try:
-        use_database(DATABASE)
+    with harness.scratch_database(DATABASE, keep=args.keep):
         with timed("migrate", log):
             call_command("migrate", verbosity=0)
         sizes = zipf_sizes(args.rows)
@@ -606,10 +575,6 @@ def main() -> None:
                         )
             print()
         print(f"Total run time: {(time.perf_counter() - started) / 60:.1f} min")
-    finally:
-        use_database(maintenance_db)
-        if not args.keep:
-            drop_database(maintenance_db)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ It measures issue 6's acceptance for ``static/widget/loader.js`` (served as ``/w
    appearance and an open/close of the panel, on a desktop and a phone-sized viewport: must be 0
    (PASS/FAIL).
 
-Set-up, reusing bench/chat.py's helpers (Django set-up, scratch database, uvicorn as in production):
+Set-up, with bench/harness.py's helpers (Django set-up, scratch database, uvicorn as in production):
 
 - ``collectstatic`` into a private temporary ``STATIC_ROOT`` (so the run serves exactly the files it
   measures, and does not touch ``var/static`` that other test runs are serving from);
@@ -50,8 +50,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -59,34 +57,39 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/chat.py, beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, beside this file
+import harness
+from harness import fmt, load_average, p50, p95
+
 # Playwright's sync API keeps an event loop on this thread; the ORM calls here are plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+harness.setup_django()
 
-import chat as base
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
 
-from bots import services as bot_services
-from providers import services as provider_services
-from tenants import services as tenant_services
-from tenants.actors import Actor
-from tenants.models import Role
+from bots import services as bot_services  # noqa: E402
+from providers import services as provider_services  # noqa: E402
+from tenants import services as tenant_services  # noqa: E402
+from tenants.actors import Actor  # noqa: E402
+from tenants.models import Role  # noqa: E402
 
-ROOT = base.ROOT
+ROOT = harness.ROOT
 DATABASE = "bench_widget"
-base.DATABASE = DATABASE  # chat.py's database helpers name their scratch database by this global
+QUEUE = f"bench-widget-{os.getpid()}"  # nothing should be enqueued; if something is, no worker takes it
+# The bot needs a chat model with a credential; no model is called here.
+CHAT_MODEL = "openai:gpt-4o-mini"
+PROVIDER_KEY = "sk-bench-widget-0123456789abcdef"
 REDIS_DATABASE = 15
 LOADER_BUDGET = 4096  # bytes, gzipped (issue 6)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -338,12 +341,12 @@ def make_bot(host_origin: str) -> str:
     )
     tenant = tenant_services.tenant_create(name="Bench widget", owner=owner)
     actor = Actor(tenant=tenant, role=Role.OWNER, user=owner)
-    provider_services.credential_create(actor=actor, provider="openai", name="OpenAI", api_key=base.STUB_KEY)
-    provider_services.model_settings_update(actor=actor, enabled_models=[base.CHAT_MODEL])
+    provider_services.credential_create(actor=actor, provider="openai", name="OpenAI", api_key=PROVIDER_KEY)
+    provider_services.model_settings_update(actor=actor, enabled_models=[CHAT_MODEL])
     bot = bot_services.bot_create(
         actor=actor,
         name="Northwind help",
-        chat_model=base.CHAT_MODEL,
+        chat_model=CHAT_MODEL,
         suggested_questions=["When will my order ship?", "How do I return an item?", "Where is my refund?"],
         widget_color="#14213d",
     )
@@ -356,8 +359,8 @@ def make_bot(host_origin: str) -> str:
 def server_environment(static_root: Path) -> dict[str, str]:
     redis = urlsplit(settings.REDIS_URL)
     return {
-        # No model is called here; chat.py's environment wants a model server's URL: a closed port.
-        **base.server_environment("http://127.0.0.1:9"),
+        # No model is called here; the web server's environment wants a model server's URL: a closed port.
+        **harness.web_server_environment(queue=QUEUE, openai_base_url="http://127.0.0.1:9"),
         "DEBUG": "false",
         "STATIC_ROOT": str(static_root),
         "REDIS_URL": urlunsplit(redis._replace(path=f"/{REDIS_DATABASE}")),
@@ -718,17 +721,8 @@ def open_page(
 # --- report ---------------------------------------------------------------------------------------------
 
 
-def fmt(value: float, digits: int = 1) -> str:
-    return f"{value:,.{digits}f}"
-
-
 def machine() -> str:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = harness.cpu_model(unknown="?")
     memory = "?"
     with contextlib.suppress(OSError, ValueError, IndexError):
         kib = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
@@ -737,11 +731,8 @@ def machine() -> str:
 
 
 def versions(browser_version: str) -> str:
-    found = [f"Python {sys.version.split()[0]}"]
-    for name in ("django", "uvicorn", "whitenoise", "playwright"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found.append(f"{name} {metadata.version(name)}")
-    return ", ".join(found) + f"; Chromium {browser_version} (`{CHROMIUM}`, headless)"
+    python_and_packages = harness.versions(("django", "uvicorn", "whitenoise", "playwright"))
+    return f"{python_and_packages}; Chromium {browser_version} (`{CHROMIUM}`, headless)"
 
 
 def report_sizes(sizes: Sizes) -> list[str]:
@@ -774,9 +765,7 @@ def report_opens(results: Results) -> list[str]:
         warm = results.warm.get(name, [])
         bold = "**" if name.startswith("first frame") else ""
         cells = [
-            f"{bold}{fmt(base.p50(values))}{bold} | {bold}{fmt(base.p95(values))}{bold}"
-            if values
-            else "- | -"
+            f"{bold}{fmt(p50(values))}{bold} | {bold}{fmt(p95(values))}{bold}" if values else "- | -"
             for values in (cold, warm)
         ]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
@@ -816,22 +805,22 @@ def report_main_thread(results: Results) -> list[str]:
         with_ = results.metrics["with"].get(name, [])
         if not without or not with_:
             continue
-        added = base.p50(with_) - base.p50(without)
-        ratio = f"{base.p50(with_) / base.p50(without):.2f}x" if base.p50(without) else "-"
+        added = p50(with_) - p50(without)
+        ratio = f"{p50(with_) / p50(without):.2f}x" if p50(without) else "-"
         paired = [w - o for w, o in zip(with_, without, strict=False)]
         bold = "**" if name in ("TaskDuration", "ThreadTime") else ""
         lines.append(
-            f"| {label} | {fmt(base.p50(without))} | {fmt(base.p50(with_))} | {bold}{added:+,.1f}{bold}"
-            f" | {ratio} | {base.p50(paired):+,.1f} | {fmt(base.p95(without))} | {fmt(base.p95(with_))} |"
+            f"| {label} | {fmt(p50(without))} | {fmt(p50(with_))} | {bold}{added:+,.1f}{bold}"
+            f" | {ratio} | {p50(paired):+,.1f} | {fmt(p95(without))} | {fmt(p95(with_))} |"
         )
     config = results.config_end
     loader = results.loader_end
     lines += [
         "",
         f"n = {len(results.metrics['with'].get('TaskDuration', []))} loads of each, interleaved. `/widget.js`"
-        f" was downloaded {fmt(base.p50(loader))} ms after navigation start (p50; p95 {fmt(base.p95(loader))}"
-        f" ms), the widget's config fetch ended {fmt(base.p50(config))} ms after navigation start (p50; p95"
-        f" {fmt(base.p95(config))} ms); {results.late} with-snippet loads needed longer than the common wait"
+        f" was downloaded {fmt(p50(loader))} ms after navigation start (p50; p95 {fmt(p95(loader))}"
+        f" ms), the widget's config fetch ended {fmt(p50(config))} ms after navigation start (p50; p95"
+        f" {fmt(p95(config))} ms); {results.late} with-snippet loads needed longer than the common wait"
         f" ({SETTLE_MS} ms after the load event); the launcher was not fully shown when the metrics were"
         f" read on {results.not_shown}.",
     ]
@@ -882,38 +871,34 @@ def main() -> None:
     if args.quick:
         args.pages, args.phone_pages = min(args.pages, 3), min(args.phone_pages, 1)
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, stop)
+    harness.interrupt_on_signals()
     started = time.perf_counter()
-    load_start = base.load_average()
-    maintenance_db = settings.DATABASES["default"]["NAME"]
-    work = Path(tempfile.mkdtemp(prefix="bench-widget-"))
-    static_root = work / "static"
-    log_dir = work / "logs"
-    log_dir.mkdir()
-    server: base.Child | None = None
-    site: HostSite | None = None
-    succeeded = False
+    load_start = load_average()
     print(f"# widget benchmark: {args.pages} pages of each kind, {args.phone_pages} phone-sized", flush=True)
-    try:
+    # Undone in reverse at the end, on errors, on Ctrl-C and on SIGTERM: the server stops, the scratch
+    # database goes, the host site closes, then the static files and the log (kept with --keep or when the
+    # run did not finish).
+    with ExitStack() as stack:
+        log_dir = stack.enter_context(
+            harness.log_directory("bench-widget-", keep=args.keep, what="Server log")
+        )
+        static_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-widget-static-")))
         collect_seconds = collect_static(static_root)
         site = start_host_site()
-        base.recreate_database(maintenance_db)
-        base.use_database(DATABASE)
+        stack.callback(site.close)
+        stack.enter_context(harness.scratch_database(DATABASE, keep=args.keep))
         call_command("migrate", verbosity=0)
         key = make_bot(site.origin)
-        server = base.start_server(1, server_environment(static_root), log_dir)
-        base.wait_until_serving(server)
-        base.connection.close()  # the server has the database to itself
+        server = stack.enter_context(harness.start_web_server(1, server_environment(static_root), log_dir))
+        harness.wait_until_serving(server)
+        connection.close()  # the server has the database to itself
         snippet = f'<script src="{server.url}/widget.js" data-bot="{key}" defer></script>'
         site.pages["/with.html"] = host_page(snippet)
         site.pages["/without.html"] = host_page("")
         sizes = measure_sizes(server.url, static_root)
         print(
             f"  set-up: collectstatic {collect_seconds:.1f} s, server {server.url}, host site {site.origin};"
-            f" load {base.load_average()}",
+            f" load {load_average()}",
             flush=True,
         )
         results = Results()
@@ -926,7 +911,7 @@ def main() -> None:
                     host_load(browser, site, results, widget=widget, record=False)
                 open_page(browser, site, results, record=False, viewport=DESKTOP)
                 results.page_errors.clear()
-                load_timed = base.load_average()
+                load_timed = load_average()
                 kinds: list[Callable[[], None]] = [
                     lambda: host_load(browser, site, results, widget=True, record=True),
                     lambda: host_load(browser, site, results, widget=False, record=True),
@@ -941,11 +926,11 @@ def main() -> None:
                     if index < args.phone_pages:
                         open_page(browser, site, results, record=True, viewport=PHONE)
                     if (index + 1) % max(1, args.pages // 4) == 0:
-                        loads.append(base.load_average())
+                        loads.append(load_average())
                         print(f"  {index + 1}/{args.pages} pages; load {loads[-1]}", flush=True)
             finally:
                 browser.close()
-        load_end = base.load_average()
+        load_end = load_average()
 
         print()
         print("### Machine and set-up")
@@ -982,21 +967,6 @@ def main() -> None:
             print(f"Console errors and warnings on the pages: {results.page_errors[:10]}")
         print()
         print(f"Total run time: {(time.perf_counter() - started) / 60:.1f} min")
-        succeeded = True
-    finally:
-        if server is not None:
-            base.stop_child(server)
-        if site is not None:
-            site.close()
-        base.use_database(maintenance_db)
-        if not args.keep:
-            base.drop_database(maintenance_db)
-        failure = sys.exc_info()[1]
-        if args.keep or (not succeeded and not isinstance(failure, KeyboardInterrupt)):
-            shutil.rmtree(static_root, ignore_errors=True)
-            print(f"Server log kept in {log_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
