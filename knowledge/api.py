@@ -298,7 +298,7 @@ class KnowledgeBaseSettingsFields(StrictInputSerializer):
     chunk_overlap_tokens = serializers.IntegerField(
         min_value=0, required=False, help_text="Less than half the chunk size."
     )
-    retrieval_top_k = serializers.IntegerField(min_value=1, max_value=services.MAX_TOP_K, required=False)
+    retrieval_top_k = serializers.IntegerField(min_value=1, max_value=retrieval.MAX_TOP_K, required=False)
     retrieval_score_threshold = serializers.FloatField(
         min_value=0.0, max_value=1.0, required=False, help_text="Minimum cosine similarity."
     )

@@ -12,7 +12,8 @@ from django.core.validators import MaxValueValidator
 
 from core.forms import choice_field
 from knowledge.models import RetrievalMode
-from knowledge.services import MAX_CHUNK_SIZE_TOKENS, MAX_TOP_K, MIN_CHUNK_SIZE_TOKENS
+from knowledge.retrieval import MAX_TOP_K
+from knowledge.services import MAX_CHUNK_SIZE_TOKENS, MIN_CHUNK_SIZE_TOKENS
 
 # Hybrid first: it is the default and what suits most questions.
 MODE_CHOICES = [

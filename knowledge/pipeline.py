@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from knowledge import services
+from knowledge import selectors, services
 from knowledge.crawling import crawl
 from knowledge.fetching import FetchRefused, fetch
 from knowledge.ingestion import ChunkDraft, IngestionError, ParsedDocument, Section
@@ -39,7 +39,7 @@ from providers import gateway
 from providers import selectors as provider_selectors
 from providers.errors import ProviderError
 from tenants.context import tenant_context
-from tenants.models import Tenant
+from tenants.selectors import tenant_get
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -138,7 +138,7 @@ def _fetch_and_parse(job: IngestJob) -> tuple[str, ParsedDocument, str]:
     services.document_record_progress(job=job, stage="fetch", state="running")
     source_url = ""
     if job.source_type == SourceType.FILE:
-        data = services.document_source_bytes(job=job)
+        data = _source_bytes(job)
         kind = job.content_type or sniff(data, filename=job.original_filename)
     elif job.source_type == SourceType.URL:
         result = fetch(job.source_url)
@@ -200,6 +200,14 @@ def _crawl_and_parse(job: IngestJob) -> tuple[str, ParsedDocument, str]:
     return "html", parsed, digest.hexdigest()
 
 
+def _source_bytes(job: IngestJob) -> bytes:
+    with tenant_context(job.tenant_id):
+        data = selectors.document_source_bytes(tenant_id=job.tenant_id, document_id=job.document_id)
+    if data is None:
+        raise IngestionError("The uploaded file is missing; upload it again.")
+    return data
+
+
 def _path_name(url: str) -> str:
     """The last path segment of ``url``: its extension breaks the tie between text and Markdown."""
     return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
@@ -214,7 +222,7 @@ def _hash(data: bytes) -> str:
 
 def embedding_window(tenant_id: uuid.UUID, model_ref: str) -> int:
     with tenant_context(tenant_id):
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = tenant_get(tenant_id=tenant_id)
         return provider_selectors.model_get(tenant=tenant, ref=model_ref).spec.context_window
 
 

@@ -1,7 +1,9 @@
 """Reads about knowledge: knowledge bases with their counts, documents, chunks, and search.
 
 Every selector takes the tenant explicitly and runs inside that tenant's transaction (a request, a
-task's ``tenant_context``), so Row-Level Security agrees with the filter written here.
+task's ``tenant_context``), so Row-Level Security agrees with the filter written here. The one exception
+is what the beat sweeps look for across tenants (``knowledge_bases_stalled_in_switch``): the caller runs
+it inside ``unscoped(reason=...)``.
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
 
 from core.errors import NotFound, ValidationFailed
 from knowledge import retrieval
-from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
+from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceFile
 from knowledge.retrieval import SearchResult
 from tenants.models import Tenant
 
@@ -121,6 +126,32 @@ def reindex_progress(*, tenant: Tenant, knowledge_base: KnowledgeBase) -> Reinde
         embedding_model=knowledge_base.building_embedding_model,
         documents_done=total - missing,
         documents_total=total,
+    )
+
+
+def document_source_bytes(*, tenant_id: uuid.UUID | str, document_id: uuid.UUID | str) -> bytes | None:
+    """The bytes uploaded for a file document, or None when they are gone."""
+    found = (
+        SourceFile.objects.for_tenant(tenant_id)
+        .filter(document_id=document_id)
+        .values_list("content", flat=True)
+        .first()
+    )
+    return None if found is None else bytes(found)
+
+
+def stall_cutoff(*, now: datetime | None = None) -> datetime:
+    """Work untouched since this time has shown no sign of life for longer than a task may run (its
+    hard time limit, plus two minutes' grace): its worker or its message was lost."""
+    return (now or timezone.now()) - timedelta(seconds=settings.KNOWLEDGE_TASK_TIME_LIMIT + 120)
+
+
+def knowledge_bases_stalled_in_switch(*, now: datetime | None = None) -> QuerySet[KnowledgeBase]:
+    """Knowledge bases switching models with no work on the switch for longer than a task may run.
+
+    The caller decides the scope (a beat task runs it unscoped, across tenants)."""
+    return KnowledgeBase.objects.filter(
+        building_index_version__isnull=False, updated_at__lt=stall_cutoff(now=now)
     )
 
 

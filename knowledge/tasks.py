@@ -16,6 +16,7 @@ from django.db import InterfaceError, OperationalError
 from knowledge import pipeline, selectors, services
 from knowledge.models import KnowledgeBase
 from tenants.context import tenant_context, unscoped
+from tenants.selectors import tenant_get
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def reindex_knowledge_base(tenant_id: str, knowledge_base_id: str) -> int:
         missing = [
             str(document_id)
             for document_id in selectors.documents_missing_index_version(
-                tenant=knowledge_base.tenant, knowledge_base=knowledge_base, index_version=version
+                tenant=tenant_get(tenant_id=tenant_id), knowledge_base=knowledge_base, index_version=version
             ).values_list("pk", flat=True)
         ]
         services.knowledge_base_touch(knowledge_base=knowledge_base)
@@ -115,7 +116,7 @@ def recover_stalled() -> int:
     """Beat: queue again what a lost worker or message left behind (documents and model switches)."""
     recovered = len(services.documents_recover_stalled())
     with unscoped(reason="find knowledge bases whose model switch stalled, across tenants"):
-        building = list(services.knowledge_bases_stalled_in_switch().values_list("tenant_id", "pk"))
+        building = list(selectors.knowledge_bases_stalled_in_switch().values_list("tenant_id", "pk"))
     for tenant_id, knowledge_base_id in building:
         reindex_knowledge_base.delay(str(tenant_id), str(knowledge_base_id))
     return recovered + len(building)
