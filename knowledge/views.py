@@ -1,22 +1,22 @@
 """Dashboard pages for knowledge bases: the list, a knowledge base with its documents, sources to add,
 a test search and its settings, and one document with its chunks.
 
-Views stay thin: they validate a form, call a service or selector, and render or redirect. What a
-document's ``progress`` record means for people (stages, percentages, timings) is worked out here, in
-plain dictionaries the templates show. Everything that came from a document (titles, file names, URLs,
-chunk text) is untrusted: the templates rely on Django's autoescaping and never mark it safe.
+Views stay thin: they validate a form, call a service or selector, and render or redirect; what the
+templates show of a document, a search result or a knowledge base is worked out in
+``knowledge.presentation``. Everything that came from a document (titles, file names, URLs, chunk text)
+is untrusted: the templates rely on Django's autoescaping and never mark it safe.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
@@ -28,219 +28,30 @@ from django.views.decorators.csrf import csrf_exempt
 from core.errors import GroundworkError
 from core.uploads import UploadTooLarge
 from knowledge import selectors, services
-from knowledge.forms import CrawlForm, KnowledgeBaseForm, QaForm, SearchForm, TextForm, UrlForm
+from knowledge.forms import (
+    CrawlForm,
+    KnowledgeBaseForm,
+    QaForm,
+    RetrievalSettingsMixin,
+    SearchForm,
+    TextForm,
+    UrlForm,
+)
 from knowledge.ingestion.sniff import SUPPORTED_TYPES_SENTENCE
-from knowledge.models import Document, DocumentStatus, KnowledgeBase, RetrievalMode, SourceType
-from knowledge.retrieval import SearchResult
+from knowledge.models import Document, KnowledgeBase
+
+# Still imported from here by bots.chat (their home is knowledge.presentation).
+from knowledge.presentation import MODE_SCORES as MODE_SCORES
+from knowledge.presentation import present_document, present_knowledge_base, present_search
+from knowledge.presentation import web_link as web_link
 from knowledge.uploads import limit_knowledge_uploads
 from providers import selectors as provider_selectors
 from tenants.models import Role
-from tenants.views_base import TenantView, form_with_errors
+from tenants.views_base import TenantFormView, TenantView
 
 DOCUMENTS_PER_PAGE = 50
 CHUNKS_PER_PAGE = 50
 UPLOAD_ACCEPT = ".pdf,.docx,.html,.htm,.md,.markdown,.txt,.csv,.tsv"
-
-# --- presentation -----------------------------------------------------------------------------------
-
-STAGES = services.STAGES
-STAGE_LABELS = {"fetch": "Fetch", "parse": "Parse", "chunk": "Chunk", "embed": "Embed", "store": "Store"}
-# How much of the bar each stage fills: embedding is where the time goes.
-STAGE_WEIGHTS = {"fetch": 15, "parse": 10, "chunk": 5, "embed": 60, "store": 10}
-PENDING = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
-
-FILE_ICONS = {
-    "pdf": "file-earmark-pdf",
-    "docx": "file-earmark-word",
-    "html": "filetype-html",
-    "markdown": "markdown",
-    "csv": "filetype-csv",
-    "text": "file-earmark-text",
-}
-SOURCE_ICONS: dict[str, str] = {
-    SourceType.URL: "globe2",
-    SourceType.CRAWL: "diagram-3",
-    SourceType.TEXT: "textarea-t",
-    SourceType.QA: "patch-question",
-}
-CONTENT_TYPE_LABELS = {
-    "pdf": "PDF",
-    "docx": "Word document",
-    "html": "HTML",
-    "markdown": "Markdown",
-    "text": "Plain text",
-    "csv": "CSV table",
-    "qa": "Questions and answers",
-}
-MODE_LABELS: dict[str, str] = {
-    RetrievalMode.VECTOR: "Vector",
-    RetrievalMode.FULL_TEXT: "Full text",
-    RetrievalMode.HYBRID: "Hybrid",
-}
-MODE_SCORES: dict[str, str] = {
-    RetrievalMode.VECTOR: "similarity",
-    RetrievalMode.FULL_TEXT: "word match",
-    RetrievalMode.HYBRID: "fused rank",
-}
-
-
-def _number(value: Any) -> float | None:
-    """A number from the progress record (JSON written by the pipeline), or None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def web_link(url: str) -> str:
-    """``url`` if it is an http(s) address a link may point at, else "" (shown as text instead)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else ""
-
-
-def _stage_running_text(document: Document, name: str, done: float | None, total: float | None) -> str:
-    counted = done is not None and total
-    if name == "fetch":
-        if document.source_type == SourceType.CRAWL:
-            return f"Crawled {int(done or 0)} of {int(total or 0)} pages" if counted else "Crawling the site"
-        if document.source_type == SourceType.URL:
-            return "Fetching the page"
-        return "Reading the source"
-    if name == "embed" and counted:
-        return f"Embedding {int(done or 0):,} of {int(total or 0):,}"
-    return {
-        "parse": "Extracting the text",
-        "chunk": "Splitting into passages",
-        "embed": "Embedding passages",
-        "store": "Saving to the index",
-    }.get(name, "Working")
-
-
-def present_document(document: Document) -> dict[str, Any]:
-    """A document with what its row and page show: icon, status, progress by stage, actions."""
-    raw: dict[str, Any] = document.progress if isinstance(document.progress, dict) else {}
-    recorded: dict[str, Any] = raw["stages"] if isinstance(raw.get("stages"), dict) else {}
-    ready = document.status == DocumentStatus.READY
-    stages = []
-    filled = 0.0
-    current_text = ""
-    total_seconds = 0.0
-    for name in STAGES:
-        info: dict[str, Any] = recorded[name] if isinstance(recorded.get(name), dict) else {}
-        state = str(info.get("state") or ("done" if ready else "waiting"))
-        done, total, seconds = (
-            _number(info.get("done")),
-            _number(info.get("total")),
-            _number(info.get("seconds")),
-        )
-        if state == "running" and document.status == DocumentStatus.FAILED:
-            state = "failed"  # the stage the run stopped in
-        if state == "done":
-            fraction = 1.0
-        elif state == "running":
-            fraction = min(1.0, done / total) if done is not None and total else 0.1
-            current_text = _stage_running_text(document, name, done, total)
-        else:
-            fraction = 0.0
-        filled += STAGE_WEIGHTS[name] * fraction
-        total_seconds += seconds or 0.0
-        stages.append(
-            {
-                "name": name,
-                "label": STAGE_LABELS[name],
-                "state": state if state in ("done", "running", "failed") else "waiting",
-                "done": int(done) if done is not None else None,
-                "total": int(total) if total is not None else None,
-                "seconds": seconds,
-                "percent": int(fraction * 100),
-            }
-        )
-    if document.status == DocumentStatus.QUEUED:
-        percent, current_text = 0, "Waiting for a worker"
-    elif document.status == DocumentStatus.PROCESSING:
-        percent = max(3, min(99, int(filled)))
-        current_text = current_text or "Starting"
-    else:
-        percent = 100 if ready else int(filled)
-    is_web = document.is_web_source
-    title = document.title
-    if is_web and title == document.source_url:
-        title = re.sub(r"^https?://", "", title)  # a page named by its address: the address, read easily
-    return {
-        "document": document,
-        "title": title,
-        "icon": (
-            FILE_ICONS.get(document.content_type, "file-earmark")
-            if document.source_type == SourceType.FILE
-            else SOURCE_ICONS.get(document.source_type, "file-earmark")
-        ),
-        "is_pending": document.status in PENDING,
-        "percent": percent,
-        "current_text": current_text,
-        "stages": stages,
-        "total_seconds": round(total_seconds, 2) if total_seconds else None,
-        "source_link": web_link(document.source_url) if is_web else "",
-        "reingest_label": "Re-sync" if is_web else "Re-ingest",
-        "content_type_label": CONTENT_TYPE_LABELS.get(document.content_type, document.content_type),
-    }
-
-
-def present_result(result: SearchResult, rank: int, mode: str, source_type: str = "") -> dict[str, Any]:
-    """A search result with its place, a readable score, and where it came from (a link only to an
-    http(s) address: a crawled page, or a web page with the passage's fragment; pasted text and Q&A,
-    which have no file or address, are named by their kind)."""
-    anchor = result.anchor
-    page_url = web_link(anchor)
-    source_url = web_link(result.source)
-    if page_url:
-        link = page_url
-    elif source_url:
-        link = source_url + anchor if anchor.startswith("#") else source_url
-    else:
-        link = ""
-    location = [f"page {result.page_number}"] if result.page_number else []
-    if anchor.startswith("#") and not link:
-        location.append(anchor)  # a section of an uploaded HTML file
-    kind = SourceType(source_type).label if source_type in SourceType.values else "Document"
-    return {
-        "result": result,
-        "rank": rank,
-        "score_label": MODE_SCORES.get(mode, "score"),
-        "link": link,
-        "source": link or result.source or kind,
-        "source_icon": "link-45deg" if link else SOURCE_ICONS.get(source_type, "file-earmark-text"),
-        "location": " · ".join(location),
-        "headings": [part.strip() for part in result.heading_path.split(" > ") if part.strip()],
-    }
-
-
-def present_knowledge_base(knowledge_base: KnowledgeBase, model_names: dict[str, str]) -> dict[str, Any]:
-    total = getattr(knowledge_base, "document_total", 0) or 0
-    ready = getattr(knowledge_base, "documents_ready", 0) or 0
-    pending = getattr(knowledge_base, "documents_pending", 0) or 0
-    failed = getattr(knowledge_base, "documents_failed", 0) or 0
-
-    def share(count: int) -> int:
-        return round(100 * count / total) if total else 0
-
-    return {
-        "knowledge_base": knowledge_base,
-        "model_name": model_names.get(knowledge_base.embedding_model, knowledge_base.embedding_model),
-        "building_model_name": model_names.get(
-            knowledge_base.building_embedding_model, knowledge_base.building_embedding_model
-        ),
-        "documents": total,
-        "ready": ready,
-        "pending": pending,
-        "failed": failed,
-        "chunks": getattr(knowledge_base, "chunk_total", 0) or 0,
-        "ready_share": share(ready),
-        "pending_share": share(pending),
-        "failed_share": share(failed),
-        "mode_label": MODE_LABELS.get(knowledge_base.retrieval_mode, knowledge_base.retrieval_mode),
-    }
 
 
 def _page(items: Any, number: Any, per_page: int) -> Page:
@@ -281,57 +92,34 @@ class KnowledgeListView(KnowledgeView):
         )
 
 
-class KnowledgeBaseCreateView(KnowledgeView):
+class KnowledgeBaseCreateView(KnowledgeView, TenantFormView):
     read_role = Role.EDITOR  # the form is for people who may use it
     template_name = "knowledge/create.html"
+    form_class = KnowledgeBaseForm
 
-    def form(self, data: Any = None) -> KnowledgeBaseForm:
-        rows = self.embedding_rows()
+    def form_kwargs(self) -> dict[str, Any]:
         default = provider_selectors.model_settings(tenant=self.tenant).default_embedding_model
-        return KnowledgeBaseForm(data, embedding_rows=rows, initial={"embedding_model": default})
+        return {"embedding_rows": self.embedding_rows(), "initial": {"embedding_model": default}}
 
-    def render_form(self, form: KnowledgeBaseForm, status: int = 200) -> HttpResponse:
-        advanced = any(
-            form[name].errors
-            for name in (
-                "chunk_size_tokens",
-                "chunk_overlap_tokens",
-                "retrieval_top_k",
-                "retrieval_score_threshold",
-                "retrieval_mode",
-            )
-        )
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        # The chunking and retrieval settings are folded away unless one of them needs correcting.
+        advanced = any(form[name].errors for name in RetrievalSettingsMixin.base_fields)
         return render(
             self.request, self.template_name, {"form": form, "advanced_open": advanced}, status=status
         )
 
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return self.render_form(self.form())
+    def perform(self, form: Form) -> KnowledgeBase:
+        return services.knowledge_base_create(actor=self.actor, **form.cleaned_data)
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = self.form(request.POST)
-        if form.is_valid():
-            try:
-                knowledge_base = services.knowledge_base_create(actor=self.actor, **form.cleaned_data)
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(request, f"Created {knowledge_base.name}. Add its first sources below.")
-                return redirect(knowledge_base_url(knowledge_base.pk, "add-sources"))
-        return self.render_form(form, status=400)
+    def success_url(self, result: KnowledgeBase) -> str:
+        return knowledge_base_url(result.pk, "add-sources")
+
+    def success_message(self, result: KnowledgeBase) -> str:
+        return f"Created {result.name}. Add its first sources below."
 
 
 # --- one knowledge base -----------------------------------------------------------------------------
 
-SETTINGS_FIELDS = (
-    "name",
-    "description",
-    "chunk_size_tokens",
-    "chunk_overlap_tokens",
-    "retrieval_top_k",
-    "retrieval_score_threshold",
-    "retrieval_mode",
-)
 SOURCE_TABS = ("upload", "url", "crawl", "text", "qa")
 
 
@@ -345,7 +133,7 @@ class KnowledgeBasePage(KnowledgeView):
 
     def settings_form(self, knowledge_base: KnowledgeBase, data: Any = None) -> KnowledgeBaseForm:
         current = knowledge_base.building_embedding_model or knowledge_base.embedding_model
-        initial = {name: getattr(knowledge_base, name) for name in SETTINGS_FIELDS}
+        initial = {name: getattr(knowledge_base, name) for name in services.UPDATABLE_FIELDS}
         initial["embedding_model"] = current
         return KnowledgeBaseForm(
             data,
@@ -369,7 +157,7 @@ class KnowledgeBasePage(KnowledgeView):
             request.GET if "query" in request.GET else None,
             initial={"mode": knowledge_base.retrieval_mode, "top_k": knowledge_base.retrieval_top_k},
         )
-        search = run_search(self, knowledge_base, search_form) if search_form.is_bound else None
+        search = present_search(self.tenant, knowledge_base, search_form) if search_form.is_bound else None
         settings_form = forms.get("settings_form") or self.settings_form(knowledge_base)
         context = {
             "kb": present_knowledge_base(knowledge_base, names),
@@ -401,34 +189,43 @@ class KnowledgeBaseView(KnowledgeBasePage):
         return self.render_page(self.knowledge_base(pk))
 
 
-class KnowledgeBaseUpdateView(KnowledgeBasePage):
-    http_method_names = ["post"]
+class KnowledgeBaseFormView(KnowledgeBasePage, TenantFormView):
+    """A form posted from a knowledge base's page: the page is rendered again with its errors."""
 
-    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-        knowledge_base = self.knowledge_base(pk)
-        form = self.settings_form(knowledge_base, request.POST)
-        if form.is_valid():
-            try:
-                updated = services.knowledge_base_update(
-                    actor=self.actor, knowledge_base_id=knowledge_base.pk, **form.cleaned_data
-                )
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                if updated.building_index_version is not None and (
-                    knowledge_base.building_embedding_model != updated.building_embedding_model
-                ):
-                    names = self.model_names()
-                    target = names.get(updated.building_embedding_model, updated.building_embedding_model)
-                    messages.success(
-                        request,
-                        f"Settings saved. Re-embedding every document with {target}; search keeps using "
-                        "the current index until that is done.",
-                    )
-                else:
-                    messages.success(request, "Settings saved.")
-                return redirect(knowledge_base_url(knowledge_base.pk, "settings"))
-        return self.render_page(knowledge_base, settings_form=form, status=400)
+    http_method_names = ["post"]
+    page_knowledge_base: KnowledgeBase
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.page_knowledge_base = self.knowledge_base(kwargs["pk"])  # another tenant's id: 404 first
+        return super().post(request, *args, **kwargs)
+
+
+class KnowledgeBaseUpdateView(KnowledgeBaseFormView):
+    def make_form(self, data: Any = None) -> KnowledgeBaseForm:
+        return self.settings_form(self.page_knowledge_base, data)
+
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        return self.render_page(self.page_knowledge_base, settings_form=form, status=status)
+
+    def perform(self, form: Form) -> KnowledgeBase:
+        return services.knowledge_base_update(
+            actor=self.actor, knowledge_base_id=self.page_knowledge_base.pk, **form.cleaned_data
+        )
+
+    def success_url(self, result: KnowledgeBase) -> str:
+        return knowledge_base_url(self.page_knowledge_base.pk, "settings")
+
+    def success_message(self, result: KnowledgeBase) -> str:
+        if result.building_index_version is not None and (
+            self.page_knowledge_base.building_embedding_model != result.building_embedding_model
+        ):
+            names = self.model_names()
+            target = names.get(result.building_embedding_model, result.building_embedding_model)
+            return (
+                f"Settings saved. Re-embedding every document with {target}; search keeps using "
+                "the current index until that is done."
+            )
+        return "Settings saved."
 
 
 class KnowledgeBaseDeleteView(KnowledgeView):
@@ -442,67 +239,51 @@ class KnowledgeBaseDeleteView(KnowledgeView):
 # --- adding sources ---------------------------------------------------------------------------------
 
 
-class SourceAddView(KnowledgeBasePage):
+class SourceAddView(KnowledgeBaseFormView):
     """Validate one add-source form and call its service; errors show on the page, in its tab."""
 
-    http_method_names = ["post"]
     tab = ""
-    form_class: Any = None
+    add_source: Callable[..., Document]  # the service that adds this tab's kind of source
 
-    def add(self, knowledge_base: KnowledgeBase, form: Any) -> Document:
-        raise NotImplementedError
+    def source_fields(self, form: Form) -> dict[str, Any]:
+        """The service's arguments besides the actor and the knowledge base."""
+        return dict(form.cleaned_data)
 
-    def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-        knowledge_base = self.knowledge_base(pk)
-        form = self.form_class(request.POST)
-        if form.is_valid():
-            try:
-                document = self.add(knowledge_base, form)
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(request, f"Added “{document.title}”. It is being processed now.")
-                return redirect(knowledge_base_url(knowledge_base.pk, "documents"))
-        return self.render_page(knowledge_base, tab=self.tab, status=400, **{f"{self.tab}_form": form})
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        return self.render_page(
+            self.page_knowledge_base, tab=self.tab, status=status, **{f"{self.tab}_form": form}
+        )
+
+    def perform(self, form: Form) -> Document:
+        return self.add_source(
+            actor=self.actor, knowledge_base_id=self.page_knowledge_base.pk, **self.source_fields(form)
+        )
+
+    def success_url(self, result: Document) -> str:
+        return knowledge_base_url(self.page_knowledge_base.pk, "documents")
+
+    def success_message(self, result: Document) -> str:
+        return f"Added “{result.title}”. It is being processed now."
 
 
 class UrlAddView(SourceAddView):
-    tab, form_class = "url", UrlForm
-
-    def add(self, knowledge_base: KnowledgeBase, form: Any) -> Document:
-        return services.document_add_url(
-            actor=self.actor, knowledge_base_id=knowledge_base.pk, **form.cleaned_data
-        )
+    tab, form_class, add_source = "url", UrlForm, staticmethod(services.document_add_url)
 
 
 class CrawlAddView(SourceAddView):
-    tab, form_class = "crawl", CrawlForm
-
-    def add(self, knowledge_base: KnowledgeBase, form: Any) -> Document:
-        return services.document_add_crawl(
-            actor=self.actor, knowledge_base_id=knowledge_base.pk, **form.cleaned_data
-        )
+    tab, form_class, add_source = "crawl", CrawlForm, staticmethod(services.document_add_crawl)
 
 
 class TextAddView(SourceAddView):
-    tab, form_class = "text", TextForm
-
-    def add(self, knowledge_base: KnowledgeBase, form: Any) -> Document:
-        return services.document_add_text(
-            actor=self.actor, knowledge_base_id=knowledge_base.pk, **form.cleaned_data
-        )
+    tab, form_class, add_source = "text", TextForm, staticmethod(services.document_add_text)
 
 
 class QaAddView(SourceAddView):
-    tab, form_class = "qa", QaForm
+    tab, form_class, add_source = "qa", QaForm, staticmethod(services.document_add_qa)
 
-    def add(self, knowledge_base: KnowledgeBase, form: Any) -> Document:
-        return services.document_add_qa(
-            actor=self.actor,
-            knowledge_base_id=knowledge_base.pk,
-            pairs=form.pairs,
-            title=form.cleaned_data["title"],
-        )
+    def source_fields(self, form: Form) -> dict[str, Any]:
+        assert isinstance(form, QaForm)
+        return {"pairs": form.pairs, "title": form.cleaned_data["title"]}
 
 
 def _csrf_rejection(request: HttpRequest) -> HttpResponse | None:
@@ -670,59 +451,6 @@ class DocumentDeleteView(KnowledgeView):
 # --- test search and the model switch ---------------------------------------------------------------
 
 
-def run_search(view: KnowledgeView, knowledge_base: KnowledgeBase, form: SearchForm) -> dict[str, Any]:
-    """Search one knowledge base as a bot would: one mode, or all three side by side."""
-    outcome: dict[str, Any] = {"error": "", "columns": [], "query": ""}
-    if not form.is_valid():
-        outcome["error"] = form.errors.get("query", ["Check the search settings."])[0]
-        return outcome
-    query = form.cleaned_data["query"]
-    mode = form.cleaned_data["mode"] or knowledge_base.retrieval_mode
-    top_k = form.cleaned_data["top_k"] or knowledge_base.retrieval_top_k
-    modes = list(RetrievalMode.values) if form.cleaned_data["compare"] else [mode]
-    outcome["query"] = query
-    outcome["compare"] = len(modes) > 1
-    documents = selectors.document_list(tenant=view.tenant, knowledge_base=knowledge_base)
-    vectors: dict[str, list[float]] = {}
-    for each in modes:
-        try:
-            if each != RetrievalMode.FULL_TEXT and not vectors:
-                # Embedded once for all the modes that need it (a paid model is paid once).
-                vectors = selectors.query_vectors(
-                    tenant=view.tenant, knowledge_bases=[knowledge_base], query=query
-                )
-            results = selectors.knowledge_search(
-                tenant=view.tenant,
-                knowledge_bases=[knowledge_base],
-                query=query,
-                top_k=top_k,
-                mode=each,
-                query_vectors=vectors,
-            )
-        except GroundworkError as error:
-            outcome["columns"].append(
-                {"mode": each, "label": RetrievalMode(each).label, "error": error.message}
-            )
-            continue
-        kinds = dict(
-            documents.filter(pk__in={result.document_id for result in results}).values_list(
-                "pk", "source_type"
-            )
-        )
-        outcome["columns"].append(
-            {
-                "mode": each,
-                "label": RetrievalMode(each).label,
-                "error": "",
-                "results": [
-                    present_result(result, rank, each, kinds.get(result.document_id, ""))
-                    for rank, result in enumerate(results, 1)
-                ],
-            }
-        )
-    return outcome
-
-
 class SearchView(KnowledgeBasePage):
     def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         knowledge_base = self.knowledge_base(pk)
@@ -730,7 +458,7 @@ class SearchView(KnowledgeBasePage):
         return render(
             request,
             "knowledge/_search_results.html",
-            {"search": run_search(self, knowledge_base, form), "knowledge_base": knowledge_base},
+            {"search": present_search(self.tenant, knowledge_base, form), "knowledge_base": knowledge_base},
         )
 
 
