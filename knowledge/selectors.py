@@ -17,18 +17,12 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from core.errors import NotFound, ValidationFailed
+from core.errors import ValidationFailed
+from core.identifiers import one_by_id, parse_uuid
 from knowledge import retrieval
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceFile
 from knowledge.retrieval import SearchResult
 from tenants.models import Tenant
-
-
-def _uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"No such {what}.") from None
 
 
 def knowledge_base_list(*, tenant: Tenant) -> QuerySet[KnowledgeBase]:
@@ -56,10 +50,7 @@ def knowledge_base_list(*, tenant: Tenant) -> QuerySet[KnowledgeBase]:
 
 def knowledge_base_get(*, tenant: Tenant, knowledge_base_id: uuid.UUID | str) -> KnowledgeBase:
     """One knowledge base, annotated like the list; another tenant's is the same 404 as a missing one."""
-    try:
-        return knowledge_base_list(tenant=tenant).get(pk=_uuid(knowledge_base_id, "knowledge base"))
-    except KnowledgeBase.DoesNotExist:
-        raise NotFound("No such knowledge base.") from None
+    return one_by_id(knowledge_base_list(tenant=tenant), knowledge_base_id, missing="No such knowledge base.")
 
 
 def document_list(*, tenant: Tenant, knowledge_base: KnowledgeBase) -> QuerySet[Document]:
@@ -71,11 +62,8 @@ def document_get(
 ) -> Document:
     documents = Document.objects.for_tenant(tenant).select_related("knowledge_base")
     if knowledge_base_id is not None:
-        documents = documents.filter(knowledge_base_id=_uuid(knowledge_base_id, "knowledge base"))
-    try:
-        return documents.get(pk=_uuid(document_id, "document"))
-    except Document.DoesNotExist:
-        raise NotFound("No such document.") from None
+        documents = documents.filter(knowledge_base_id=parse_uuid(knowledge_base_id))
+    return one_by_id(documents, document_id, missing="No such document.")
 
 
 def document_chunks(*, tenant: Tenant, document: Document) -> QuerySet[Chunk]:

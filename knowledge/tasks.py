@@ -7,13 +7,13 @@ late and reject on worker lost are on for all of them in settings) and leaves th
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from core.tasks import BackoffTask
 from knowledge import pipeline, selectors, services
 from knowledge.models import KnowledgeBase
 from tenants.context import tenant_context, unscoped
@@ -24,43 +24,16 @@ logger = logging.getLogger(__name__)
 MAX_RETRIES = 4
 # What may pass if tried again later: a provider's outage or rate limit, the database restarting.
 RETRYABLE = (pipeline.TransientError, OperationalError, InterfaceError)
-
-
-def _retry_delay(retries: int) -> int:
-    """Seconds before attempt ``retries + 2``: 10, 40, 160, 640 — a provider outage gets ~15 minutes."""
-    return int(10 * 4**retries)
-
-
-class DocumentTask(Task):
-    """The declarations shared by the tasks that process one document: how long they may run, and that
-    ``RETRYABLE`` errors are retried ``MAX_RETRIES`` times at 10, 40, 160 and 640 seconds.
-
-    Celery's ``retry_backoff`` doubles the delay (base 2: 10, 20, 40, 80 s); the schedule here quadruples
-    it, so ``retry`` takes the countdown from ``_retry_delay`` unless a caller gives one. No jitter, as
-    before. The last attempt does not retry: the task fails the document with the error's message.
-    """
-
-    autoretry_for = RETRYABLE
-    max_retries = MAX_RETRIES
-    soft_time_limit = settings.KNOWLEDGE_TASK_SOFT_TIME_LIMIT
-    time_limit = settings.KNOWLEDGE_TASK_TIME_LIMIT
-
-    def retry(
-        self,
-        args: Any = None,
-        kwargs: Any = None,
-        exc: BaseException | None = None,
-        throw: bool = True,
-        eta: Any = None,
-        countdown: float | None = None,
-        max_retries: int | None = None,
-        **options: Any,
-    ) -> Any:
-        if countdown is None and eta is None:
-            countdown = _retry_delay(self.request.retries)
-        return super().retry(
-            args, kwargs, exc, throw, eta=eta, countdown=countdown, max_retries=max_retries, **options
-        )
+# The declarations of the tasks that process one document: how long they may run, and that RETRYABLE
+# errors are retried MAX_RETRIES times on BackoffTask's schedule. The last attempt does not retry: it
+# fails the document with the error's message (``_run_document``).
+DOCUMENT_TASK = {
+    "base": BackoffTask,
+    "autoretry_for": RETRYABLE,
+    "max_retries": MAX_RETRIES,
+    "soft_time_limit": settings.KNOWLEDGE_TASK_SOFT_TIME_LIMIT,
+    "time_limit": settings.KNOWLEDGE_TASK_TIME_LIMIT,
+}
 
 
 def _run_document(task: Task, *, tenant_id: str, document_id: str, reindex_version: int | None) -> str:
@@ -74,7 +47,7 @@ def _run_document(task: Task, *, tenant_id: str, document_id: str, reindex_versi
         )
     except RETRYABLE as error:
         if task.request.retries < MAX_RETRIES:
-            raise  # retried as DocumentTask declares
+            raise  # retried as declared (DOCUMENT_TASK)
         message = getattr(error, "message", "The database was unavailable.")
         reason = f"{message} Gave up after {MAX_RETRIES + 1} attempts; re-ingest to try again."
     except Exception:
@@ -86,13 +59,13 @@ def _run_document(task: Task, *, tenant_id: str, document_id: str, reindex_versi
     return "failed"
 
 
-@shared_task(bind=True, base=DocumentTask, name="knowledge.ingest_document")
+@shared_task(bind=True, name="knowledge.ingest_document", **DOCUMENT_TASK)
 def ingest_document(self: Task, tenant_id: str, document_id: str) -> str:
     """Ingest one document at its current version (a no-op when that is done already)."""
     return _run_document(self, tenant_id=tenant_id, document_id=document_id, reindex_version=None)
 
 
-@shared_task(bind=True, base=DocumentTask, name="knowledge.embed_document_into_version")
+@shared_task(bind=True, name="knowledge.embed_document_into_version", **DOCUMENT_TASK)
 def embed_document_into_version(
     self: Task, tenant_id: str, knowledge_base_id: str, document_id: str, index_version: int
 ) -> str:
@@ -100,6 +73,11 @@ def embed_document_into_version(
     outcome = _run_document(self, tenant_id=tenant_id, document_id=document_id, reindex_version=index_version)
     services.knowledge_base_switch_index(tenant_id=tenant_id, knowledge_base_id=knowledge_base_id)
     return outcome
+
+
+def _retry_delay(retries: int) -> int:
+    """Seconds before attempt ``retries + 2``: 10, 40, 160, 640 — a provider outage gets ~15 minutes."""
+    return int(ingest_document.retry_delay(retries))
 
 
 @shared_task(name="knowledge.reindex_knowledge_base")

@@ -16,12 +16,12 @@ from typing import Any
 from django.conf import settings
 
 from core.errors import Conflict, ValidationFailed
+from core.identifiers import one_by_id
 from knowledge import selectors, services
 from knowledge.fetching import FetchRefused, check_url
 from knowledge.ingestion import IngestionError
 from knowledge.ingestion.sniff import check_declared_type, display_name, sniff
 from knowledge.models import Document, DocumentStatus, KnowledgeBase, SourceFile, SourceType
-from knowledge.services.locking import locked_for_update
 from knowledge.uploads import limit_message
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant
@@ -221,6 +221,11 @@ def document_add_qa(
 # --- re-ingesting and deleting -------------------------------------------------------------------------
 
 
+def _document_for_update(tenant: Tenant, document_id: uuid.UUID | str) -> Document:
+    documents = Document.objects.for_tenant(tenant).select_for_update()
+    return one_by_id(documents, document_id, missing="No such document.")
+
+
 def requeue(document: Document) -> None:
     """Ask for a new run of ``document`` from its source: a new version, queued when the transaction
     commits (a run still under way for the old version then stores nothing)."""
@@ -238,7 +243,7 @@ def document_reingest(*, actor: Actor, document_id: uuid.UUID | str) -> Document
     """Process a document again from its source (a web source is fetched again). Its current chunks
     keep answering searches until the new ones replace them."""
     actor.require(Role.EDITOR, "re-ingest documents")
-    document = locked_for_update(Document, actor.tenant, document_id, "document")
+    document = _document_for_update(actor.tenant, document_id)
     requeue(document)
     audit(actor, action="document.reingested", target=document, changes={"version": document.version})
     return document
@@ -249,7 +254,7 @@ def document_delete(*, actor: Actor, document_id: uuid.UUID | str) -> None:
     """Delete a document; its chunks and stored file go with it (cascade), so search stops finding it
     at once. A run still under way for it finds the row gone and stores nothing."""
     actor.require(Role.EDITOR, "delete documents")
-    document = locked_for_update(Document, actor.tenant, document_id, "document")
+    document = _document_for_update(actor.tenant, document_id)
     audit(
         actor,
         action="document.deleted",

@@ -13,13 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
-
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.database import save_or_conflict
+from core.errors import NotFound, ValidationFailed
+from core.identifiers import one_by_id
 from knowledge import selectors, services
 from knowledge.models import SUPPORTED_DIMENSIONS, Chunk, KnowledgeBase, RetrievalMode
 from knowledge.retrieval import MAX_TOP_K
-from knowledge.services.locking import locked_for_update
 from providers import selectors as provider_selectors
 from providers.models import FoundationModel, ModelKind
 from tenants.actors import Actor
@@ -124,7 +123,7 @@ def knowledge_base_create(
         created_by=actor.user,
         **values,
     )
-    _save_with_unique_name(knowledge_base)
+    save_or_conflict(knowledge_base, message=f"There is already a knowledge base named “{name}”.")
     audit(actor, action="knowledge_base.created", target=knowledge_base, changes={"name": name, **values})
     return knowledge_base
 
@@ -151,7 +150,7 @@ def knowledge_base_update(
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown settings: {', '.join(sorted(unknown))}.")
-    knowledge_base = locked_for_update(KnowledgeBase, actor.tenant, knowledge_base_id, "knowledge base")
+    knowledge_base = _knowledge_base_for_update(actor.tenant, knowledge_base_id)
     if "name" in changes:
         changes["name"] = str(changes["name"]).strip()[:120]
         if not changes["name"]:
@@ -178,7 +177,9 @@ def knowledge_base_update(
                 _begin_building_version(knowledge_base, choice)
                 start_reindex = True
     if diff:
-        _save_with_unique_name(knowledge_base)
+        save_or_conflict(
+            knowledge_base, message=f"There is already a knowledge base named “{knowledge_base.name}”."
+        )
         audit(actor, action="knowledge_base.updated", target=knowledge_base, changes=_jsonable(diff))
     if start_reindex:
         services._enqueue_reindex(knowledge_base)
@@ -206,16 +207,9 @@ def _abandon_building_version(knowledge_base: KnowledgeBase) -> None:
     knowledge_base.building_embedding_dimensions = None
 
 
-def _save_with_unique_name(knowledge_base: KnowledgeBase) -> None:
-    """Save; a name another of the tenant's knowledge bases has is a Conflict on the name field."""
-    try:
-        with transaction.atomic():  # a savepoint: the failed insert must not end the caller's transaction
-            knowledge_base.save()
-    except IntegrityError:
-        raise Conflict(
-            f"There is already a knowledge base named “{knowledge_base.name}”.",
-            field_errors={"name": ["Already used."]},
-        ) from None
+def _knowledge_base_for_update(tenant: Tenant, knowledge_base_id: uuid.UUID | str) -> KnowledgeBase:
+    knowledge_bases = KnowledgeBase.objects.for_tenant(tenant).select_for_update()
+    return one_by_id(knowledge_bases, knowledge_base_id, missing="No such knowledge base.")
 
 
 def _jsonable(diff: dict[str, Any]) -> dict[str, Any]:
@@ -226,7 +220,7 @@ def _jsonable(diff: dict[str, Any]) -> dict[str, Any]:
 def knowledge_base_delete(*, actor: Actor, knowledge_base_id: uuid.UUID | str) -> None:
     """Delete a knowledge base with its documents, files and chunks. Bots lose it from their sources."""
     actor.require(Role.EDITOR, "delete knowledge bases")
-    knowledge_base = locked_for_update(KnowledgeBase, actor.tenant, knowledge_base_id, "knowledge base")
+    knowledge_base = _knowledge_base_for_update(actor.tenant, knowledge_base_id)
     audit(
         actor,
         action="knowledge_base.deleted",
