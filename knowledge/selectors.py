@@ -1,9 +1,9 @@
 """Reads about knowledge: knowledge bases with their counts, documents, chunks, and search.
 
-Every selector takes the tenant explicitly and runs inside that tenant's transaction (a request, a
-task's ``tenant_context``), so Row-Level Security agrees with the filter written here. The one exception
-is what the beat sweeps look for across tenants (``knowledge_bases_stalled_in_switch``): the caller runs
-it inside ``unscoped(reason=...)``.
+Every selector takes the tenant explicitly (the pipeline's reads: its id) and runs inside that tenant's
+transaction (a request, a task's ``tenant_context``), so Row-Level Security agrees with the filter written
+here. The one exception is what the beat sweeps look for across tenants
+(``knowledge_bases_stalled_in_switch``): the caller runs it inside ``unscoped(reason=...)``.
 """
 
 from __future__ import annotations
