@@ -41,9 +41,7 @@ from knowledge.ingestion.sniff import SUPPORTED_TYPES_SENTENCE
 from knowledge.models import Document, KnowledgeBase
 
 # Still imported from here by bots.chat (their home is knowledge.presentation).
-from knowledge.presentation import MODE_SCORES as MODE_SCORES
 from knowledge.presentation import present_document, present_knowledge_base, present_search
-from knowledge.presentation import web_link as web_link
 from knowledge.uploads import limit_knowledge_uploads
 from providers import selectors as provider_selectors
 from tenants.models import Role

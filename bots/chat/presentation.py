@@ -17,7 +17,7 @@ from bots.models import (
 )
 from bots.presentation import avatar_tone
 from core.formatting import duration_label
-from knowledge.views import web_link
+from knowledge.presentation import web_link
 from providers.presentation import compact_count, cost_label
 
 CHANNEL_ICONS: dict[str, str] = {

@@ -47,7 +47,7 @@ from core.formatting import duration_label
 from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 from knowledge import selectors as knowledge_selectors
 from knowledge.models import Document
-from knowledge.views import MODE_SCORES
+from knowledge.presentation import MODE_SCORES
 from providers.presentation import cost_label
 from tenants.actors import Actor
 from tenants.models import Role, User
