@@ -39,8 +39,6 @@ from knowledge.forms import (
 )
 from knowledge.ingestion.sniff import SUPPORTED_TYPES_SENTENCE
 from knowledge.models import Document, KnowledgeBase
-
-# Still imported from here by bots.chat (their home is knowledge.presentation).
 from knowledge.presentation import present_document, present_knowledge_base, present_search
 from knowledge.uploads import limit_knowledge_uploads
 from providers import selectors as provider_selectors
