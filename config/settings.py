@@ -188,7 +188,7 @@ SPECTACULAR_SETTINGS = {
     # message's author.
     "ENUM_NAME_OVERRIDES": {
         "MemberRoleEnum": "tenants.models.Role",
-        "AssignableRoleEnum": "tenants.api.ASSIGNABLE_ROLES",
+        "AssignableRoleEnum": "tenants.serializers.ASSIGNABLE_ROLES",
         "MessageRoleEnum": "bots.models.MessageRole",
     },
 }

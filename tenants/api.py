@@ -5,56 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.serializers import StrictInputSerializer
 from tenants import services
 from tenants.api_base import TenantAPIView, TenantViewSet
-from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant
-
-ASSIGNABLE_ROLES = [Role.VIEWER, Role.EDITOR, Role.ADMIN]
-
-
-class TenantOutput(serializers.ModelSerializer):
-    class Meta:
-        model = Tenant
-        fields = ["id", "name", "slug", "plan", "created_at"]
-
-
-class MemberOutput(serializers.ModelSerializer):
-    email = serializers.EmailField(source="user.email")
-    full_name = serializers.CharField(source="user.full_name")
-
-    class Meta:
-        model = Membership
-        fields = ["id", "email", "full_name", "role", "created_at"]
-
-
-class InvitationOutput(serializers.ModelSerializer):
-    class Meta:
-        model = Invitation
-        fields = ["id", "email", "role", "created_at", "expires_at"]
-
-
-class ApiKeyOutput(serializers.ModelSerializer):
-    class Meta:
-        model = ApiKey
-        fields = ["id", "name", "prefix", "role", "created_at", "last_used_at", "revoked_at"]
-
-
-class ApiKeyCreatedOutput(ApiKeyOutput):
-    secret = serializers.CharField(help_text="The secret key. Shown in this response only: store it now.")
-
-    class Meta(ApiKeyOutput.Meta):
-        fields = [*ApiKeyOutput.Meta.fields, "secret"]
-
-
-class AuditEventOutput(serializers.ModelSerializer):
-    class Meta:
-        model = AuditEvent
-        fields = ["id", "created_at", "actor_label", "action", "target_type", "target_id", "changes"]
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role
+from tenants.serializers import (
+    ApiKeyCreatedOutput,
+    ApiKeyCreateInput,
+    ApiKeyOutput,
+    AuditEventOutput,
+    InvitationOutput,
+    MemberInviteInput,
+    MemberOutput,
+    MemberRoleInput,
+    TenantOutput,
+    TenantUpdateInput,
+)
 
 
 class TenantView(TenantAPIView):
@@ -62,16 +31,13 @@ class TenantView(TenantAPIView):
 
     write_role = Role.ADMIN
 
-    class TenantUpdateInput(StrictInputSerializer):
-        name = serializers.CharField(max_length=100)
-
     @extend_schema(responses=TenantOutput)
     def get(self, request: Request) -> Response:
         return Response(TenantOutput(self.actor.tenant).data)
 
     @extend_schema(request=TenantUpdateInput, responses=TenantOutput)
     def patch(self, request: Request) -> Response:
-        data = self.TenantUpdateInput(data=request.data, partial=True)
+        data = TenantUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         tenant = services.tenant_update(actor=self.actor, **data.validated_data)
         return Response(TenantOutput(tenant).data)
@@ -85,13 +51,6 @@ class MemberViewSet(TenantViewSet):
     serializer_class = MemberOutput
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
-    class MemberInviteInput(StrictInputSerializer):
-        email = serializers.EmailField()
-        role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.EDITOR)
-
-    class MemberRoleInput(StrictInputSerializer):
-        role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES)
-
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(MemberOutput(page, many=True).data)
@@ -101,7 +60,7 @@ class MemberViewSet(TenantViewSet):
 
     @extend_schema(request=MemberInviteInput, responses={201: InvitationOutput})
     def create(self, request: Request) -> Response:
-        data = self.MemberInviteInput(data=request.data)
+        data = MemberInviteInput(data=request.data)
         data.is_valid(raise_exception=True)
         invitation = services.invitation_create(actor=self.actor, **data.validated_data)
         return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
@@ -109,7 +68,7 @@ class MemberViewSet(TenantViewSet):
     @extend_schema(request=MemberRoleInput, responses=MemberOutput)
     def partial_update(self, request: Request, pk: str) -> Response:
         membership = self.get_object()  # 404 before anything about the body is said
-        data = self.MemberRoleInput(data=request.data)
+        data = MemberRoleInput(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_change_role(
             actor=self.actor, membership_id=membership.pk, role=data.validated_data["role"]
@@ -148,10 +107,6 @@ class ApiKeyViewSet(TenantViewSet):
     serializer_class = ApiKeyOutput
     http_method_names = ["get", "post", "delete", "head", "options"]
 
-    class ApiKeyCreateInput(StrictInputSerializer):
-        name = serializers.CharField(max_length=100)
-        role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.ADMIN)
-
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ApiKeyOutput(page, many=True).data)
@@ -161,7 +116,7 @@ class ApiKeyViewSet(TenantViewSet):
 
     @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput})
     def create(self, request: Request) -> Response:
-        data = self.ApiKeyCreateInput(data=request.data)
+        data = ApiKeyCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         api_key, secret = services.api_key_create(actor=self.actor, **data.validated_data)
         body: dict[str, Any] = {**ApiKeyOutput(api_key).data, "secret": secret}

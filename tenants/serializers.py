@@ -1,0 +1,75 @@
+"""Input and output shapes of the tenants REST API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from core.serializers import StrictInputSerializer
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant
+
+# The roles a member or an API key may be given; ownership moves only by transfer.
+ASSIGNABLE_ROLES = [Role.VIEWER, Role.EDITOR, Role.ADMIN]
+
+
+# --- output -----------------------------------------------------------------------------------------
+
+
+class TenantOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "name", "slug", "plan", "created_at"]
+
+
+class MemberOutput(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email")
+    full_name = serializers.CharField(source="user.full_name")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "full_name", "role", "created_at"]
+
+
+class InvitationOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "created_at", "expires_at"]
+
+
+class ApiKeyOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "role", "created_at", "last_used_at", "revoked_at"]
+
+
+class ApiKeyCreatedOutput(ApiKeyOutput):
+    secret = serializers.CharField(help_text="The secret key. Shown in this response only: store it now.")
+
+    class Meta(ApiKeyOutput.Meta):
+        fields = [*ApiKeyOutput.Meta.fields, "secret"]
+
+
+class AuditEventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "actor_label", "action", "target_type", "target_id", "changes"]
+
+
+# --- input ------------------------------------------------------------------------------------------
+
+
+class TenantUpdateInput(StrictInputSerializer):
+    name = serializers.CharField(max_length=100)
+
+
+class MemberInviteInput(StrictInputSerializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.EDITOR)
+
+
+class MemberRoleInput(StrictInputSerializer):
+    role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES)
+
+
+class ApiKeyCreateInput(StrictInputSerializer):
+    name = serializers.CharField(max_length=100)
+    role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.ADMIN)
