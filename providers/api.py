@@ -1,7 +1,9 @@
 """REST endpoints for foundation models, provider credentials, the tenant's own models, model settings
 and usage.
 
-Provider keys are write-only: no response carries more of a key than its last four characters.
+Provider keys are write-only: no response carries more of a key than its last four characters. Viewsets
+take list, retrieve and destroy from DRF's mixins (shaped by ``serializer_class``); a delete goes through
+the app's service in ``perform_destroy``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.mixins import DestroyModelMixin, ListModelMixin, RetrieveModelMixin
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -88,7 +91,7 @@ def _settings_fields(settings_row: TenantModelSettings) -> dict[str, Any]:
     }
 
 
-class ProviderCredentialViewSet(TenantViewSet):
+class ProviderCredentialViewSet(ListModelMixin, RetrieveModelMixin, DestroyModelMixin, TenantViewSet):
     """Keys for OpenAI and Anthropic, and OpenAI-compatible servers (Ollama, vLLM, LM Studio) by base URL.
 
     ``api_key`` is write-only: responses show only ``masked_key`` (its last four characters). ``POST
@@ -99,13 +102,6 @@ class ProviderCredentialViewSet(TenantViewSet):
     write_role = Role.ADMIN
     serializer_class = CredentialOutput
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(CredentialOutput(page, many=True).data)
-
-    def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(CredentialOutput(self.get_object()).data)
 
     @extend_schema(request=CredentialCreateInput, responses={201: CredentialOutput})
     def create(self, request: Request) -> Response:
@@ -124,9 +120,8 @@ class ProviderCredentialViewSet(TenantViewSet):
         )
         return Response(CredentialOutput(credential).data)
 
-    def destroy(self, request: Request, pk: str) -> Response:
-        services.credential_delete(actor=self.actor, credential_id=self.get_object().pk)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def perform_destroy(self, instance: ProviderCredential) -> None:
+        services.credential_delete(actor=self.actor, credential_id=instance.pk)
 
     @extend_schema(request=None, responses=CredentialOutput)
     @action(detail=True, methods=["post"], url_path="test", url_name="test")
@@ -138,20 +133,13 @@ class ProviderCredentialViewSet(TenantViewSet):
         return Response(CredentialOutput(credential).data)
 
 
-class CustomModelViewSet(TenantViewSet):
+class CustomModelViewSet(ListModelMixin, RetrieveModelMixin, DestroyModelMixin, TenantViewSet):
     """Models this organisation serves itself behind an OpenAI-compatible credential."""
 
     queryset = CustomModel.objects.select_related("credential")
     write_role = Role.ADMIN
     serializer_class = CustomModelOutput
     http_method_names = ["get", "post", "delete", "head", "options"]
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(CustomModelOutput(page, many=True).data)
-
-    def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(CustomModelOutput(self.get_object()).data)
 
     @extend_schema(request=CustomModelCreateInput, responses={201: CustomModelOutput})
     def create(self, request: Request) -> Response:
@@ -163,9 +151,8 @@ class CustomModelViewSet(TenantViewSet):
         )
         return Response(CustomModelOutput(model).data, status=status.HTTP_201_CREATED)
 
-    def destroy(self, request: Request, pk: str) -> Response:
-        services.custom_model_delete(actor=self.actor, custom_model_id=self.get_object().pk)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def perform_destroy(self, instance: CustomModel) -> None:
+        services.custom_model_delete(actor=self.actor, custom_model_id=instance.pk)
 
 
 class UsageView(TenantAPIView):

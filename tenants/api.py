@@ -1,4 +1,8 @@
-"""REST endpoints for the tenant, its members and invitations, API keys and the audit log."""
+"""REST endpoints for the tenant, its members and invitations, API keys and the audit log.
+
+Viewsets take list, retrieve and destroy from DRF's mixins (shaped by ``serializer_class``); a delete
+goes through the app's service in ``perform_destroy``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.mixins import DestroyModelMixin, ListModelMixin, RetrieveModelMixin
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -43,20 +48,13 @@ class TenantView(TenantAPIView):
         return Response(TenantOutput(tenant).data)
 
 
-class MemberViewSet(TenantViewSet):
+class MemberViewSet(ListModelMixin, RetrieveModelMixin, DestroyModelMixin, TenantViewSet):
     """Members of the organisation. ``POST`` invites someone by email."""
 
     queryset = Membership.objects.select_related("user")
     write_role = Role.ADMIN
     serializer_class = MemberOutput
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(MemberOutput(page, many=True).data)
-
-    def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(MemberOutput(self.get_object()).data)
 
     @extend_schema(request=MemberInviteInput, responses={201: InvitationOutput})
     def create(self, request: Request) -> Response:
@@ -75,12 +73,11 @@ class MemberViewSet(TenantViewSet):
         )
         return Response(MemberOutput(membership).data)
 
-    def destroy(self, request: Request, pk: str) -> Response:
-        services.membership_remove(actor=self.actor, membership_id=self.get_object().pk)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def perform_destroy(self, instance: Membership) -> None:
+        services.membership_remove(actor=self.actor, membership_id=instance.pk)
 
 
-class InvitationViewSet(TenantViewSet):
+class InvitationViewSet(ListModelMixin, DestroyModelMixin, TenantViewSet):
     """Pending invitations. ``DELETE`` revokes one (its link stops working)."""
 
     queryset = Invitation.objects.filter(accepted_at__isnull=True)
@@ -89,16 +86,11 @@ class InvitationViewSet(TenantViewSet):
     serializer_class = InvitationOutput
     http_method_names = ["get", "delete", "head", "options"]
 
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(InvitationOutput(page, many=True).data)
-
-    def destroy(self, request: Request, pk: str) -> Response:
-        services.invitation_revoke(actor=self.actor, invitation_id=self.get_object().pk)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def perform_destroy(self, instance: Invitation) -> None:
+        services.invitation_revoke(actor=self.actor, invitation_id=instance.pk)
 
 
-class ApiKeyViewSet(TenantViewSet):
+class ApiKeyViewSet(ListModelMixin, RetrieveModelMixin, DestroyModelMixin, TenantViewSet):
     """Secret API keys. The secret is returned once, by ``POST``; ``DELETE`` revokes a key."""
 
     queryset = ApiKey.objects.all()
@@ -106,13 +98,6 @@ class ApiKeyViewSet(TenantViewSet):
     write_role = Role.ADMIN
     serializer_class = ApiKeyOutput
     http_method_names = ["get", "post", "delete", "head", "options"]
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(ApiKeyOutput(page, many=True).data)
-
-    def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(ApiKeyOutput(self.get_object()).data)
 
     @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput})
     def create(self, request: Request) -> Response:
@@ -122,19 +107,14 @@ class ApiKeyViewSet(TenantViewSet):
         body: dict[str, Any] = {**ApiKeyOutput(api_key).data, "secret": secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
-    def destroy(self, request: Request, pk: str) -> Response:
-        services.api_key_revoke(actor=self.actor, api_key_id=self.get_object().pk)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def perform_destroy(self, instance: ApiKey) -> None:
+        services.api_key_revoke(actor=self.actor, api_key_id=instance.pk)
 
 
-class AuditEventViewSet(TenantViewSet):
+class AuditEventViewSet(ListModelMixin, TenantViewSet):
     """Who changed what and when: memberships, roles, API keys and settings."""
 
     queryset = AuditEvent.objects.all()
     read_role = Role.ADMIN
     serializer_class = AuditEventOutput
     http_method_names = ["get", "head", "options"]
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(AuditEventOutput(page, many=True).data)
