@@ -3,6 +3,7 @@ and selectors."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -153,4 +154,19 @@ class UsageFilterForm(forms.Form):
     )
     chart = forms.ChoiceField(
         required=False, choices=[("cost", "Cost"), ("tokens", "Tokens")], widget=forms.HiddenInput
+    )
+
+
+class BudgetForm(forms.Form):
+    """The organisation's monthly budget; empty for none."""
+
+    monthly_budget_usd = forms.DecimalField(
+        label="Monthly budget (USD)",
+        required=False,
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "No limit", "inputmode": "decimal"}),
+        help_text="Once this month's usage reaches it, bots refuse questions without calling a model, "
+        "until the 1st (UTC). Empty: no limit.",
     )

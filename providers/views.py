@@ -8,12 +8,13 @@ numbers and the usage chart's geometry live in ``providers.presentation``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import messages
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,6 +22,7 @@ from django.urls import reverse
 from core.errors import GroundworkError, ValidationFailed
 from providers import selectors, services
 from providers.forms import (
+    BudgetForm,
     CredentialForm,
     CredentialUpdateForm,
     CustomModelForm,
@@ -28,7 +30,7 @@ from providers.forms import (
     ModelSettingsForm,
     UsageFilterForm,
 )
-from providers.models import ModelKind, Provider, ProviderCredential
+from providers.models import CustomModel, ModelKind, Provider, ProviderCredential, TenantModelSettings
 from providers.presentation import (
     NARROW,
     WIDE,
@@ -39,11 +41,16 @@ from providers.presentation import (
     usage_cost_places,
 )
 from tenants.models import Role
-from tenants.views_base import TenantView, form_with_errors
+from tenants.views_base import TenantFormView, TenantView, form_with_errors
 
 
 def models_url(anchor: str = "") -> str:
     return reverse("dashboard:models") + (f"#{anchor}" if anchor else "")
+
+
+def model_servers(credentials: Iterable[ProviderCredential]) -> list[ProviderCredential]:
+    """The OpenAI-compatible servers among the credentials: where the tenant's own models run."""
+    return [credential for credential in credentials if credential.provider == Provider.OPENAI_COMPATIBLE]
 
 
 class ModelsPage(TenantView):
@@ -64,7 +71,7 @@ class ModelsPage(TenantView):
         shown = {row["ref"] for row in rows}
         current = selectors.model_settings(tenant=self.tenant)
         credentials = list(selectors.credential_list(tenant=self.tenant))
-        endpoints = [c for c in credentials if c.provider == Provider.OPENAI_COMPATIBLE]
+        endpoints = model_servers(credentials)
         settings_form = forms.get("settings_form") or ModelSettingsForm(
             rows=all_rows,
             initial={
@@ -119,36 +126,45 @@ class ModelsView(ModelsPage):
         return self.render_page()
 
 
-class ModelSettingsUpdateView(ModelsPage):
+class ModelsFormView(ModelsPage, TenantFormView):
+    """A form posted from the models page; with errors, the page renders again with that form open."""
+
     http_method_names = ["post"]
+    form_slot: str  # the form's name in the page's context
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = ModelSettingsForm(request.POST, rows=selectors.model_catalog(tenant=self.tenant))
-        if form.is_valid():
-            try:
-                services.model_settings_update(actor=self.actor, **form.cleaned_data)
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(request, "Model settings saved.")
-                return redirect(models_url("model-settings"))
-        return self.render_page(settings_form=form, status=400)
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        return self.render_page(status=status, **{self.form_slot: form})
 
 
-class CredentialCreateView(ModelsPage):
-    http_method_names = ["post"]
+class ModelSettingsUpdateView(ModelsFormView):
+    form_class = ModelSettingsForm
+    form_slot = "settings_form"
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = CredentialForm(request.POST)
-        if form.is_valid():
-            try:
-                credential = services.credential_create(actor=self.actor, **form.cleaned_data)
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(request, f"Added {credential.name}. Test the connection to check the key.")
-                return redirect(models_url("providers"))
-        return self.render_page(credential_form=form, status=400)
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"rows": selectors.model_catalog(tenant=self.tenant)}
+
+    def perform(self, form: Form) -> TenantModelSettings:
+        return services.model_settings_update(actor=self.actor, **form.cleaned_data)
+
+    def success_url(self, result: TenantModelSettings) -> str:
+        return models_url("model-settings")
+
+    def success_message(self, result: TenantModelSettings) -> str:
+        return "Model settings saved."
+
+
+class CredentialCreateView(ModelsFormView):
+    form_class = CredentialForm
+    form_slot = "credential_form"
+
+    def perform(self, form: Form) -> ProviderCredential:
+        return services.credential_create(actor=self.actor, **form.cleaned_data)
+
+    def success_url(self, result: ProviderCredential) -> str:
+        return models_url("providers")
+
+    def success_message(self, result: ProviderCredential) -> str:
+        return f"Added {result.name}. Test the connection to check the key."
 
 
 class CredentialUpdateView(TenantView):
@@ -205,30 +221,26 @@ class CredentialTestView(TenantView):
         return redirect(models_url("providers"))
 
 
-class CustomModelCreateView(ModelsPage):
-    http_method_names = ["post"]
+class CustomModelCreateView(ModelsFormView):
+    form_class = CustomModelForm
+    form_slot = "custom_model_form"
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        endpoints = [
-            credential
-            for credential in selectors.credential_list(tenant=self.tenant)
-            if credential.provider == Provider.OPENAI_COMPATIBLE
-        ]
-        form = CustomModelForm(request.POST, credentials=endpoints)
-        if form.is_valid():
-            fields = dict(form.cleaned_data)
-            for price in ("input_price_per_million", "output_price_per_million"):
-                fields[price] = fields[price] or Decimal(0)  # a blank price: free, like your own hardware
-            try:
-                model = services.custom_model_create(
-                    actor=self.actor, credential_id=uuid.UUID(fields.pop("credential")), **fields
-                )
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(request, f"Added {model.display_name}. Enable it below to offer it to bots.")
-                return redirect(models_url("own-models"))
-        return self.render_page(custom_model_form=form, status=400)
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"credentials": model_servers(selectors.credential_list(tenant=self.tenant))}
+
+    def perform(self, form: Form) -> CustomModel:
+        fields = dict(form.cleaned_data)
+        for price in ("input_price_per_million", "output_price_per_million"):
+            fields[price] = fields[price] or Decimal(0)  # a blank price: free, like your own hardware
+        return services.custom_model_create(
+            actor=self.actor, credential_id=uuid.UUID(fields.pop("credential")), **fields
+        )
+
+    def success_url(self, result: CustomModel) -> str:
+        return models_url("own-models")
+
+    def success_message(self, result: CustomModel) -> str:
+        return f"Added {result.display_name}. Enable it below to offer it to bots."
 
 
 class CustomModelDeleteView(TenantView):
@@ -285,21 +297,6 @@ def usage_link(path: str, report: dict[str, Any], metric: str, **changes: str) -
     return f"{path}?{urlencode(query)}"
 
 
-class BudgetForm(forms.Form):
-    """The organisation's monthly budget; empty for none."""
-
-    monthly_budget_usd = forms.DecimalField(
-        label="Monthly budget (USD)",
-        required=False,
-        min_value=Decimal(0),
-        max_digits=12,
-        decimal_places=2,
-        widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "No limit", "inputmode": "decimal"}),
-        help_text="Once this month's usage reaches it, bots refuse questions without calling a model, "
-        "until the 1st (UTC). Empty: no limit.",
-    )
-
-
 def budget_context(tenant: Any, form: BudgetForm | None = None) -> dict[str, Any]:
     """The budget card: this month's spend against the budget, and the form that sets it."""
     budget = selectors.model_settings(tenant=tenant).monthly_budget_usd
@@ -314,32 +311,32 @@ def budget_context(tenant: Any, form: BudgetForm | None = None) -> dict[str, Any
     }
 
 
-class UsageView(TenantView):
+class UsageView(TenantFormView):
+    """The usage report (its range and grouping from the query string) and the monthly budget's form."""
+
     template_name = "providers/usage.html"
     write_role = Role.ADMIN  # the monthly budget
+    form_class = BudgetForm
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = BudgetForm(request.POST)
-        if form.is_valid():
-            try:
-                services.monthly_budget_update(
-                    actor=self.actor, monthly_budget_usd=form.cleaned_data["monthly_budget_usd"]
-                )
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                amount = form.cleaned_data["monthly_budget_usd"]
-                messages.success(
-                    request,
-                    f"Monthly budget set to {cost_label(amount, 2)}."
-                    if amount is not None
-                    else "Monthly budget removed: spending is not capped.",
-                )
-                return redirect(reverse("dashboard:usage") + "#budget")
-        return self.render_usage(request, budget_form=form, status=400)
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.render_usage(request)  # 400 for a range the report refuses
 
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return self.render_usage(request)
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        assert isinstance(form, BudgetForm)
+        return self.render_usage(self.request, budget_form=form, status=status)
+
+    def perform(self, form: Form) -> Decimal | None:
+        amount: Decimal | None = form.cleaned_data["monthly_budget_usd"]
+        services.monthly_budget_update(actor=self.actor, monthly_budget_usd=amount)
+        return amount
+
+    def success_url(self, result: Decimal | None) -> str:
+        return reverse("dashboard:usage") + "#budget"
+
+    def success_message(self, result: Decimal | None) -> str:
+        if result is None:
+            return "Monthly budget removed: spending is not capped."
+        return f"Monthly budget set to {cost_label(result, 2)}."
 
     def render_usage(
         self, request: HttpRequest, *, budget_form: BudgetForm | None = None, status: int | None = None

@@ -8,6 +8,7 @@ check membership themselves through selectors.
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import LoginView
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
@@ -35,8 +37,8 @@ from tenants.forms import (
     SignUpForm,
     TransferOwnershipForm,
 )
-from tenants.models import ROLE_DESCRIPTIONS, Role, User
-from tenants.views_base import SESSION_TENANT_KEY, TenantView, form_with_errors
+from tenants.models import ROLE_DESCRIPTIONS, Invitation, Membership, Role, Tenant, User
+from tenants.views_base import SESSION_TENANT_KEY, TenantFormView, TenantView, form_with_errors
 
 # --- before a tenant ---------------------------------------------------------------------------------
 
@@ -199,35 +201,35 @@ class UpcomingSectionView(TenantView):
         )
 
 
-class TeamView(TenantView):
-    write_role = Role.ADMIN
+class TeamView(TenantFormView):
+    """The team page, and its invitation form."""
 
-    def context(self, invite_form: InviteForm | None = None) -> dict[str, Any]:
+    write_role = Role.ADMIN
+    form_class = InviteForm
+
+    def context(self, invite_form: Form) -> dict[str, Any]:
         return {
             "memberships": selectors.membership_list(tenant=self.tenant),
             "invitations": selectors.invitation_list(tenant=self.tenant)
             if self.actor.can(Role.ADMIN)
             else [],
-            "invite_form": invite_form or InviteForm(),
+            "invite_form": invite_form,
             "role_form": RoleForm(),
             "role_descriptions": ROLE_DESCRIPTIONS,
             "can_manage": self.actor.can(Role.ADMIN),
         }
 
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "tenants/team.html", self.context())
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        return render(self.request, "tenants/team.html", self.context(invite_form=form), status=status)
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = InviteForm(request.POST)
-        if form.is_valid():
-            try:
-                invitation = services.invitation_create(actor=self.actor, **form.cleaned_data)
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(request, f"Invitation sent to {invitation.email}.")
-                return redirect("dashboard:team")
-        return render(request, "tenants/team.html", self.context(invite_form=form), status=400)
+    def perform(self, form: Form) -> Invitation:
+        return services.invitation_create(actor=self.actor, **form.cleaned_data)
+
+    def success_url(self, result: Invitation) -> str:
+        return reverse("dashboard:team")
+
+    def success_message(self, result: Invitation) -> str:
+        return f"Invitation sent to {result.email}."
 
 
 class MemberRoleView(TenantView):
@@ -342,10 +344,15 @@ class ApiKeyRevokeView(TenantView):
         return redirect("dashboard:api_keys")
 
 
-class SettingsView(TenantView):
+class SettingsPage(TenantFormView):
+    """The settings page and its three forms, each posted to its own view: the organisation's name,
+    ownership and deletion. A form with errors renders the page again with it in its place."""
+
     write_role = Role.ADMIN
     template_name = "tenants/settings.html"
+    form_slot: str  # the form's name in the page's context
 
+    @cached_property
     def heir_choices(self) -> list[tuple[str, str]]:
         """Members who could become the owner, as form choices."""
         return [
@@ -353,68 +360,69 @@ class SettingsView(TenantView):
             for m in selectors.membership_list(tenant=self.tenant).exclude(role=Role.OWNER)
         ]
 
-    def render_page(self, **forms: Any) -> HttpResponse:
-        choices = self.heir_choices()
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        choices = self.heir_choices
         context = {
-            "form": forms.get("form") or OrganisationForm(initial={"name": self.tenant.name}),
-            "transfer_form": forms.get("transfer_form") or TransferOwnershipForm(choices=choices),
-            "delete_form": forms.get("delete_form") or DeleteOrganisationForm(),
+            "form": OrganisationForm(initial={"name": self.tenant.name}),
+            "transfer_form": TransferOwnershipForm(choices=choices),
+            "delete_form": DeleteOrganisationForm(),
             "has_other_members": bool(choices),
+            self.form_slot: form,
         }
-        return render(self.request, self.template_name, context, status=400 if forms else 200)
+        return render(self.request, self.template_name, context, status=status)
 
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return self.render_page()
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = OrganisationForm(request.POST)
-        if form.is_valid():
-            try:
-                services.tenant_update(actor=self.actor, name=form.cleaned_data["name"])
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(request, "Settings saved.")
-                return redirect("dashboard:settings")
-        return self.render_page(form=form)
+    def success_url(self, result: Any) -> str:
+        return reverse("dashboard:settings")
 
 
-class TransferOwnershipView(SettingsView):
+class SettingsView(SettingsPage):
+    form_class = OrganisationForm
+    form_slot = "form"
+
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"initial": {"name": self.tenant.name}}
+
+    def perform(self, form: Form) -> Tenant:
+        return services.tenant_update(actor=self.actor, name=form.cleaned_data["name"])
+
+    def success_message(self, result: Tenant) -> str:
+        return "Settings saved."
+
+
+class TransferOwnershipView(SettingsPage):
     write_role = Role.OWNER
+    form_class = TransferOwnershipForm
+    form_slot = "transfer_form"
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = TransferOwnershipForm(request.POST, choices=self.heir_choices())
-        if form.is_valid():
-            try:
-                new_owner = services.tenant_transfer_ownership(
-                    actor=self.actor, membership_id=form.cleaned_data["membership_id"]
-                )
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                messages.success(
-                    request, f"{new_owner.user.email} now owns {self.tenant.name}; you are an admin."
-                )
-                return redirect("dashboard:settings")
-        return self.render_page(transfer_form=form)
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"choices": self.heir_choices}
+
+    def perform(self, form: Form) -> Membership:
+        return services.tenant_transfer_ownership(
+            actor=self.actor, membership_id=form.cleaned_data["membership_id"]
+        )
+
+    def success_message(self, result: Membership) -> str:
+        return f"{result.user.email} now owns {self.tenant.name}; you are an admin."
 
 
-class DeleteOrganisationView(SettingsView):
+class DeleteOrganisationView(SettingsPage):
     write_role = Role.OWNER
+    form_class = DeleteOrganisationForm
+    form_slot = "delete_form"
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = DeleteOrganisationForm(request.POST)
-        if form.is_valid():
-            name = self.tenant.name
-            try:
-                services.tenant_delete(actor=self.actor, confirm_name=form.cleaned_data["confirm_name"])
-            except GroundworkError as error:
-                form_with_errors(form, error)
-            else:
-                request.session.pop(SESSION_TENANT_KEY, None)
-                messages.success(request, f"{name} and everything in it were deleted.")
-                return redirect("dashboard:home")
-        return self.render_page(delete_form=form)
+    def perform(self, form: Form) -> str:
+        """Delete the organisation and stop working in it; the result is its name, for the message."""
+        name = self.tenant.name
+        services.tenant_delete(actor=self.actor, confirm_name=form.cleaned_data["confirm_name"])
+        self.request.session.pop(SESSION_TENANT_KEY, None)
+        return name
+
+    def success_url(self, result: str) -> str:
+        return reverse("dashboard:home")
+
+    def success_message(self, result: str) -> str:
+        return f"{result} and everything in it were deleted."
 
 
 class AuditLogView(TenantView):
