@@ -41,9 +41,10 @@ from providers.crypto import DecryptionFailed
 from providers.errors import ProviderBadRequest, ProviderError, ProviderNotConfigured
 from providers.models import CallOutcome, ModelKind, ModelSpec, Provider, ProviderCredential, UsageRecord
 from providers.tokens import count_message_tokens, count_tokens
+from tenants import selectors as tenant_selectors
 from tenants.actors import Actor
 from tenants.context import tenant_context
-from tenants.models import Role, Tenant
+from tenants.models import Role
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +93,8 @@ def _platform_key(provider: str) -> str:
 def _resolve(tenant_id: uuid.UUID, ref: str, kind: str) -> _Target:
     """Runs in a thread: the model, its credential and the tenant's plan come from the database."""
     with tenant_context(tenant_id):
-        # The tenant registry has no RLS (it is not tenant-owned); only the plan is read here.
-        tenant = Tenant.objects.only("id", "plan").get(pk=tenant_id)
+        # The tenant registry has no RLS (it is not tenant-owned); its plan decides the platform's keys.
+        tenant = tenant_selectors.tenant_get(tenant_id=tenant_id)
         model = selectors.model_get(tenant=tenant, ref=ref)
         provider = str(model.provider)
         target = _Target(
