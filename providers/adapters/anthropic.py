@@ -11,8 +11,8 @@ timeouts, with ``retry-after-ms`` / ``retry-after`` honoured; other 4xx are neve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 
 import anthropic
 import httpx2
@@ -26,6 +26,7 @@ from anthropic.types import (
     TextBlock,
 )
 from anthropic.types import TextDelta as AnthropicTextDelta
+from anthropic.types import Usage as AnthropicUsage
 
 from providers.adapters.base import (
     CallSettings,
@@ -33,18 +34,15 @@ from providers.adapters.base import (
     ChatMessage,
     ChatRequest,
     Completed,
+    Naming,
     SdkAdapter,
-    TextDelta,
+    SdkErrors,
     Usage,
     shared_ssl_context,
+    translate_error,
 )
+from providers.errors import ProviderError
 
-# The wording of status and stream errors is shared with the OpenAI adapter: tenants read the same
-# sentences whichever provider failed.
-from providers.adapters.openai import Naming, retried, retries_taken, scrub, status_error, stream_error
-from providers.errors import ProviderError, ProviderTimeout, ProviderUnavailable
-
-T = TypeVar("T")
 ANTHROPIC = "anthropic"
 NAMING = Naming("Anthropic", "The Anthropic key")
 # The Messages API requires max_tokens; a support answer rarely needs more.
@@ -76,67 +74,41 @@ def make_sync_client(*, api_key: str, base_url: str | None, timeout_seconds: flo
     return anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout_seconds, max_retries=0)
 
 
-def anthropic_error(
-    error: BaseException,
-    *,
-    secret: str,
-    timeout_seconds: float,
-    model: str = "",
-    in_stream: bool = False,
-    text_started: bool = False,
-) -> ProviderError:
-    """Translate what the anthropic SDK raised into a domain error a tenant can act on.
+ANTHROPIC_ERRORS = SdkErrors(
+    status=anthropic.APIStatusError,
+    timeout=anthropic.APITimeoutError,
+    connection=anthropic.APIConnectionError,
+    # Reading a started stream, the SDK lets the transport's exceptions through unwrapped.
+    stream_timeouts=(anthropic.APITimeoutError, httpx2.TimeoutException),
+    stream_disconnects=(anthropic.APIConnectionError, httpx2.HTTPError),
+    stream_reports=(anthropic.APIStatusError,),  # an `event: error` inside the 200 stream
+    status_details=lambda error: (error.api_message or "", str(error.type or "")),
+    report=lambda error: error.type or "unknown",
+)
 
-    ``in_stream``: raised while reading a started stream, which the SDK does not retry; the SDK lets the
-    transport's exceptions through there unwrapped, hence the httpx2 classes.
-    """
-    if isinstance(error, ProviderError):
-        return error
-    if in_stream:
-        if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
-            reason = f"it sent nothing for {timeout_seconds:g} seconds"
-            return stream_error(reason, naming=NAMING, provider=ANTHROPIC, text_started=text_started)
-        if isinstance(error, anthropic.APIConnectionError | httpx2.HTTPError):
-            reason = "the connection closed in the middle of the stream"
-            return stream_error(reason, naming=NAMING, provider=ANTHROPIC, text_started=text_started)
-        if isinstance(error, anthropic.APIStatusError):  # an `event: error` inside the 200 stream
-            reason = f"it reported an error ({scrub(error.type or 'unknown', secret)})"
-            return stream_error(reason, naming=NAMING, provider=ANTHROPIC, text_started=text_started)
-        return stream_error(
-            "it sent an event Groundwork could not read",
-            naming=NAMING,
-            provider=ANTHROPIC,
-            text_started=text_started,
-            code="stream_malformed",
-        )
-    if isinstance(error, anthropic.APIStatusError):
-        return status_error(
-            error.status_code,
-            naming=NAMING,
-            provider=ANTHROPIC,
-            retries=retries_taken(error.response.request),
-            detail=scrub(error.api_message or "", secret),
-            model=model,
-            error_type=str(error.type or ""),
-        )
-    if isinstance(error, anthropic.APITimeoutError):
-        return ProviderTimeout(
-            f"Anthropic did not answer within {timeout_seconds:g} seconds, "
-            f"{retried(retries_taken(error.request))}.",
-            provider=ANTHROPIC,
-            code="timeout",
-        )
-    if isinstance(error, anthropic.APIConnectionError):
-        return ProviderUnavailable(
-            f"Could not connect to Anthropic, {retried(retries_taken(error.request))}.",
-            provider=ANTHROPIC,
-            code="connection",
-        )
-    return ProviderError(
-        f"The call to Anthropic failed: its answer could not be read ({type(error).__name__}).",
+
+def anthropic_error(error: BaseException, *, secret: str, timeout_seconds: float) -> ProviderError:
+    """What the anthropic SDK raised outside an adapter (the connection test), as a domain error."""
+    return translate_error(
+        error,
+        ANTHROPIC_ERRORS,
+        naming=NAMING,
         provider=ANTHROPIC,
-        code="bad_response",
+        secret=secret,
+        timeout_seconds=timeout_seconds,
     )
+
+
+def _input_tokens(usage: AnthropicUsage) -> int:
+    # Cache reads and writes are input too (Groundwork sets no cache breakpoints itself).
+    return (
+        usage.input_tokens + (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
+    )
+
+
+def _finish_reason(stop_reason: str | None) -> str:
+    reason = stop_reason or "end_turn"
+    return STOP_REASONS.get(reason, reason)
 
 
 def split_system(messages: Sequence[ChatMessage]) -> tuple[str, list[MessageParam]]:
@@ -151,8 +123,42 @@ def split_system(messages: Sequence[ChatMessage]) -> tuple[str, list[MessagePara
     return system, turns
 
 
+@dataclass
+class _EventReader:
+    """A Messages API stream, event by event: the text deltas, the token counts and the stop reason."""
+
+    finished: bool = False  # message_stop arrived
+    input_tokens: int = 0
+    output_tokens: int = 0
+    stop_reason: str | None = None
+    model_version: str = ""
+
+    def read(self, event: object) -> Iterator[str]:
+        if isinstance(event, RawMessageStartEvent):
+            self.model_version = event.message.model or ""
+            self.input_tokens = _input_tokens(event.message.usage)
+            self.output_tokens = event.message.usage.output_tokens
+        elif isinstance(event, RawContentBlockDeltaEvent):
+            if isinstance(event.delta, AnthropicTextDelta) and event.delta.text:
+                yield event.delta.text
+        elif isinstance(event, RawMessageDeltaEvent):
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            self.output_tokens = event.usage.output_tokens  # cumulative, per the API
+        elif isinstance(event, RawMessageStopEvent):
+            self.finished = True
+
+    def completed(self) -> Completed:
+        return Completed(
+            usage=Usage(self.input_tokens, self.output_tokens),
+            finish_reason=_finish_reason(self.stop_reason),
+            model_version=self.model_version,
+        )
+
+
 class AnthropicChatAdapter(SdkAdapter):
     provider = ANTHROPIC
+    naming = NAMING
+    errors = ANTHROPIC_ERRORS
 
     def __init__(
         self,
@@ -168,76 +174,18 @@ class AnthropicChatAdapter(SdkAdapter):
             api_key=api_key, base_url=base_url, call_settings=self.call_settings
         )
 
-    def _error(
-        self, error: BaseException, *, model: str, in_stream: bool = False, text_started: bool = False
-    ) -> ProviderError:
-        return anthropic_error(
-            error,
-            secret=self._secret,
-            timeout_seconds=self.call_settings.timeout_seconds,
-            model=model,
-            in_stream=in_stream,
-            text_started=text_started,
-        )
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         system, turns = split_system(request.messages)
-        events = await self._call(
-            self._client.messages.create(
+        return self._stream(
+            lambda: self._client.messages.create(
                 model=request.model,
                 max_tokens=request.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
                 messages=turns,
                 system=system or anthropic.omit,
                 stream=True,
             ),
+            _EventReader(),
             model=request.model,
-        )
-        failure: ProviderError | None = None
-        text_started = False
-        finished = False
-        input_tokens = output_tokens = 0
-        stop_reason: str | None = None
-        model_version = ""
-        try:
-            async for event in events:
-                if isinstance(event, RawMessageStartEvent):
-                    model_version = event.message.model or ""
-                    usage = event.message.usage
-                    # Cache reads and writes are input too (Groundwork sets no cache breakpoints itself).
-                    input_tokens = (
-                        usage.input_tokens
-                        + (usage.cache_creation_input_tokens or 0)
-                        + (usage.cache_read_input_tokens or 0)
-                    )
-                    output_tokens = usage.output_tokens
-                elif isinstance(event, RawContentBlockDeltaEvent):
-                    if isinstance(event.delta, AnthropicTextDelta) and event.delta.text:
-                        text_started = True
-                        yield TextDelta(event.delta.text)
-                elif isinstance(event, RawMessageDeltaEvent):
-                    stop_reason = event.delta.stop_reason or stop_reason
-                    output_tokens = event.usage.output_tokens  # cumulative, per the API
-                elif isinstance(event, RawMessageStopEvent):
-                    finished = True
-        except Exception as error:
-            failure = self._error(error, model=request.model, in_stream=True, text_started=text_started)
-        finally:
-            await events.close()
-        if failure is not None:
-            raise failure  # outside the handler, as in _call
-        if not finished:
-            raise stream_error(
-                "the stream ended without saying the answer was complete",
-                naming=NAMING,
-                provider=ANTHROPIC,
-                text_started=text_started,
-                code="stream_incomplete",
-            )
-        reason = stop_reason or "end_turn"
-        yield Completed(
-            usage=Usage(input_tokens, output_tokens),
-            finish_reason=STOP_REASONS.get(reason, reason),
-            model_version=model_version,
         )
 
     async def complete(self, request: ChatRequest) -> tuple[str, Completed]:
@@ -253,15 +201,8 @@ class AnthropicChatAdapter(SdkAdapter):
             model=request.model,
         )
         text = "".join(block.text for block in message.content if isinstance(block, TextBlock))
-        usage = message.usage
-        input_tokens = (
-            usage.input_tokens
-            + (usage.cache_creation_input_tokens or 0)
-            + (usage.cache_read_input_tokens or 0)
-        )
-        reason = message.stop_reason or "end_turn"
         return text, Completed(
-            usage=Usage(input_tokens, usage.output_tokens),
-            finish_reason=STOP_REASONS.get(reason, reason),
+            usage=Usage(_input_tokens(message.usage), message.usage.output_tokens),
+            finish_reason=_finish_reason(message.stop_reason),
             model_version=message.model or "",
         )

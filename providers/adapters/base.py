@@ -3,20 +3,36 @@
 Adapters wrap the official SDKs (``openai``, ``anthropic``), an OpenAI-compatible server through the
 ``openai`` SDK with a ``base_url``, or the built-in local models. They know nothing about tenants,
 metering or fallbacks: ``providers.services`` adds those around them.
+
+What the SDK-backed adapters share lives here too: one vocabulary for failures (tenants read the same
+sentences whichever provider failed; each SDK only says which of its exceptions means what) and the
+reading of a streamed answer (each SDK only says what its events carry).
 """
 
 from __future__ import annotations
 
 import abc
 import functools
+import logging
+import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import httpx2
 
-from providers.errors import ProviderError
+from providers.errors import (
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderStreamError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+logger = logging.getLogger(__name__)
 
 Role = Literal["system", "user", "assistant"]
 
@@ -122,10 +138,233 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-class SdkAdapter(abc.ABC):
-    """What the SDK-backed adapters share: one client, closed with ``aclose``, and ``_call``, which turns
-    whatever an SDK call raises into a domain error."""
+# --- failures: one vocabulary for every SDK ---------------------------------------------------------
 
+# Anything in a provider's message that looks like a key is cut out before a tenant (or a log) sees it.
+KEY_PATTERN = re.compile(r"\b(?:sk|gw_sk)[-_][A-Za-z0-9_\-*.]{6,}|Bearer\s+\S+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How messages name the other side: mid-sentence ("OpenAI"), and its key ("The OpenAI key")."""
+
+    name: str
+    key_phrase: str
+
+    @property
+    def title(self) -> str:
+        return self.name[:1].upper() + self.name[1:]
+
+
+def scrub(text: str, secret: str) -> str:
+    """The text without the secret or anything shaped like a key, shortened for a message."""
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return KEY_PATTERN.sub("[redacted]", text)[:300]
+
+
+def retried(count: int) -> str:
+    if count <= 0:
+        return "not retried"
+    return "retried once" if count == 1 else f"retried {count} times"
+
+
+def retries_taken(request: httpx2.Request | None) -> int:
+    """How many retries the SDK made before this final attempt: it stamps each attempt's number on it."""
+    if request is None:
+        return 0
+    try:
+        return int(request.headers.get("x-stainless-retry-count", "0"))
+    except ValueError:
+        return 0
+
+
+def status_error(
+    status: int,
+    *,
+    naming: Naming,
+    provider: str,
+    retries: int,
+    detail: str,
+    model: str = "",
+    error_type: str = "",
+) -> ProviderError:
+    """The domain error for an HTTP error status that survived the SDK's retries (or was not retried)."""
+    if status == 401:
+        return ProviderAuthError(
+            f"{naming.key_phrase} was rejected. Check or replace it in Models.",
+            provider=provider,
+            code="auth",
+        )
+    if status == 403:
+        target = f"use {model}" if model else "do this"
+        return ProviderAuthError(
+            f"{naming.key_phrase} is not allowed to {target} (permission denied).",
+            provider=provider,
+            code="forbidden",
+        )
+    if status == 429:
+        if error_type == "insufficient_quota":
+            return ProviderRateLimited(
+                f"{naming.title} says the account has no credit left (insufficient quota), "
+                f"{retried(retries)}.",
+                provider=provider,
+                code="quota",
+            )
+        return ProviderRateLimited(
+            f"Rate limited by {naming.name}, {retried(retries)}.", provider=provider, code="rate_limited"
+        )
+    if status == 529 or error_type == "overloaded_error":
+        return ProviderUnavailable(
+            f"{naming.title} is overloaded ({status}), {retried(retries)}.",
+            provider=provider,
+            code="overloaded",
+        )
+    if status >= 500:
+        return ProviderUnavailable(
+            f"{naming.title} had a server error ({status}), {retried(retries)}.",
+            provider=provider,
+            code="server_error",
+        )
+    if status == 404:
+        about = f"the model “{model}”" if model else "what was asked for"
+        return ProviderBadRequest(
+            f"{naming.title} does not know {about}" + (f": {detail}" if detail else "."),
+            provider=provider,
+            code="not_found",
+        )
+    return ProviderBadRequest(
+        f"{naming.title} refused the request ({status})" + (f": {detail}" if detail else "."),
+        provider=provider,
+        code="bad_request",
+    )
+
+
+def stream_error(
+    reason: str, *, naming: Naming, provider: str, text_started: bool, code: str = "stream_interrupted"
+) -> ProviderStreamError:
+    when = "after the answer had started" if text_started else "before any text arrived"
+    return ProviderStreamError(
+        f"The answer from {naming.name} broke off {when}: {reason}.", provider=provider, code=code
+    )
+
+
+@dataclass(frozen=True)
+class SdkErrors:
+    """Which of one SDK's exceptions means what, for :func:`translate_error`.
+
+    A call, after the SDK's own retries: ``status`` (an HTTP error status), ``timeout``, ``connection``
+    (checked after ``timeout``, which derives from it). Reading a started stream, which the SDKs never
+    retry: ``stream_timeouts``, ``stream_disconnects`` and ``stream_reports`` (an error the provider sent
+    inside the stream). The classes are typed ``Any``: each SDK's own classes carry the attributes used.
+    """
+
+    status: type[Any]
+    timeout: type[Any]
+    connection: type[Any]
+    stream_timeouts: tuple[type[Any], ...]
+    stream_disconnects: tuple[type[Any], ...]
+    stream_reports: tuple[type[Any], ...]
+    status_details: Callable[[Any], tuple[str, str]]  # a status error's message and error type
+    report: Callable[[Any], str]  # what an error inside the stream says
+
+
+def translate_error(
+    error: BaseException,
+    sdk: SdkErrors,
+    *,
+    naming: Naming,
+    provider: str,
+    secret: str,
+    timeout_seconds: float,
+    model: str = "",
+    in_stream: bool = False,
+    text_started: bool = False,
+) -> ProviderError:
+    """Translate what an SDK raised into a domain error whose message a tenant can act on.
+
+    ``in_stream``: raised while reading a started stream, where every failure is a ProviderStreamError —
+    retryable, so a fallback model may answer if no text was shown.
+    """
+    if isinstance(error, ProviderError):
+        return error
+    if in_stream:
+        code = "stream_interrupted"
+        if isinstance(error, sdk.stream_timeouts):
+            reason = f"it sent nothing for {timeout_seconds:g} seconds"
+        elif isinstance(error, sdk.stream_disconnects):
+            reason = "the connection closed in the middle of the stream"
+        elif isinstance(error, sdk.stream_reports):
+            reason = f"it reported an error ({scrub(sdk.report(error), secret)})"
+        else:
+            reason, code = "it sent an event Groundwork could not read", "stream_malformed"
+        return stream_error(reason, naming=naming, provider=provider, text_started=text_started, code=code)
+    if isinstance(error, sdk.status):
+        detail, error_type = sdk.status_details(error)
+        logger.debug(
+            "%s answered %s (request id %s)",
+            naming.name,
+            error.status_code,
+            getattr(error, "request_id", None) or "none",
+        )
+        return status_error(
+            error.status_code,
+            naming=naming,
+            provider=provider,
+            retries=retries_taken(error.response.request),
+            detail=scrub(detail, secret),
+            model=model,
+            error_type=error_type,
+        )
+    if isinstance(error, sdk.timeout):
+        return ProviderTimeout(
+            f"{naming.title} did not answer within {timeout_seconds:g} seconds, "
+            f"{retried(retries_taken(error.request))}.",
+            provider=provider,
+            code="timeout",
+        )
+    if isinstance(error, sdk.connection):
+        return ProviderUnavailable(
+            f"Could not connect to {naming.name}, {retried(retries_taken(error.request))}.",
+            provider=provider,
+            code="connection",
+        )
+    return ProviderError(
+        f"The call to {naming.name} failed: its answer could not be read ({type(error).__name__}).",
+        provider=provider,
+        code="bad_response",
+    )
+
+
+# --- the SDK-backed adapters ------------------------------------------------------------------------
+
+
+class StreamReader(Protocol):
+    """One streamed answer as a provider's events tell it (a new reader for every stream)."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the provider said the answer is complete."""
+        ...
+
+    def read(self, event: Any) -> Iterator[str]:
+        """Take in one event; yield the text it adds to the answer, if any."""
+        ...
+
+    def completed(self) -> Completed:
+        """The last event of a finished stream."""
+        ...
+
+
+class SdkAdapter(abc.ABC):
+    """What the SDK-backed adapters share: one client, closed with ``aclose``; ``_call``, which turns
+    whatever an SDK call raises into a domain error; and ``_stream``, which reads a streamed answer."""
+
+    provider: str
+    naming: Naming
+    errors: ClassVar[SdkErrors]
+    call_settings: CallSettings
+    _secret: str
     _client: Any
 
     async def aclose(self) -> None:
@@ -142,8 +381,52 @@ class SdkAdapter(abc.ABC):
         # body unscrubbed, must not ride along as __context__ into logs and error trackers.
         raise failure
 
-    @abc.abstractmethod
     def _error(
         self, error: BaseException, *, model: str, in_stream: bool = False, text_started: bool = False
     ) -> ProviderError:
         """The domain error for what the SDK raised."""
+        return translate_error(
+            error,
+            self.errors,
+            naming=self.naming,
+            provider=self.provider,
+            secret=self._secret,
+            timeout_seconds=self.call_settings.timeout_seconds,
+            model=model,
+            in_stream=in_stream,
+            text_started=text_started,
+        )
+
+    async def _stream(
+        self, open_stream: Callable[[], Awaitable[Any]], reader: StreamReader, *, model: str
+    ) -> AsyncIterator[ChatEvent]:
+        """Open a stream with one SDK call; yield the text ``reader`` finds as TextDelta events, then one
+        Completed.
+
+        A stream that breaks, sends something unreadable or ends without saying the answer is complete
+        raises a ProviderStreamError. The stream is closed however it ends, also when the consumer
+        closes this generator early.
+        """
+        events = await self._call(open_stream(), model=model)
+        failure: ProviderError | None = None
+        text_started = False
+        try:
+            async for event in events:
+                for text in reader.read(event):
+                    text_started = True
+                    yield TextDelta(text)
+        except Exception as error:
+            failure = self._error(error, model=model, in_stream=True, text_started=text_started)
+        finally:
+            await events.close()
+        if failure is not None:
+            raise failure  # outside the handler, as in _call
+        if not reader.finished:
+            raise stream_error(
+                "the stream ended without saying the answer was complete",
+                naming=self.naming,
+                provider=self.provider,
+                text_started=text_started,
+                code="stream_incomplete",
+            )
+        yield reader.completed()

@@ -8,17 +8,15 @@ SDK's: it retries 408, 409, 429 and 5xx, connection errors and timeouts, honours
 
 from __future__ import annotations
 
-import logging
-import re
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 import openai
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from providers.adapters.base import (
     CallSettings,
@@ -27,24 +25,15 @@ from providers.adapters.base import (
     ChatRequest,
     Completed,
     EmbeddingResult,
+    Naming,
     SdkAdapter,
-    TextDelta,
+    SdkErrors,
     Usage,
     shared_ssl_context,
+    translate_error,
 )
-from providers.errors import (
-    ProviderAuthError,
-    ProviderBadRequest,
-    ProviderError,
-    ProviderRateLimited,
-    ProviderStreamError,
-    ProviderTimeout,
-    ProviderUnavailable,
-)
+from providers.errors import ProviderError
 from providers.tokens import count_message_tokens, count_tokens, encoding_for_model
-
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 OPENAI = "openai"
 OPENAI_COMPATIBLE = "openai_compatible"
@@ -62,20 +51,6 @@ FINISH_REASONS = {
     "tool_calls": "tool_calls",
     "function_call": "tool_calls",
 }
-# Anything in a provider's message that looks like a key is cut out before a tenant (or a log) sees it.
-KEY_PATTERN = re.compile(r"\b(?:sk|gw_sk)[-_][A-Za-z0-9_\-*.]{6,}|Bearer\s+\S+", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Naming:
-    """How messages name the other side: mid-sentence ("OpenAI"), and its key ("The OpenAI key")."""
-
-    name: str
-    key_phrase: str
-
-    @property
-    def title(self) -> str:
-        return self.name[:1].upper() + self.name[1:]
 
 
 def naming_for(provider: str, base_url: str | None) -> Naming:
@@ -106,103 +81,26 @@ def make_sync_client(*, api_key: str | None, base_url: str | None, timeout_secon
 # --- errors -----------------------------------------------------------------------------------------
 
 
-def scrub(text: str, secret: str) -> str:
-    """The text without the secret or anything shaped like a key, shortened for a message."""
-    if secret:
-        text = text.replace(secret, "[redacted]")
-    return KEY_PATTERN.sub("[redacted]", text)[:300]
+def _status_details(error: openai.APIStatusError) -> tuple[str, str]:
+    """The message and the error type (its ``code``, else its ``type``) of an error body."""
+    body = error.body
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        return "", ""
+    message = inner.get("message")
+    return message if isinstance(message, str) else "", str(inner.get("code") or inner.get("type") or "")
 
 
-def retried(count: int) -> str:
-    if count <= 0:
-        return "not retried"
-    return "retried once" if count == 1 else f"retried {count} times"
-
-
-def retries_taken(request: httpx2.Request | None) -> int:
-    """How many retries the SDK made before this final attempt: it stamps each attempt's number on it."""
-    if request is None:
-        return 0
-    try:
-        return int(request.headers.get("x-stainless-retry-count", "0"))
-    except ValueError:
-        return 0
-
-
-def _provider_message(body: object) -> str:
-    error = body.get("error", body) if isinstance(body, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return message if isinstance(message, str) else ""
-
-
-def status_error(
-    status: int,
-    *,
-    naming: Naming,
-    provider: str,
-    retries: int,
-    detail: str,
-    model: str = "",
-    error_type: str = "",
-) -> ProviderError:
-    """The domain error for an HTTP error status that survived the SDK's retries (or was not retried)."""
-    if status == 401:
-        return ProviderAuthError(
-            f"{naming.key_phrase} was rejected. Check or replace it in Models.",
-            provider=provider,
-            code="auth",
-        )
-    if status == 403:
-        target = f"use {model}" if model else "do this"
-        return ProviderAuthError(
-            f"{naming.key_phrase} is not allowed to {target} (permission denied).",
-            provider=provider,
-            code="forbidden",
-        )
-    if status == 429:
-        if error_type == "insufficient_quota":
-            return ProviderRateLimited(
-                f"{naming.title} says the account has no credit left (insufficient quota), "
-                f"{retried(retries)}.",
-                provider=provider,
-                code="quota",
-            )
-        return ProviderRateLimited(
-            f"Rate limited by {naming.name}, {retried(retries)}.", provider=provider, code="rate_limited"
-        )
-    if status == 529 or error_type == "overloaded_error":
-        return ProviderUnavailable(
-            f"{naming.title} is overloaded ({status}), {retried(retries)}.",
-            provider=provider,
-            code="overloaded",
-        )
-    if status >= 500:
-        return ProviderUnavailable(
-            f"{naming.title} had a server error ({status}), {retried(retries)}.",
-            provider=provider,
-            code="server_error",
-        )
-    if status == 404:
-        about = f"the model “{model}”" if model else "what was asked for"
-        return ProviderBadRequest(
-            f"{naming.title} does not know {about}" + (f": {detail}" if detail else "."),
-            provider=provider,
-            code="not_found",
-        )
-    return ProviderBadRequest(
-        f"{naming.title} refused the request ({status})" + (f": {detail}" if detail else "."),
-        provider=provider,
-        code="bad_request",
-    )
-
-
-def stream_error(
-    reason: str, *, naming: Naming, provider: str, text_started: bool, code: str = "stream_interrupted"
-) -> ProviderStreamError:
-    when = "after the answer had started" if text_started else "before any text arrived"
-    return ProviderStreamError(
-        f"The answer from {naming.name} broke off {when}: {reason}.", provider=provider, code=code
-    )
+OPENAI_ERRORS = SdkErrors(
+    status=openai.APIStatusError,
+    timeout=openai.APITimeoutError,
+    connection=openai.APIConnectionError,
+    stream_timeouts=(openai.APITimeoutError,),
+    stream_disconnects=(openai.APIConnectionError, httpx2.HTTPError),
+    stream_reports=(openai.APIError,),  # an error object sent inside the 200 stream
+    status_details=_status_details,
+    report=lambda error: error.message,
+)
 
 
 def openai_error(
@@ -212,70 +110,10 @@ def openai_error(
     provider: str,
     secret: str,
     timeout_seconds: float,
-    model: str = "",
-    in_stream: bool = False,
-    text_started: bool = False,
 ) -> ProviderError:
-    """Translate what the openai SDK raised into a domain error whose message a tenant can act on.
-
-    ``in_stream``: raised while reading a started stream (the SDK never retries those), where every
-    failure is a ProviderStreamError — retryable, so a fallback model may answer if no text was shown.
-    """
-    if isinstance(error, ProviderError):
-        return error
-    if in_stream:
-        if isinstance(error, openai.APITimeoutError):
-            reason = f"it sent nothing for {timeout_seconds:g} seconds"
-            return stream_error(reason, naming=naming, provider=provider, text_started=text_started)
-        if isinstance(error, openai.APIConnectionError | httpx2.HTTPError):
-            reason = "the connection closed in the middle of the stream"
-            return stream_error(reason, naming=naming, provider=provider, text_started=text_started)
-        if isinstance(error, openai.APIError):  # an error object sent inside the 200 stream
-            reason = f"it reported an error ({scrub(error.message, secret)})"
-            return stream_error(reason, naming=naming, provider=provider, text_started=text_started)
-        return stream_error(
-            "it sent an event Groundwork could not read",
-            naming=naming,
-            provider=provider,
-            text_started=text_started,
-            code="stream_malformed",
-        )
-    if isinstance(error, openai.APIStatusError):
-        body = error.body
-        error_type = ""
-        if isinstance(body, dict):
-            inner = body.get("error", body)
-            if isinstance(inner, dict):
-                error_type = str(inner.get("code") or inner.get("type") or "")
-        logger.debug(
-            "%s answered %s (request id %s)", naming.name, error.status_code, error.request_id or "none"
-        )
-        return status_error(
-            error.status_code,
-            naming=naming,
-            provider=provider,
-            retries=retries_taken(error.response.request),
-            detail=scrub(_provider_message(body), secret),
-            model=model,
-            error_type=error_type,
-        )
-    if isinstance(error, openai.APITimeoutError):
-        return ProviderTimeout(
-            f"{naming.title} did not answer within {timeout_seconds:g} seconds, "
-            f"{retried(retries_taken(error.request))}.",
-            provider=provider,
-            code="timeout",
-        )
-    if isinstance(error, openai.APIConnectionError):
-        return ProviderUnavailable(
-            f"Could not connect to {naming.name}, {retried(retries_taken(error.request))}.",
-            provider=provider,
-            code="connection",
-        )
-    return ProviderError(
-        f"The call to {naming.name} failed: its answer could not be read ({type(error).__name__}).",
-        provider=provider,
-        code="bad_response",
+    """What the openai SDK raised outside an adapter (the connection test), as a domain error."""
+    return translate_error(
+        error, OPENAI_ERRORS, naming=naming, provider=provider, secret=secret, timeout_seconds=timeout_seconds
     )
 
 
@@ -283,6 +121,8 @@ def openai_error(
 
 
 class _OpenAIClientOwner(SdkAdapter):
+    errors = OPENAI_ERRORS
+
     def __init__(
         self,
         *,
@@ -300,20 +140,6 @@ class _OpenAIClientOwner(SdkAdapter):
             api_key=api_key, base_url=base_url, call_settings=self.call_settings
         )
 
-    def _error(
-        self, error: BaseException, *, model: str, in_stream: bool = False, text_started: bool = False
-    ) -> ProviderError:
-        return openai_error(
-            error,
-            naming=self.naming,
-            provider=self.provider,
-            secret=self._secret,
-            timeout_seconds=self.call_settings.timeout_seconds,
-            model=model,
-            in_stream=in_stream,
-            text_started=text_started,
-        )
-
 
 def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.role == "system":
@@ -327,6 +153,42 @@ def estimate_usage(messages: Sequence[ChatMessage], output: str) -> Usage:
     """Token counts for a server that reports none, from Groundwork's own tokenizer (an estimate for
     models that tokenize differently, which is every model such a server runs)."""
     return Usage(input_tokens=count_message_tokens(messages), output_tokens=count_tokens(output))
+
+
+@dataclass
+class _ChunkReader:
+    """A Chat Completions stream, chunk by chunk: the first choice's text, its finish reason and usage."""
+
+    messages: Sequence[ChatMessage]
+    parts: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model_version: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason is not None
+
+    def read(self, chunk: ChatCompletionChunk) -> Iterator[str]:
+        self.model_version = self.model_version or chunk.model or ""
+        if chunk.usage is not None:
+            self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue
+            if choice.delta is not None and choice.delta.content:
+                self.parts.append(choice.delta.content)
+                yield choice.delta.content
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+
+    def completed(self) -> Completed:
+        assert self.finish_reason is not None  # asked only once finished
+        return Completed(
+            usage=self.usage or estimate_usage(self.messages, "".join(self.parts)),
+            finish_reason=FINISH_REASONS.get(self.finish_reason, self.finish_reason),
+            model_version=self.model_version,
+        )
 
 
 class OpenAIChatAdapter(_OpenAIClientOwner):
@@ -346,49 +208,14 @@ class OpenAIChatAdapter(_OpenAIClientOwner):
             arguments[name] = request.max_output_tokens
         return arguments
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        response = await self._call(
-            self._client.chat.completions.create(
-                **self._arguments(request), stream=True, stream_options={"include_usage": True}
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        arguments = self._arguments(request)
+        return self._stream(
+            lambda: self._client.chat.completions.create(
+                **arguments, stream=True, stream_options={"include_usage": True}
             ),
+            _ChunkReader(request.messages),
             model=request.model,
-        )
-        failure: ProviderError | None = None
-        parts: list[str] = []
-        finish_reason: str | None = None
-        usage: Usage | None = None
-        model_version = ""
-        try:
-            async for chunk in response:
-                model_version = model_version or chunk.model or ""
-                if chunk.usage is not None:
-                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                for choice in chunk.choices:
-                    if choice.index != 0:
-                        continue
-                    if choice.delta is not None and choice.delta.content:
-                        parts.append(choice.delta.content)
-                        yield TextDelta(choice.delta.content)
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
-        except Exception as error:
-            failure = self._error(error, model=request.model, in_stream=True, text_started=bool(parts))
-        finally:
-            await response.close()
-        if failure is not None:
-            raise failure  # outside the handler, as in _call
-        if finish_reason is None:
-            raise stream_error(
-                "the stream ended without saying the answer was complete",
-                naming=self.naming,
-                provider=self.provider,
-                text_started=bool(parts),
-                code="stream_incomplete",
-            )
-        yield Completed(
-            usage=usage or estimate_usage(request.messages, "".join(parts)),
-            finish_reason=FINISH_REASONS.get(finish_reason, finish_reason),
-            model_version=model_version,
         )
 
     async def complete(self, request: ChatRequest) -> tuple[str, Completed]:
