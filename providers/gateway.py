@@ -17,7 +17,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 from asgiref.sync import sync_to_async
@@ -212,6 +213,51 @@ class _Meter:
         if self.first_text_at is None:
             self.first_text_at = time.monotonic()
 
+    def failed(self, error: ProviderError) -> None:
+        logger.warning(
+            "Model call failed: tenant=%s model=%s code=%s: %s",
+            self.tenant_id,
+            self.target.ref,
+            error.code,
+            error.message,
+        )
+
+    async def refuse_unusable(self) -> None:
+        """A model that cannot be called (no usable key, the wrong kind) fails before any call: the
+        attempt is metered as an error and the reason raised."""
+        unusable = self.target.unusable
+        if unusable is not None:
+            self.failed(unusable)
+            await self.record(CallOutcome.ERROR, unusable.code)
+            raise unusable
+
+    @asynccontextmanager
+    async def measuring(
+        self, adapter: object, *, prompt: Sequence[ChatMessage] | None = None
+    ) -> AsyncIterator[None]:
+        """Meter one plain (not streamed) call on ``adapter``, made in the block, which stores the usage.
+
+        It is answered when the block ends normally, failed on a ProviderError, cancelled on a cancel
+        (then with ``prompt``'s tokens: the provider had read it). The adapter is closed and the record
+        written however the block ends.
+        """
+        outcome, error_code = CallOutcome.ERROR, "internal"
+        try:
+            yield
+            outcome, error_code = CallOutcome.OK, ""
+        except ProviderError as error:
+            error_code = error.code
+            self.failed(error)
+            raise
+        except asyncio.CancelledError:
+            outcome, error_code = CallOutcome.CANCELLED, ""
+            if prompt is not None:
+                self.input_tokens = count_message_tokens(prompt)
+            raise
+        finally:
+            await _close(adapter)
+            await self.record(outcome, error_code)
+
     async def record(self, outcome: str, error_code: str = "") -> None:
         latency_ms = round((time.monotonic() - self.started) * 1000)
         first_ms = None if self.first_text_at is None else round((self.first_text_at - self.started) * 1000)
@@ -248,24 +294,11 @@ def _tenant_uuid(tenant_id: uuid.UUID | str) -> uuid.UUID:
     return tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
 
 
-def _log_failure(meter: _Meter, error: ProviderError) -> None:
-    logger.warning(
-        "Model call failed: tenant=%s model=%s code=%s: %s",
-        meter.tenant_id,
-        meter.target.ref,
-        error.code,
-        error.message,
-    )
-
-
 async def _metered_stream(
     target: _Target, request: ChatRequest, meter: _Meter
 ) -> AsyncGenerator[ChatEvent, None]:
     """One attempt on one model, streamed, always metered."""
-    if target.unusable is not None:
-        _log_failure(meter, target.unusable)
-        await meter.record(CallOutcome.ERROR, target.unusable.code)
-        raise target.unusable
+    await meter.refuse_unusable()
     adapter = _chat_adapter(target)
     events = adapter.stream(request)
     streamed: list[str] = []
@@ -284,7 +317,7 @@ async def _metered_stream(
         outcome, error_code = CallOutcome.OK, ""
     except ProviderError as error:
         error_code = error.code
-        _log_failure(meter, error)
+        meter.failed(error)
         raise
     except (asyncio.CancelledError, GeneratorExit):
         # The visitor left (the generator was closed) or the task was cancelled: meter what was used.
@@ -304,10 +337,29 @@ async def _metered_stream(
         await meter.record(outcome, error_code)
 
 
-def _attempts(model_ref: str, fallback_model_ref: str | None) -> list[str]:
-    return [model_ref] + (
-        [fallback_model_ref] if fallback_model_ref and fallback_model_ref != model_ref else []
-    )
+@dataclass
+class _Fallback:
+    """The models one answer may try, in order: the model, then its fallback (when set and different)."""
+
+    refs: list[str]
+    previous: ProviderError | None = None  # the failure that made the answer fall back
+
+    @classmethod
+    def of(cls, model_ref: str, fallback_model_ref: str | None) -> _Fallback:
+        fallback = [fallback_model_ref] if fallback_model_ref and fallback_model_ref != model_ref else []
+        return cls([model_ref, *fallback])
+
+    def failed(self, attempt: int, error: ProviderError, *, text_shown: bool = False) -> None:
+        """After a failed attempt: raise ``error`` (chained to the failure before it) when no other model
+        may answer, because it was the last or text was already shown; else log the switch."""
+        if text_shown or attempt == len(self.refs) - 1:
+            if self.previous is not None:
+                raise error from self.previous
+            raise error
+        logger.warning(
+            "Falling back from %s to %s: %s", self.refs[attempt], self.refs[attempt + 1], error.code
+        )
+        self.previous = error
 
 
 def _chat_request(
@@ -349,9 +401,8 @@ async def chat_stream(
     Close the generator (``aclose()``) to stop early: the attempt is then metered as cancelled.
     """
     tenant = _tenant_uuid(tenant_id)
-    refs = _attempts(model_ref, fallback_model_ref)
-    previous: ProviderError | None = None
-    for attempt, ref in enumerate(refs):
+    fallback = _Fallback.of(model_ref, fallback_model_ref)
+    for attempt, ref in enumerate(fallback.refs):
         target = await _resolve_async(tenant, ref, ModelKind.CHAT)
         request = _chat_request(target, messages, temperature, max_output_tokens, passages)
         meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0, sink=usage)
@@ -363,12 +414,7 @@ async def chat_stream(
                 yield event
             return
         except ProviderError as error:
-            if text_shown or attempt == len(refs) - 1:
-                if previous is not None:
-                    raise error from previous
-                raise
-            logger.warning("Falling back from %s to %s: %s", ref, refs[attempt + 1], error.code)
-            previous = error
+            fallback.failed(attempt, error, text_shown=text_shown)
         finally:
             # Closing this generator mid-answer must reach the attempt, so it meters the cancel now.
             await events.aclose()
@@ -389,32 +435,22 @@ async def chat_complete(
     """A whole answer in one plain (non-streamed) call, for evaluations and scripts. Metered, with the
     same fallback rule as :func:`chat_stream` (nothing was shown, so any provider failure falls back)."""
     tenant = _tenant_uuid(tenant_id)
-    refs = _attempts(model_ref, fallback_model_ref)
-    previous: ProviderError | None = None
-    for attempt, ref in enumerate(refs):
+    fallback = _Fallback.of(model_ref, fallback_model_ref)
+    for attempt, ref in enumerate(fallback.refs):
         target = await _resolve_async(tenant, ref, ModelKind.CHAT)
         request = _chat_request(target, messages, temperature, max_output_tokens, passages)
         meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0, sink=usage)
         try:
             return await _metered_complete(target, request, meter)
         except ProviderError as error:
-            if attempt == len(refs) - 1:
-                if previous is not None:
-                    raise error from previous
-                raise
-            logger.warning("Falling back from %s to %s: %s", ref, refs[attempt + 1], error.code)
-            previous = error
+            fallback.failed(attempt, error)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 async def _metered_complete(target: _Target, request: ChatRequest, meter: _Meter) -> tuple[str, Completed]:
-    if target.unusable is not None:
-        _log_failure(meter, target.unusable)
-        await meter.record(CallOutcome.ERROR, target.unusable.code)
-        raise target.unusable
+    await meter.refuse_unusable()
     adapter = _chat_adapter(target)
-    outcome, error_code = CallOutcome.ERROR, "internal"
-    try:
+    async with meter.measuring(adapter, prompt=request.messages):
         complete = getattr(adapter, "complete", None)
         if complete is not None:
             text, completed = await complete(request)
@@ -429,19 +465,7 @@ async def _metered_complete(target: _Target, request: ChatRequest, meter: _Meter
             text = "".join(parts)
         meter.input_tokens, meter.output_tokens = completed.usage.input_tokens, completed.usage.output_tokens
         meter.model_version = completed.model_version
-        outcome, error_code = CallOutcome.OK, ""
         return text, completed
-    except ProviderError as error:
-        error_code = error.code
-        _log_failure(meter, error)
-        raise
-    except asyncio.CancelledError:
-        outcome, error_code = CallOutcome.CANCELLED, ""
-        meter.input_tokens = count_message_tokens(request.messages)
-        raise
-    finally:
-        await _close(adapter)
-        await meter.record(outcome, error_code)
 
 
 async def embed(
@@ -456,27 +480,12 @@ async def embed(
     tenant = _tenant_uuid(tenant_id)
     target = await _resolve_async(tenant, model_ref, ModelKind.EMBEDDING)
     meter = _Meter(tenant, target, ModelKind.EMBEDDING, bot_id, sink=usage)
-    if target.unusable is not None:
-        _log_failure(meter, target.unusable)
-        await meter.record(CallOutcome.ERROR, target.unusable.code)
-        raise target.unusable
+    await meter.refuse_unusable()
     adapter = _embedding_adapter(target)
-    outcome, error_code = CallOutcome.ERROR, "internal"
-    try:
+    async with meter.measuring(adapter):
         result = await adapter.embed(target.provider_model_id, texts)
         meter.input_tokens, meter.model_version = result.input_tokens, result.model_version
-        outcome, error_code = CallOutcome.OK, ""
         return result
-    except ProviderError as error:
-        error_code = error.code
-        _log_failure(meter, error)
-        raise
-    except asyncio.CancelledError:
-        outcome, error_code = CallOutcome.CANCELLED, ""
-        raise
-    finally:
-        await _close(adapter)
-        await meter.record(outcome, error_code)
 
 
 # --- test connection --------------------------------------------------------------------------------
