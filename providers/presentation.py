@@ -175,57 +175,62 @@ def nice_step(value: float) -> float:
     return 10 * magnitude
 
 
-def chart_value_label(value: float, metric: str, places: int) -> str:
-    return cost_label(Decimal(str(value)), places) if metric == "cost" else compact_count(value)
+@dataclass(frozen=True)
+class _Measure:
+    """What a chart measures, cost (USD) or tokens (in + out), and how its values read."""
 
+    metric: str
+    places: int  # decimals of a cost
 
-def tick_label(value: float, step: float, metric: str) -> str:
-    if metric != "cost":
-        return compact_count(value)
-    places = max(2, -math.floor(math.log10(step)))  # as many decimals as the step needs, no more
-    return f"${value:,.{places}f}"
+    @property
+    def name(self) -> str:
+        return "Cost" if self.metric == "cost" else "Tokens"
 
+    def of(self, row: dict[str, Any]) -> float:
+        if self.metric == "cost":
+            return float(row["cost_usd"])
+        return float(row["input_tokens"] + row["output_tokens"])
 
-def _metric(row: dict[str, Any], metric: str) -> float:
-    return float(row["cost_usd"]) if metric == "cost" else float(row["input_tokens"] + row["output_tokens"])
+    def label(self, value: float) -> str:
+        return cost_label(Decimal(str(value)), self.places) if self.metric == "cost" else compact_count(value)
+
+    def tick(self, value: float, step: float) -> str:
+        """An axis label: costs with as many decimals as the step needs, no more."""
+        if self.metric != "cost":
+            return compact_count(value)
+        decimals = max(2, -math.floor(math.log10(step)))
+        return f"${value:,.{decimals}f}"
 
 
 def usage_chart(report: dict[str, Any], metric: str, layout: ChartLayout = WIDE) -> Chart:
     """Columns per day, or horizontal bars per model or bot, of cost (USD) or tokens (in + out)."""
     rows = report["rows"]
-    what = "Cost" if metric == "cost" else "Tokens"
-    places = usage_cost_places(report)
+    measure = _Measure(metric, usage_cost_places(report))
     if report["group_by"] == "day":
-        return _day_columns(layout, rows, metric, what, places, report["start"], report["end"])
-    return _group_bars(layout, rows[:CHART_MAX_BARS], metric, what, places, report["group_by"], len(rows))
+        return _day_columns(layout, rows, measure, report["start"], report["end"])
+    return _group_bars(layout, rows[:CHART_MAX_BARS], measure, report["group_by"], len(rows))
 
 
 def _day_columns(
-    layout: ChartLayout,
-    rows: list[dict[str, Any]],
-    metric: str,
-    what: str,
-    places: int,
-    start: date,
-    end: date,
+    layout: ChartLayout, rows: list[dict[str, Any]], measure: _Measure, start: date, end: date
 ) -> Chart:
     chart = Chart(
         layout=layout,
         orientation="columns",
         height=layout.column_height,
-        title=f"{what} per day, {short_day(start, year=True)} to {short_day(end, year=True)}",
+        title=f"{measure.name} per day, {short_day(start, year=True)} to {short_day(end, year=True)}",
         plot_left=layout.axis_width,
         plot_right=layout.width - 8,
         plot_top=12,
         plot_bottom=layout.column_height - 28,
     )
-    values = [_metric(row, metric) for row in rows]
+    values = [measure.of(row) for row in rows]
     step = nice_step(max(values, default=0) / 4)
     top = step * 4
     plot_height = chart.plot_bottom - chart.plot_top
     for index in range(5):
         chart.ticks.append(
-            ChartTick(chart.plot_bottom - plot_height * index / 4, tick_label(step * index, step, metric))
+            ChartTick(chart.plot_bottom - plot_height * index / 4, measure.tick(step * index, step))
         )
     slot = (chart.plot_right - chart.plot_left) / max(len(rows), 1)
     bar_width = max(slot * 0.68, 1.0)
@@ -241,16 +246,16 @@ def _day_columns(
                 y=round(chart.plot_bottom - height, 2),
                 width=round(bar_width, 2),
                 height=round(height, 2),
-                title=f"{short_day(day)}: {chart_value_label(value, metric, places)}, {row['calls']} calls",
+                title=f"{short_day(day)}: {measure.label(value)}, {row['calls']} calls",
             )
         )
         if index % label_every == 0:
             chart.axis_labels.append(ChartTick(round(center, 2), short_day(day)))
     busiest = max(zip(values, rows, strict=True), key=lambda pair: pair[0], default=None)
-    total = chart_value_label(sum(values), metric, places)
-    chart.description = f"{what} for each of {len(rows)} days; in total {total}." + (
+    total = measure.label(sum(values))
+    chart.description = f"{measure.name} for each of {len(rows)} days; in total {total}." + (
         f" The highest day is {short_day(date.fromisoformat(busiest[1]['key']))} with "
-        f"{chart_value_label(busiest[0], metric, places)}."
+        f"{measure.label(busiest[0])}."
         if busiest and busiest[0]
         else ""
     )
@@ -258,23 +263,17 @@ def _day_columns(
 
 
 def _group_bars(
-    layout: ChartLayout,
-    rows: list[dict[str, Any]],
-    metric: str,
-    what: str,
-    places: int,
-    group_by: str,
-    total_rows: int,
+    layout: ChartLayout, rows: list[dict[str, Any]], measure: _Measure, group_by: str, total_rows: int
 ) -> Chart:
     chart = Chart(
         layout=layout,
         orientation="bars",
         height=max(len(rows), 1) * layout.row_height + 4,
-        title=f"{what} per {group_by}",
+        title=f"{measure.name} per {group_by}",
         plot_left=layout.label_width,
         plot_right=layout.width - layout.value_width,
     )
-    values = [_metric(row, metric) for row in rows]
+    values = [measure.of(row) for row in rows]
     top = max(values, default=0) or 1.0
     span = chart.plot_right - chart.plot_left
     for index, (row, value) in enumerate(zip(rows, values, strict=True)):
@@ -289,19 +288,17 @@ def _group_bars(
                 y=y,
                 width=round(width, 2),
                 height=20,
-                title=f"{row['label']}: {chart_value_label(value, metric, places)}, {row['calls']} calls",
+                title=f"{row['label']}: {measure.label(value)}, {row['calls']} calls",
                 label=label,
                 label_x=layout.label_width - 10,
                 label_y=y + 14.5,
-                value_label=chart_value_label(value, metric, places),
+                value_label=measure.label(value),
                 value_x=layout.width - 4,
             )
         )
     shown = f"the {len(rows)} highest of {total_rows}" if total_rows > len(rows) else f"{len(rows)}"
-    chart.description = f"{what} for {shown} {group_by}s, highest first." + (
-        f" The highest is {rows[0]['label']} with {chart_value_label(values[0], metric, places)}."
-        if rows
-        else ""
+    chart.description = f"{measure.name} for {shown} {group_by}s, highest first." + (
+        f" The highest is {rows[0]['label']} with {measure.label(values[0])}." if rows else ""
     )
     return chart
 
@@ -316,6 +313,3 @@ def present_usage_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         day = date.fromisoformat(row["key"]) if report["group_by"] == "day" else None
         rows.append({**row, "day": day, "cost_label": cost_label(row["cost_usd"], places)})
     return rows
-
-
-# --- models page ------------------------------------------------------------------------------------
