@@ -326,11 +326,7 @@ def custom_model_create(
 @runs_in_actor_tenant
 def custom_model_delete(*, actor: Actor, custom_model_id: uuid.UUID) -> None:
     actor.require(Role.ADMIN, "remove models")
-    model = selectors.custom_model_list(tenant=actor.tenant).filter(pk=custom_model_id).first()
-    if model is None:
-        from core.errors import NotFound
-
-        raise NotFound("No such model.")
+    model = selectors.custom_model_get(tenant=actor.tenant, custom_model_id=custom_model_id)
     audit(actor, action="custom_model.deleted", target=model, changes={"model": model.model_name})
     _forget_models(actor.tenant, {model.ref})
     model.delete()
