@@ -13,6 +13,7 @@ from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 from core.errors import NotFound, ValidationFailed
+from core.identifiers import one_by_id
 from providers.models import (
     CustomModel,
     FoundationModel,
@@ -74,10 +75,9 @@ def credential_list(*, tenant: Tenant) -> QuerySet[ProviderCredential]:
 
 
 def credential_get(*, tenant: Tenant, credential_id: uuid.UUID | str) -> ProviderCredential:
-    credential = ProviderCredential.objects.for_tenant(tenant).filter(pk=credential_id).first()
-    if credential is None:
-        raise NotFound("No such provider credential.")
-    return credential
+    return one_by_id(
+        ProviderCredential.objects.for_tenant(tenant), credential_id, missing="No such provider credential."
+    )
 
 
 def credential_for_provider(*, tenant: Tenant, provider: str) -> ProviderCredential | None:
@@ -102,10 +102,7 @@ def model_get(*, tenant: Tenant, ref: str) -> ResolvedModel:
     """Resolve a model reference for this tenant, with the credential its calls will use."""
     provider, _, name = ref.partition(":")
     if provider == "custom":
-        try:
-            custom = custom_model_list(tenant=tenant).get(pk=uuid.UUID(name))
-        except (ValueError, CustomModel.DoesNotExist):
-            raise NotFound(f"No such model “{ref}”.") from None
+        custom = one_by_id(custom_model_list(tenant=tenant), name, missing=f"No such model “{ref}”.")
         return ResolvedModel(
             ref=ref,
             provider=Provider.OPENAI_COMPATIBLE,
@@ -355,10 +352,7 @@ def _day(value: date) -> str:
 
 
 def custom_model_get(*, tenant: Tenant, custom_model_id: uuid.UUID | str) -> CustomModel:
-    model = custom_model_list(tenant=tenant).filter(pk=custom_model_id).first()
-    if model is None:
-        raise NotFound("No such model.")
-    return model
+    return one_by_id(custom_model_list(tenant=tenant), custom_model_id, missing="No such model.")
 
 
 def usage_report(

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core.database import save_or_conflict
 from core.errors import Conflict, ValidationFailed
 from providers import crypto, selectors
 from providers.models import (
@@ -170,14 +171,7 @@ def credential_create(
     )
     credential.base_url = validate_endpoint_url(base_url) if provider == Provider.OPENAI_COMPATIBLE else ""
     _store_key(credential, api_key)
-    try:
-        with transaction.atomic():
-            credential.save()
-    except IntegrityError:
-        raise Conflict(
-            f"A credential named “{credential.name}” already exists.",
-            field_errors={"name": ["Already used."]},
-        ) from None
+    save_or_conflict(credential, message=f"A credential named “{credential.name}” already exists.")
     audit(
         actor,
         action="provider_credential.created",

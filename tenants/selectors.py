@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
 
-from django.db.models import F, Model, QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from core.errors import NotFound
+from core.identifiers import one_by_id
 from tenants.context import unscoped
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Tenant, User
-
-RowT = TypeVar("RowT", bound=Model)
-
-
-def _one(rows: QuerySet[RowT], pk: uuid.UUID | str, missing: str) -> RowT:
-    """The row with this id among ``rows``, else NotFound with the ``missing`` message."""
-    row = rows.filter(pk=pk).first()
-    if row is None:
-        raise NotFound(missing)
-    return row
 
 
 def tenant_get(*, tenant_id: uuid.UUID | str) -> Tenant:
     """The tenant whose context is active (tasks and streamed responses, which start from its id)."""
-    return _one(Tenant.objects.all(), tenant_id, "No such organisation.")
+    return one_by_id(Tenant.objects.all(), tenant_id, missing="No such organisation.")
 
 
 def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
@@ -33,7 +22,7 @@ def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
 
 
 def membership_get(*, tenant: Tenant, membership_id: uuid.UUID | str) -> Membership:
-    return _one(membership_list(tenant=tenant), membership_id, "No such member.")
+    return one_by_id(membership_list(tenant=tenant), membership_id, missing="No such member.")
 
 
 def membership_of_user(*, tenant_id: uuid.UUID | str, user: User) -> Membership | None:
@@ -61,7 +50,7 @@ def invitation_list(*, tenant: Tenant) -> QuerySet[Invitation]:
 
 
 def invitation_get(*, tenant: Tenant, invitation_id: uuid.UUID | str) -> Invitation:
-    return _one(Invitation.objects.for_tenant(tenant), invitation_id, "No such invitation.")
+    return one_by_id(Invitation.objects.for_tenant(tenant), invitation_id, missing="No such invitation.")
 
 
 def invitation_preview(*, token_hash: str) -> Invitation | None:
@@ -80,7 +69,7 @@ def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
 
 
 def api_key_get(*, tenant: Tenant, api_key_id: uuid.UUID | str) -> ApiKey:
-    return _one(ApiKey.objects.for_tenant(tenant), api_key_id, "No such API key.")
+    return one_by_id(ApiKey.objects.for_tenant(tenant), api_key_id, missing="No such API key.")
 
 
 def api_key_by_secret_hash(*, secret_hash: str) -> ApiKey | None:
