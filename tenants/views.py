@@ -360,16 +360,18 @@ class SettingsPage(TenantFormView):
             for m in selectors.membership_list(tenant=self.tenant).exclude(role=Role.OWNER)
         ]
 
-    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+    def render_page(self, *, status: int = 200, **forms: Form) -> HttpResponse:
         choices = self.heir_choices
         context = {
-            "form": OrganisationForm(initial={"name": self.tenant.name}),
-            "transfer_form": TransferOwnershipForm(choices=choices),
-            "delete_form": DeleteOrganisationForm(),
+            "form": forms.get("form") or OrganisationForm(initial={"name": self.tenant.name}),
+            "transfer_form": forms.get("transfer_form") or TransferOwnershipForm(choices=choices),
+            "delete_form": forms.get("delete_form") or DeleteOrganisationForm(),
             "has_other_members": bool(choices),
-            self.form_slot: form,
         }
         return render(self.request, self.template_name, context, status=status)
+
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        return self.render_page(status=status, **{self.form_slot: form})
 
     def success_url(self, result: Any) -> str:
         return reverse("dashboard:settings")
