@@ -213,7 +213,7 @@ class _Meter:
         if self.first_text_at is None:
             self.first_text_at = time.monotonic()
 
-    def failed(self, error: ProviderError) -> None:
+    def log_failure(self, error: ProviderError) -> None:
         logger.warning(
             "Model call failed: tenant=%s model=%s code=%s: %s",
             self.tenant_id,
@@ -227,7 +227,7 @@ class _Meter:
         attempt is metered as an error and the reason raised."""
         unusable = self.target.unusable
         if unusable is not None:
-            self.failed(unusable)
+            self.log_failure(unusable)
             await self.record(CallOutcome.ERROR, unusable.code)
             raise unusable
 
@@ -247,7 +247,7 @@ class _Meter:
             outcome, error_code = CallOutcome.OK, ""
         except ProviderError as error:
             error_code = error.code
-            self.failed(error)
+            self.log_failure(error)
             raise
         except asyncio.CancelledError:
             outcome, error_code = CallOutcome.CANCELLED, ""
@@ -317,7 +317,7 @@ async def _metered_stream(
         outcome, error_code = CallOutcome.OK, ""
     except ProviderError as error:
         error_code = error.code
-        meter.failed(error)
+        meter.log_failure(error)
         raise
     except (asyncio.CancelledError, GeneratorExit):
         # The visitor left (the generator was closed) or the task was cancelled: meter what was used.
