@@ -9,9 +9,11 @@ variable unset, one key is generated once under ``var/``.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.db.models import QuerySet
 
 
 class DecryptionFailed(Exception):
@@ -48,3 +50,15 @@ def reencrypt(token: str) -> str:
         return _fernet().rotate(token.encode()).decode()
     except InvalidToken:
         raise DecryptionFailed("no configured encryption key decrypts this value") from None
+
+
+def reencrypt_column(queryset: QuerySet[Any], field: str) -> int:
+    """Re-encrypt ``field`` of every row of ``queryset`` that holds a value, under the current primary
+    key (after a key rotation), each row locked while it changes; how many rows changed. The caller
+    decides the scope (a platform rotation spans every tenant)."""
+    count = 0
+    for row in queryset.exclude(**{field: ""}).select_for_update():
+        setattr(row, field, reencrypt(getattr(row, field)))
+        row.save(update_fields=[field])
+        count += 1
+    return count

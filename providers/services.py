@@ -255,13 +255,8 @@ def reencrypt_all_credentials() -> int:
     """Re-encrypt every stored key under the current primary key (after a key rotation)."""
     from tenants.context import unscoped
 
-    count = 0
     with unscoped(reason="platform key rotation re-encrypts every tenant's provider keys"):
-        for credential in ProviderCredential.objects.exclude(encrypted_api_key="").select_for_update():
-            credential.encrypted_api_key = crypto.reencrypt(credential.encrypted_api_key)
-            credential.save(update_fields=["encrypted_api_key"])
-            count += 1
-    return count
+        return crypto.reencrypt_column(ProviderCredential.objects.all(), "encrypted_api_key")
 
 
 # --- custom models and settings ---------------------------------------------------------------------

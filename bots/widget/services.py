@@ -46,10 +46,5 @@ def bot_clear_identity_secret(*, actor: Actor, bot_id: uuid.UUID | str) -> Bot:
 
 def reencrypt_identity_secrets() -> int:
     """Re-encrypt every bot's identity secret under the current primary key (after a key rotation)."""
-    count = 0
     with unscoped(reason="platform key rotation re-encrypts every tenant's identity secrets"):
-        for bot in Bot.objects.exclude(identity_secret="").select_for_update():
-            bot.identity_secret = crypto.reencrypt(bot.identity_secret)
-            bot.save(update_fields=["identity_secret"])
-            count += 1
-    return count
+        return crypto.reencrypt_column(Bot.objects.all(), "identity_secret")
