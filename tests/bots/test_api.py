@@ -40,11 +40,11 @@ from providers import services as provider_services
 from providers.models import TenantModelSettings, UsageRecord
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.conftest import api_client
-from tests.factories import World, make_world
+from tests.clients import api_client
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
 from tests.stubs.openai_stub import model_version as openai_version
+from tests.tenants.factories import World, make_world
 
 PROBLEM = "application/problem+json"
 OPENAI_KEY = "sk-test-openai-key-0123456789"

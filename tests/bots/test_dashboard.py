@@ -35,7 +35,7 @@ from providers import services as provider_services
 from providers.models import TenantModelSettings
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.factories import World, make_world
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db
 

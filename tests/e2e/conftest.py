@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Response, sync_playwright
 
-from tests.conftest import ARTIFACTS, running_server
+from tests.processes import ARTIFACTS, running_server
 
 # Playwright's sync API keeps an event loop on the test thread; the test's own ORM calls are still
 # plain synchronous calls, so Django's async-safety guard must be told so.

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant
 from tests.e2e.conftest import screenshot
-from tests.factories import UserFactory
+from tests.tenants.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -16,9 +16,9 @@ from providers import services
 from providers.models import UsageRecord
 from tenants.context import tenant_context
 from tenants.models import Tenant
-from tests.conftest import ARTIFACTS
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_dashboard import sign_up
+from tests.processes import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

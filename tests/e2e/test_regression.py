@@ -28,9 +28,9 @@ from providers import services as provider_services
 from tenants.actors import Actor
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant, User
-from tests.conftest import running_server, start_worker, stop_worker
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_dashboard import sign_up
+from tests.processes import running_server, start_worker, stop_worker
 from tests.stubs.openai_stub import OpenAIStub
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -34,11 +34,11 @@ from knowledge import services as knowledge_services
 from knowledge.models import Document, DocumentStatus
 from providers import services as provider_services
 from tenants.context import tenant_context
-from tests.conftest import ARTIFACTS, running_server
 from tests.e2e.conftest import screenshot
 from tests.e2e.widget_site import HELP_ARTICLE, HOSTILE_CSS, WidgetSite, shop_page
-from tests.factories import World, make_world
+from tests.processes import ARTIFACTS, running_server
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

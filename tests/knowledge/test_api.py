@@ -21,8 +21,8 @@ from knowledge import pipeline, services
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceFile
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.conftest import api_client
-from tests.factories import World
+from tests.clients import api_client
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 

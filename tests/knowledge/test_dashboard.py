@@ -18,7 +18,7 @@ from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from providers import services as provider_services
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.factories import World
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 

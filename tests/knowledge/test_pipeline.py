@@ -19,9 +19,9 @@ from knowledge import pipeline, selectors, services, tasks
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from providers import services as provider_services
 from tenants.context import tenant_context
-from tests.factories import World, make_world
 from tests.knowledge import corpus
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 OPENAI_KEY = "sk-test-openai-key-0123456789"
 

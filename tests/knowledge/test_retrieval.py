@@ -25,9 +25,9 @@ from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, Ret
 from knowledge.retrieval import SearchResult, search
 from providers.models import UsageRecord
 from tenants.context import tenant_context, unscoped
-from tests.conftest import ARTIFACTS
-from tests.factories import World
 from tests.knowledge.retrieval_corpus import ARTICLES, QUESTIONS, Article
+from tests.processes import ARTIFACTS
+from tests.tenants.factories import World
 
 LOCAL_MODEL = "local:all-MiniLM-L6-v2"
 CORPUS_NAMESPACE = uuid.UUID("5f0c6d1e-8a57-4a43-9d59-6f1f0f3f8e21")

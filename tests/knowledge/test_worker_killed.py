@@ -17,9 +17,9 @@ import pytest
 from knowledge import services, tasks
 from knowledge.models import Document
 from tenants.context import tenant_context
-from tests.conftest import start_worker, stop_worker
-from tests.factories import make_world
 from tests.knowledge.test_pipeline import assert_one_set_of_chunks, many_paragraphs, wait_until_settled
+from tests.processes import start_worker, stop_worker
+from tests.tenants.factories import make_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,8 +19,8 @@ from providers import crypto, selectors, services
 from providers.models import CustomModel, FoundationModel, ProviderCredential, UsageRecord
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.conftest import api_client
-from tests.factories import World
+from tests.clients import api_client
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 

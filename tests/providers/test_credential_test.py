@@ -11,11 +11,11 @@ from providers import services
 from providers.gateway import credential_test
 from providers.models import ProviderCredential
 from tenants.models import Role
-from tests.factories import World
 from tests.providers.conftest import ANTHROPIC_KEY, OPENAI_KEY, closed_port_url
 from tests.stubs import Fault
 from tests.stubs.anthropic_stub import AnthropicStub
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World
 
 
 def add_credential(world: World, provider: str, api_key: str = "", base_url: str = "") -> ProviderCredential:

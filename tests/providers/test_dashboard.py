@@ -19,7 +19,6 @@ from providers import selectors, services
 from providers.models import CustomModel, FoundationModel, ProviderCredential
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.factories import World
 from tests.providers.test_api import (
     ENDPOINT,
     SECRET,
@@ -29,6 +28,7 @@ from tests.providers.test_api import (
     provider_rows,
     record_usage,
 )
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 

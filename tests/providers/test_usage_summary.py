@@ -12,7 +12,7 @@ from django.utils import timezone
 from providers import selectors, services
 from providers.models import UsageRecord
 from tenants.context import tenant_context
-from tests.factories import make_world
+from tests.tenants.factories import make_world
 
 pytestmark = pytest.mark.django_db
 

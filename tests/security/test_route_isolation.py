@@ -34,8 +34,8 @@ from providers import services as provider_services
 from tenants import services
 from tenants.context import tenant_context, unscoped
 from tenants.models import AuditEvent, Role, TenantOwnedModel
-from tests.conftest import api_client
-from tests.factories import World, make_world
+from tests.clients import api_client
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,9 @@ import pytest
 from django.test import Client
 
 from bots import services
-from tests.factories import make_world
 from tests.security.test_route_authentication import PUBLIC, concrete
 from tests.security.test_route_isolation import route_templates
+from tests.tenants.factories import make_world
 
 pytestmark = pytest.mark.django_db
 

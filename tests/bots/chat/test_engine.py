@@ -23,9 +23,9 @@ from knowledge import services as knowledge_services
 from providers import services as provider_services
 from providers.models import TenantModelSettings, UsageRecord
 from tenants.context import tenant_context
-from tests.factories import World, make_world
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -25,10 +25,11 @@ from providers import services as provider_services
 from providers.models import TenantModelSettings, UsageRecord
 from tenants.context import tenant_context
 from tenants.models import Role
-from tests.conftest import api_client, running_server
-from tests.factories import World, make_world
+from tests.clients import api_client
+from tests.processes import running_server
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

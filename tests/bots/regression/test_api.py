@@ -41,9 +41,9 @@ from tests.bots.regression.test_runs import (
     three_cases,
 )
 from tests.bots.test_api import assert_problem, patch_json, post_json, record_turn
-from tests.conftest import api_client
-from tests.factories import World, make_world
+from tests.clients import api_client
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 API = "/api/v1"
 SUITE_FIELDS = {

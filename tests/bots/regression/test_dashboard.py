@@ -44,8 +44,8 @@ from tests.bots.regression.test_runs import (
     three_cases,
 )
 from tests.bots.test_dashboard import HOSTILE, conversation, member_client, text_of
-from tests.factories import World, make_world
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db
 

@@ -34,10 +34,10 @@ from knowledge.models import Chunk, KnowledgeBase
 from providers import services as provider_services
 from providers.models import UsageRecord
 from tenants.context import tenant_context
-from tests.conftest import WorkerProcess, start_worker, stop_worker
-from tests.factories import World, make_world
+from tests.processes import WorkerProcess, start_worker, stop_worker
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -23,7 +23,7 @@ from bots.widget import rules as widget_rules
 from providers import crypto
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.factories import World, make_world
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db
 

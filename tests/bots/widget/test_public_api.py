@@ -37,9 +37,9 @@ from tests.bots.test_api import (
     sse_events,
     streamed_body,
 )
-from tests.factories import World, make_world
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 SITE = "https://shop.example.com"
 ELSEWHERE = "https://evil.example.net"
