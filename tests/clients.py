@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from tests.tenants.factories import World
 
 PROBLEM = "application/problem+json"
+# What a visitor, a document or a model may write: every page must show it escaped.
+HOSTILE = "<script>alert('owned')</script>"
 
 
 def api_client(secret: str) -> Client:
