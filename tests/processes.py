@@ -150,7 +150,7 @@ def running_server(*, log_name: str, **env: str) -> Iterator[str]:
             try:
                 urllib.request.urlopen(f"{url}/app/sign-in/", timeout=2).close()
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # a busy machine: not up yet
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the server did not start; see {log_path}") from None
                 time.sleep(0.2)
