@@ -2,35 +2,45 @@
 
 Tests never share a Celery queue or cache keys with a ``make run`` on the same machine: the suite uses
 its own queue (consumed only by the worker process started here) and its own cache key prefix.
+
+Where things are (a newcomer's map; tests/ mirrors the apps):
+
+- fixtures: this file holds what every app uses (``world``, ``other_world``, ``owner_client``, API
+  clients by role ``editor``/``viewer``/``admin``, ``celery_worker``, ``clock``, ``anyio_backend``,
+  ``db_thread_cleanup``); each app's ``conftest.py`` holds that app's (stubs, settings, data). A fixture
+  one module alone uses may stay in that module; once a second module needs it, it moves to the
+  nearest conftest. Conftests are never imported: ask for their fixtures by name.
+- factories: ``tests/<app>/factories.py`` make data through the app's services (``make_world``,
+  ``make_knowledge_base``, ``make_bot``, ``make_suite``, ...), so tests meet the real rules.
+- helpers that are neither: ``tests/clients.py`` (API and dashboard clients, problem+json checks),
+  ``tests/processes.py`` (workers and servers the suite starts), ``tests/<app>/helpers.py``,
+  ``tests/stubs/`` (the providers' wire-format stub servers), ``tests/e2e/pages.py``.
+- no test module imports another test module (tests/test_suite_layout.py checks it).
 """
 
 from __future__ import annotations
 
+import math
 import os
-import socket
-import subprocess
-import sys
+import secrets
 import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import quote
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.test import Client
 
 from config.celery import app as celery_app
-from tests.factories import World, make_world
+from core.clock import ManualClock, use
+from tenants.models import Role
+from tests.clients import api_client
+from tests.processes import TEST_QUEUE, start_worker, stop_worker
+from tests.tenants.factories import World, make_world
 
-ROOT = Path(__file__).resolve().parent.parent
-TEST_QUEUE = f"groundwork-test-{os.getpid()}"
-ARTIFACTS = ROOT / "test-artifacts"
+DAY_SECONDS = 86_400
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -69,139 +79,6 @@ def _drop_abandoned_test_databases() -> None:
                 cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def child_environment(**extra: str) -> dict[str, str]:
-    """The environment for a process the suite starts (worker, web server, manage.py): the test
-    database and Redis, the suite's own queue (so a web server under test enqueues where the test worker
-    listens, and a ``make run`` worker never takes the suite's tasks), and this process's secrets, so
-    it encrypts and signs exactly as the tests do."""
-    from django.db import connection
-
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_TASK_DEFAULT_QUEUE": TEST_QUEUE,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        **extra,
-    }
-
-
-def database_url(settings_dict: dict[str, Any]) -> str:
-    """A libpq URL for Django's (test) database, for child processes such as the worker."""
-    user = quote(settings_dict["USER"] or "", safe="")
-    password = quote(settings_dict.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else f"{user}@"
-    host = settings_dict.get("HOST") or ""
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    url = f"postgresql://{credentials}{host}{port}/{settings_dict['NAME']}"
-    socket_dir = (settings_dict.get("OPTIONS") or {}).get("host")
-    return f"{url}?host={quote(socket_dir)}" if socket_dir else url
-
-
-@dataclass
-class WorkerProcess:
-    """A Celery worker started by the suite: its process, its name, and the log it writes."""
-
-    process: subprocess.Popen[bytes]
-    hostname: str
-    log_path: Path
-
-
-def start_worker(*, queue: str, log_name: str, **env: str) -> WorkerProcess:
-    """Start a real worker process on the test database, consuming ``queue``, and wait until it answers."""
-    hostname = f"test-worker-{uuid.uuid4().hex[:8]}@localhost"
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / log_name
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "-Q",
-                queue,
-                "-n",
-                hostname,
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=ROOT,
-            env=child_environment(CELERY_TASK_DEFAULT_QUEUE=queue, **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    # Ready is what the worker logs once it consumes. (A ping would go unanswered while a solo worker
-    # is busy with a task it took at once, such as a redelivered one.)
-    deadline = time.monotonic() + 90
-    while f"{hostname} ready.".encode() not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the test worker did not start; see {log_path}")
-        time.sleep(0.1)
-    return WorkerProcess(process=process, hostname=hostname, log_path=log_path)
-
-
-def stop_worker(worker: WorkerProcess) -> None:
-    worker.process.terminate()
-    try:
-        worker.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.process.kill()
-        worker.process.wait()
-
-
-@contextmanager
-def running_server(*, log_name: str, **env: str) -> Iterator[str]:
-    """The real ASGI server (uvicorn, as in production) on the test database, in its own process; yields
-    its URL once it answers. Tests talking to it need ``transactional_db``: it sees only committed rows."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / log_name
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=child_environment(**env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/app/sign-in/", timeout=2).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start; see {log_path}") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
     """A real Celery worker process on the test database and the suite's own queue.
@@ -228,12 +105,55 @@ def other_world(db: None) -> World:
     return make_world("Globex")
 
 
-def api_client(secret: str) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-
-
 @pytest.fixture
 def owner_client(world: World) -> Client:
     client = Client()
     client.force_login(world.owner)
     return client
+
+
+@pytest.fixture
+def editor(world: World) -> Client:
+    """A REST API client with an editor's key of ``world``."""
+    return api_client(world.api_key(role=Role.EDITOR, name="editor")[1])
+
+
+@pytest.fixture
+def viewer(world: World) -> Client:
+    """A REST API client with a viewer's key of ``world``."""
+    return api_client(world.api_key(role=Role.VIEWER, name="viewer")[1])
+
+
+@pytest.fixture
+def admin(world: World) -> Client:
+    """A REST API client with an admin's key of ``world``."""
+    return api_client(world.api_key(role=Role.ADMIN, name="admin")[1])
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # Django's async support (asgiref) is asyncio's
+
+
+@pytest.fixture
+async def db_thread_cleanup() -> AsyncIterator[None]:
+    """Close the connection sync_to_async's worker thread opened, so no session outlives the test."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    """Time that stands still until the test moves it (``clock.advance(seconds)``), for the rules that
+    decide by elapsed time (``core.clock``): rate-limit windows and expiring widget tokens. No test sleeps
+    for them.
+
+    It starts at a midnight (UTC), where a window of every period begins, on a day of its own in the
+    future: rate-limit counters are shared by every test process on this machine (Redis), and a day no
+    other clock starts on has windows no other test counts in. The clock is this process's only; a
+    worker or server the test started keeps real time.
+    """
+    next_midnight = math.ceil(time.time() / DAY_SECONDS) * DAY_SECONDS
+    manual = ManualClock(start=next_midnight + (1 + secrets.randbelow(100_000)) * DAY_SECONDS)
+    with use(manual):
+        yield manual

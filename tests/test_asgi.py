@@ -103,8 +103,3 @@ async def test_the_application_refuses_a_declared_oversize_body_without_reading_
     assert conversation.read == 0
     headers = dict(next(m["headers"] for m in conversation.sent if m["type"] == "http.response.start"))
     assert headers[b"content-type"] == b"application/problem+json"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

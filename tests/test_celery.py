@@ -11,7 +11,7 @@ from config.celery import ping
 from tenants.context import tenant_context, unscoped
 from tenants.models import Invitation
 from tenants.tasks import purge_expired_invitations_task
-from tests.factories import make_world
+from tests.tenants.factories import make_world
 
 
 def test_a_task_round_trips_through_a_real_worker(celery_worker: str) -> None:

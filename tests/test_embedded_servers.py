@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 
 def embedded(var_dir: Path, command: str) -> dict[str, str]:

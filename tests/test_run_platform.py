@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 
 def free_port() -> int:

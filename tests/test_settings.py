@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 EXTERNAL = {
     "DATABASE_URL": "postgresql://app@db.example.internal/app",

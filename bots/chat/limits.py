@@ -5,17 +5,19 @@ MULTI/EXEC transaction, so N concurrent requests against a limit of L see exactl
 web process serves them. Fixed windows allow up to twice the rate across a window boundary; for
 protecting a budget and a provider account from a flood that is enough, and each check is one round
 trip.
+
+Windows are counted on ``core.clock``, so a test moves time forward instead of waiting for one to close.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 
 import redis
 from django.conf import settings
 
+from core import clock
 from core.errors import RateLimited
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -40,7 +42,8 @@ def _client() -> redis.Redis:
 
 def hit(scope: str, subject: str, rate: Rate) -> int:
     """Count one request of ``subject`` in ``scope``; returns 0 if allowed, else seconds to wait."""
-    window = int(time.time() // rate.seconds)
+    now = clock.epoch_seconds()
+    window = int(now // rate.seconds)
     key = f"groundwork:rate:{scope}:{subject}:{window}"
     with _client().pipeline(transaction=True) as pipeline:
         pipeline.incr(key)
@@ -48,7 +51,7 @@ def hit(scope: str, subject: str, rate: Rate) -> int:
         count, _ = pipeline.execute()
     if int(count) <= rate.count:
         return 0
-    return max(1, rate.seconds - int(time.time()) % rate.seconds)
+    return max(1, rate.seconds - int(now) % rate.seconds)
 
 
 def check_chat_rates(*, bot_id: str, visitor: str = "", ip: str = "") -> None:

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core import signing
 
 from bots.models import Bot, BotStatus
+from core import clock
 from core.errors import GroundworkError
 from providers import crypto
 
@@ -79,14 +80,16 @@ def check_published(bot: Bot, *, preview: bool) -> None:
 
 def preview_token(bot: Bot) -> str:
     """For the tenant's own pages: the widget of this bot, even as a draft, from Groundwork's origin."""
-    return signing.dumps({"b": str(bot.pk)}, salt=PREVIEW_SALT)
+    return clock.TimestampSigner(salt=PREVIEW_SALT).sign_object({"b": str(bot.pk)})
 
 
 def is_preview(bot: Bot, token: str | None) -> bool:
     if not token:
         return False
     try:
-        payload = signing.loads(token, salt=PREVIEW_SALT, max_age=settings.WIDGET_PREVIEW_SECONDS)
+        payload = clock.TimestampSigner(salt=PREVIEW_SALT).unsign_object(
+            token, max_age=settings.WIDGET_PREVIEW_SECONDS
+        )
     except signing.BadSignature:
         return False
     return isinstance(payload, dict) and payload.get("b") == str(bot.pk)
@@ -99,7 +102,7 @@ def session_token(session: VisitorSession) -> str:
         "v": session.visitor_id,
         "p": session.preview,
     }
-    return signing.dumps(payload, salt=SESSION_SALT)
+    return clock.TimestampSigner(salt=SESSION_SALT).sign_object(payload)
 
 
 def session_from_token(bot: Bot, token: str | None) -> VisitorSession:
@@ -107,7 +110,9 @@ def session_from_token(bot: Bot, token: str | None) -> VisitorSession:
     if not token:
         raise WidgetRefused(401, "Start a chat session first.")
     try:
-        payload = signing.loads(token, salt=SESSION_SALT, max_age=settings.WIDGET_SESSION_SECONDS)
+        payload = clock.TimestampSigner(salt=SESSION_SALT).unsign_object(
+            token, max_age=settings.WIDGET_SESSION_SECONDS
+        )
     except signing.SignatureExpired:
         raise WidgetRefused(401, "Your chat session has expired; start a new one.") from None
     except signing.BadSignature:

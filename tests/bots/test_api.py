@@ -13,11 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 import threading
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,169 +31,40 @@ from bots.chat import selectors as chat_selectors
 from bots.chat import services as chat_services
 from bots.chat.streaming import EventStreamResponse
 from bots.models import Bot, Conversation, Message
-from knowledge import pipeline
-from knowledge import services as knowledge_services
-from knowledge.models import Document, KnowledgeBase
+from core.clock import ManualClock
+from knowledge.models import Document
 from providers import services as provider_services
 from providers.models import TenantModelSettings, UsageRecord
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.conftest import api_client
-from tests.factories import World, make_world
+from tests.bots.factories import make_bot, record_turn
+from tests.bots.helpers import REFUNDS, messages_of, sse_events, streamed_body
+from tests.clients import api_client, assert_problem, patch_json, post_json
+from tests.knowledge.factories import ingested_knowledge_base, make_knowledge_base
+from tests.providers.factories import use_openai
+from tests.providers.helpers import OPENAI_MODEL
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
 from tests.stubs.openai_stub import model_version as openai_version
+from tests.tenants.factories import World, make_world
 
-PROBLEM = "application/problem+json"
-OPENAI_KEY = "sk-test-openai-key-0123456789"
-OPENAI_MODEL = "openai:gpt-4o-mini"
-REFUNDS = (
-    "# Refunds\n\nRefunds for card payments take five working days after we receive the returned item.\n\n"
-    "## Exchanges\n\nExchanges for another size are free within thirty days of delivery."
-)
 STUB_ANSWER = "Card refunds take five working days [1]."
 
 
-# --- fixtures and helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # Django's async support (asgiref) is asyncio's
-
-
-def closed_port_url(path: str = "") -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}{path}"
+# --- fixtures -----------------------------------------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
-def offline_models(settings: Any) -> Iterator[None]:
-    """No test reaches the internet: OpenAI's base URL is a closed local port unless a stub is started.
-    Generous rate limits, so that only the rate-limit test meets one."""
-    settings.OPENAI_API_KEY = ""
-    settings.ANTHROPIC_API_KEY = ""
-    settings.OPENAI_BASE_URL = closed_port_url("/v1")
-    settings.ANTHROPIC_BASE_URL = closed_port_url()
+def offline(offline_models: None, generous_rates: None, close_connections: None, settings: Any) -> None:
+    """No test reaches the internet, and a failing model call is not retried."""
     settings.MODEL_CALL_MAX_RETRIES = 0
     settings.MODEL_CALL_TIMEOUT_SECONDS = 10.0
-    settings.CHAT_RATE_PER_BOT = "1000/minute"
-    settings.CHAT_RATE_PER_VISITOR = "1000/minute"
-    settings.CHAT_RATE_PER_IP = "1000/minute"
-    yield
-    connections.close_all()  # the connections of sync_to_async's worker threads
 
 
 @pytest.fixture
-async def db_thread_cleanup() -> AsyncIterator[None]:
-    """Close the connection sync_to_async's worker thread opened, so no session outlives the test."""
-    yield
-    await sync_to_async(connections.close_all)()
-
-
-@pytest.fixture
-def openai_stub(settings: Any) -> Iterator[OpenAIStub]:
-    stub = OpenAIStub(api_key=OPENAI_KEY).start()
-    stub.answers["gpt-4o-mini"] = STUB_ANSWER
-    settings.OPENAI_BASE_URL = stub.base_url
-    yield stub
-    stub.stop()
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    return body
-
-
-def post_json(client: Client, path: str, body: Any) -> Any:
-    return client.post(path, body, content_type="application/json")
-
-
-def patch_json(client: Client, path: str, body: Any) -> Any:
-    return client.patch(path, body, content_type="application/json")
-
-
-def make_bot(world: World, name: str = "Helper", **settings: Any) -> Bot:
-    return services.bot_create(actor=world.actor(), name=name, **settings)
-
-
-def make_knowledge_base(world: World, name: str = "Help centre") -> KnowledgeBase:
-    return knowledge_services.knowledge_base_create(actor=world.actor(), name=name)
-
-
-def ingested_knowledge_base(world: World, *texts: str) -> KnowledgeBase:
-    """A knowledge base with ``texts`` run through the real pipeline (local embedder) in-process."""
-    base = make_knowledge_base(world)
-    for text in texts:
-        document = knowledge_services.document_add_text(
-            actor=world.actor(), knowledge_base_id=base.pk, text=text
-        )
-        assert pipeline.ingest(tenant_id=world.tenant.pk, document_id=document.pk) == "ready"
-    return base
-
-
-def use_openai(world: World) -> None:
-    provider_services.credential_create(
-        actor=world.actor(), provider="openai", name="OpenAI", api_key=OPENAI_KEY
-    )
-    provider_services.model_settings_update(actor=world.actor(), enabled_models=[OPENAI_MODEL])
-
-
-def record_turn(
-    world: World,
-    bot: Bot,
-    question: str,
-    answer: str,
-    *,
-    outcome: str = "answered",
-    channel: str = "api",
-    citations: list[dict[str, Any]] | None = None,
-) -> tuple[Conversation, Message]:
-    """A stored question and answer, through the services the engine uses."""
-    start = chat_services.chat_start(
-        tenant_id=world.tenant.pk, bot_id=bot.pk, question=question, channel=channel
-    )
-    message = chat_services.chat_record_answer(
-        tenant_id=world.tenant.pk,
-        conversation_id=start.conversation_id,
-        record=chat_services.AnswerRecord(content=answer, outcome=outcome, citations=citations),
-    )
-    with tenant_context(world.tenant.pk):
-        return Conversation.objects.get(pk=start.conversation_id), message
-
-
-def messages_of(world: World, conversation_id: str | uuid.UUID) -> list[Message]:
-    with tenant_context(world.tenant.pk):
-        return list(Message.objects.filter(conversation_id=conversation_id).order_by("created_at"))
-
-
-def sse_events(body: bytes) -> list[tuple[str, Any]]:
-    events = []
-    for block in body.decode().split("\n\n"):
-        if not block.strip():
-            continue
-        fields = dict(line.split(": ", 1) for line in block.split("\n"))
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
-
-
-async def streamed_body(response: Any) -> bytes:
-    return b"".join([chunk async for chunk in response.streaming_content])
-
-
-@pytest.fixture
-def editor(world: World) -> Client:
-    return api_client(world.api_key(role=Role.EDITOR, name="editor")[1])
-
-
-@pytest.fixture
-def viewer(world: World) -> Client:
-    return api_client(world.api_key(role=Role.VIEWER, name="viewer")[1])
+def openai_stub(openai_stub: OpenAIStub) -> OpenAIStub:
+    openai_stub.answers["gpt-4o-mini"] = STUB_ANSWER
+    return openai_stub
 
 
 BOT_OUTPUT_FIELDS = {
@@ -752,14 +621,12 @@ async def test_closing_an_event_stream_response_closes_the_events_behind_it() ->
     assert closed == [True]
 
 
-def _at_the_start_of_a_window() -> None:
-    """Fixed windows of a minute: fire well inside one, so that no boundary doubles the allowance."""
-    if time.time() % 60 > 45:
-        time.sleep(61 - time.time() % 60)
-
-
 @pytest.mark.django_db(transaction=True)
-def test_fifty_parallel_chats_against_a_limit_of_ten_get_at_most_ten_answers(settings: Any) -> None:
+def test_fifty_parallel_chats_against_a_limit_of_ten_get_at_most_ten_answers(
+    settings: Any, clock: ManualClock
+) -> None:
+    """Fixed windows of a minute: the clock stands still at the start of one, so that no boundary
+    doubles the allowance."""
     settings.CHAT_RATE_PER_BOT = "10/minute"
     world = make_world()
     bot = make_bot(world)
@@ -778,7 +645,6 @@ def test_fifty_parallel_chats_against_a_limit_of_ten_get_at_most_ten_answers(set
         finally:
             connections.close_all()
 
-    _at_the_start_of_a_window()
     threads = [threading.Thread(target=ask) for _ in range(50)]
     for thread in threads:
         thread.start()

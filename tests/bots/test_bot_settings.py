@@ -14,7 +14,8 @@ from bots.regression import services as regression_services
 from bots.regression.serializers import RunOverridesInput
 from bots.serializers import BotInput, BotOutput
 from core.errors import ValidationFailed
-from tests.factories import make_world
+from tests.bots.factories import make_bot
+from tests.tenants.factories import make_world
 
 
 def test_every_declared_setting_is_an_api_input_and_output_field() -> None:
@@ -49,7 +50,7 @@ def test_api_and_form_bounds_are_the_declared_ones(setting: bot_settings.BotSett
 )
 def test_the_service_refuses_what_the_declaration_bounds(setting: str, outside: Any) -> None:
     world = make_world()
-    bot = services.bot_create(actor=world.actor(), name="Helper")
+    bot = make_bot(world)
     with pytest.raises(ValidationFailed) as refused:
         services.bot_update(actor=world.actor(), bot_id=bot.pk, **{setting: outside})
     assert setting in refused.value.field_errors

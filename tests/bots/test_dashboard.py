@@ -14,13 +14,11 @@ import io
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
 from django.template.loader import render_to_string
 from django.test import AsyncClient, Client
 from django.utils import timezone
@@ -28,85 +26,32 @@ from django.utils import timezone
 from bots import services
 from bots.chat import services as chat_services
 from bots.models import Bot, Conversation, Message
-from knowledge import pipeline
+from core.clock import ManualClock
 from knowledge import services as knowledge_services
-from knowledge.models import Document, KnowledgeBase
+from knowledge.models import Document
 from providers import services as provider_services
 from providers.models import TenantModelSettings
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.factories import World, make_world
+from tests.bots.factories import make_bot, record_conversation
+from tests.bots.helpers import REFUNDS, reload, sse_events
+from tests.clients import HOSTILE, PROBLEM, member_client, text_of
+from tests.knowledge.factories import ingested_knowledge_base, make_knowledge_base
+from tests.providers.factories import enable_models
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db
 
-PROBLEM = "application/problem+json"
-REFUNDS = (
-    "# Refunds\n\nRefunds for card payments take five working days after we receive the returned item.\n\n"
-    "## Exchanges\n\nExchanges for another size are free within thirty days of delivery."
-)
-HOSTILE = "<script>alert('owned')</script>"
+# The models the builder tests enable: the built-in ones and two of OpenAI's chat models.
+OPENAI_CHAT_MODELS = ("local:no-llm", "local:all-MiniLM-L6-v2", "openai:gpt-4o-mini", "openai:gpt-4.1-mini")
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(autouse=True)
-def generous_rate_limits(settings: Any) -> Iterator[None]:
+def local_models_only(offline_models: None, generous_rates: None, close_connections: None) -> None:
     """Only the rate-limit test meets a limit; no test reaches a provider (local models only)."""
-    settings.CHAT_RATE_PER_BOT = "1000/minute"
-    settings.CHAT_RATE_PER_VISITOR = "1000/minute"
-    settings.CHAT_RATE_PER_IP = "1000/minute"
-    settings.OPENAI_API_KEY = ""
-    settings.ANTHROPIC_API_KEY = ""
-    yield
-    connections.close_all()  # the connections of sync_to_async's worker threads
-
-
-@pytest.fixture
-async def db_thread_cleanup() -> AsyncIterator[None]:
-    yield
-    await sync_to_async(connections.close_all)()
-
-
-def member_client(world: World, role: Role) -> Client:
-    client = Client()
-    client.force_login(world.add_member(role).user)
-    return client
-
-
-def text_of(response: Any) -> str:
-    """The page's visible text, tags stripped and spaces collapsed, for phrase checks."""
-    without_tags = re.sub(r"<[^>]+>", " ", response.content.decode())
-    return re.sub(r"\s+", " ", without_tags)
-
-
-def make_knowledge_base(world: World, name: str = "Help centre") -> KnowledgeBase:
-    return knowledge_services.knowledge_base_create(actor=world.actor(), name=name)
-
-
-def ingested_knowledge_base(world: World, *texts: str, name: str = "Help centre") -> KnowledgeBase:
-    """A knowledge base with ``texts`` run through the real pipeline (local embedder) in-process."""
-    base = make_knowledge_base(world, name)
-    for text in texts:
-        document = knowledge_services.document_add_text(
-            actor=world.actor(), knowledge_base_id=base.pk, text=text
-        )
-        assert pipeline.ingest(tenant_id=world.tenant.pk, document_id=document.pk) == "ready"
-    return base
-
-
-def make_bot(world: World, name: str = "Helper", **settings: Any) -> Bot:
-    return services.bot_create(actor=world.actor(), name=name, **settings)
-
-
-def reload(world: World, bot: Bot) -> Bot:
-    with tenant_context(world.tenant.pk):
-        return Bot.objects.get(pk=bot.pk)
 
 
 def knowledge_base_ids(world: World, bot: Bot) -> list[uuid.UUID]:
@@ -114,57 +59,6 @@ def knowledge_base_ids(world: World, bot: Bot) -> list[uuid.UUID]:
 
     with tenant_context(world.tenant.pk):
         return [base.pk for base in selectors.bot_knowledge_bases(tenant=world.tenant, bot=bot)]
-
-
-def conversation(
-    world: World,
-    bot: Bot,
-    question: str = "How long do refunds take?",
-    *,
-    channel: str = "api",
-    answer: str = "Five working days [1].",
-    outcome: str = "answered",
-    citations: list[dict[str, Any]] | None = None,
-    rating: int | None = None,
-    comment: str = "",
-) -> tuple[uuid.UUID, Message]:
-    """A stored turn (a question and its answer, with usage) as the engine would record it."""
-    start = chat_services.chat_start(
-        tenant_id=world.tenant.pk, bot_id=bot.pk, question=question, channel=channel
-    )
-    message = chat_services.chat_record_answer(
-        tenant_id=world.tenant.pk,
-        conversation_id=start.conversation_id,
-        record=chat_services.AnswerRecord(
-            content=answer,
-            outcome=outcome,
-            citations=citations
-            if citations is not None
-            else [
-                {
-                    "number": 1,
-                    "chunk_id": str(uuid.uuid4()),
-                    "document_id": str(uuid.uuid4()),
-                    "title": "Refund policy",
-                    "source": "https://shop.example.com/help/refunds",
-                    "page_number": 3,
-                    "anchor": "",
-                    "snippet": "Refunds for card payments take five working days.",
-                    "score": 0.8123,
-                }
-            ],
-            model_ref="openai:gpt-4o-mini",
-            model_version="gpt-4o-mini-2024-07-18",
-            input_tokens=1234,
-            output_tokens=56,
-            cost_usd=Decimal("0.00021900"),
-            latency_ms=1870,
-            time_to_first_token_ms=420,
-        ),
-    )
-    if rating is not None:
-        chat_services.message_rate(actor=world.actor(), message_id=message.pk, rating=rating, comment=comment)
-    return start.conversation_id, message
 
 
 def builder_post(bot: Bot, **changes: Any) -> dict[str, Any]:
@@ -197,28 +91,6 @@ def builder_post(bot: Bot, **changes: Any) -> dict[str, Any]:
     return {name: value for name, value in data.items() if value is not None}
 
 
-def enable_openai_models(world: World) -> None:
-    provider_services.model_settings_update(
-        actor=world.actor(),
-        enabled_models=[
-            "local:no-llm",
-            "local:all-MiniLM-L6-v2",
-            "openai:gpt-4o-mini",
-            "openai:gpt-4.1-mini",
-        ],
-    )
-
-
-def sse_events(body: bytes) -> list[tuple[str, Any]]:
-    events = []
-    for block in body.decode().split("\n\n"):
-        if not block.strip():
-            continue
-        fields = dict(line.split(": ", 1) for line in block.split("\n"))
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
-
-
 def nav_link(html: str, href: str, next_href: str) -> str:
     nav = html[html.index('aria-label="Main"') : html.index("gw-nav-heading")]
     return nav[nav.index(href) : nav.index(next_href)]
@@ -245,8 +117,8 @@ def test_the_list_shows_each_bot_with_its_model_knowledge_bases_status_and_conve
     bot = make_bot(world, "Concierge", knowledge_base_ids=[base.pk], description="Answers shoppers.")
     make_bot(world, "Draft helper", status="draft")
     services.bot_update(actor=world.actor(), bot_id=bot.pk, status="published")
-    conversation(world, bot)
-    conversation(world, bot, "Where is my parcel?")
+    record_conversation(world, bot)
+    record_conversation(world, bot, "Where is my parcel?")
 
     page = text_of(owner_client.get("/app/bots/"))
     assert "Concierge" in page and "Answers shoppers." in page and "Returns policy" in page
@@ -340,7 +212,7 @@ def test_the_builder_shows_every_section_and_the_way_to_install_it(
 def test_the_model_picker_lists_the_enabled_chat_models_with_context_window_and_price(
     world: World, owner_client: Client
 ) -> None:
-    enable_openai_models(world)
+    enable_models(world, *OPENAI_CHAT_MODELS)
     bot = make_bot(world)
     html = owner_client.get(f"/app/bots/{bot.pk}/").content.decode()
     picker = html[
@@ -364,7 +236,7 @@ def test_the_model_picker_lists_the_enabled_chat_models_with_context_window_and_
 
 
 def test_saving_the_builder_changes_every_setting(world: World, owner_client: Client) -> None:
-    enable_openai_models(world)
+    enable_models(world, *OPENAI_CHAT_MODELS)
     base = make_knowledge_base(world, "Manuals")
     other = make_knowledge_base(world, "Returns")
     bot = make_bot(world, "Helper", knowledge_base_ids=[base.pk])
@@ -449,7 +321,7 @@ def test_builder_errors_show_on_their_fields_and_nothing_is_saved(
 def test_an_answer_longer_than_the_model_writes_is_refused_by_the_service_on_its_field(
     world: World, owner_client: Client
 ) -> None:
-    enable_openai_models(world)
+    enable_models(world, *OPENAI_CHAT_MODELS)
     bot = make_bot(world, "Helper")
     response = owner_client.post(
         f"/app/bots/{bot.pk}/settings/",
@@ -464,7 +336,7 @@ def test_an_answer_longer_than_the_model_writes_is_refused_by_the_service_on_its
 
 def test_rotating_the_key_and_deleting_the_bot(world: World, owner_client: Client) -> None:
     bot = make_bot(world, "Helper")
-    conversation(world, bot)
+    record_conversation(world, bot)
     rotated = owner_client.post(f"/app/bots/{bot.pk}/rotate-key/")
     # The key lives on the Install page, beside the snippet that embeds it.
     assert rotated.status_code == 302 and rotated["Location"] == f"/app/bots/{bot.pk}/install/#snippet"
@@ -494,7 +366,7 @@ def test_an_editor_builds_bots(world: World) -> None:
 def test_viewers_see_everything_read_only_and_their_writes_are_refused(world: World) -> None:
     base = make_knowledge_base(world)
     bot = make_bot(world, "Helper", knowledge_base_ids=[base.pk])
-    conversation_id, answer = conversation(world, bot)
+    conversation_id, answer = record_conversation(world, bot)
     viewer = member_client(world, Role.VIEWER)
 
     for path in (
@@ -551,7 +423,7 @@ def test_another_tenants_ids_are_404_on_every_bots_route(world: World, owner_cli
     other = make_world("Globex")
     base = knowledge_services.knowledge_base_create(actor=other.actor(), name="Theirs")
     theirs = services.bot_create(actor=other.actor(), name="Theirs", knowledge_base_ids=[base.pk])
-    conversation_id, answer = conversation(other, theirs)
+    conversation_id, answer = record_conversation(other, theirs)
 
     gets = [
         f"/app/bots/{theirs.pk}/",
@@ -649,7 +521,7 @@ def test_under_a_sync_server_the_playground_sends_the_whole_answer_at_once() -> 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_playground_refusals_are_problems_the_page_can_show(settings: Any) -> None:
+def test_playground_refusals_are_problems_the_page_can_show(settings: Any, clock: ManualClock) -> None:
     world = make_world()
     bot = make_bot(world)
     client = Client()
@@ -715,7 +587,7 @@ def test_the_playground_is_protected_by_csrf() -> None:
 
 def test_rating_an_answer_from_the_playground(world: World) -> None:
     bot = make_bot(world)
-    _conversation_id, answer = conversation(world, bot, channel="playground")
+    _conversation_id, answer = record_conversation(world, bot, channel="playground")
     viewer = member_client(world, Role.VIEWER)  # rating is feedback, not building: viewers may
 
     rated = viewer.post(
@@ -740,8 +612,8 @@ def test_conversations_are_listed_newest_first_with_bot_channel_and_cost(
     world: World, owner_client: Client
 ) -> None:
     bot = make_bot(world, "Concierge")
-    conversation(world, bot, "Where is my parcel?", channel="playground")
-    conversation(world, bot, "How long do refunds take?", channel="api")
+    record_conversation(world, bot, "Where is my parcel?", channel="playground")
+    record_conversation(world, bot, "How long do refunds take?", channel="api")
     response = owner_client.get("/app/conversations/")
     assert response.status_code == 200
     page = text_of(response)
@@ -763,9 +635,9 @@ def test_the_conversations_page_without_bots_points_to_them(owner_client: Client
 def test_conversation_filters(world: World, owner_client: Client) -> None:
     first = make_bot(world, "First")
     second = make_bot(world, "Second")
-    conversation(world, first, "Rated up?", rating=1)
-    conversation(world, first, "Rated down?", rating=-1, channel="playground")
-    conversation(world, second, "Nothing found?", outcome="no_answer", answer="Please email us.")
+    record_conversation(world, first, "Rated up?", rating=1)
+    record_conversation(world, first, "Rated down?", rating=-1, channel="playground")
+    record_conversation(world, second, "Nothing found?", outcome="no_answer", answer="Please email us.")
 
     def titles(query: str) -> set[str]:
         response = owner_client.get(f"/app/conversations/?{query}")
@@ -793,7 +665,7 @@ def test_conversation_filters(world: World, owner_client: Client) -> None:
 def test_conversations_are_paginated_keeping_the_filters(world: World, owner_client: Client) -> None:
     bot = make_bot(world)
     for number in range(27):
-        conversation(world, bot, f"Question {number}?")
+        record_conversation(world, bot, f"Question {number}?")
     first = owner_client.get(f"/app/conversations/?bot={bot.pk}")
     html = first.content.decode()
     assert html.count('class="gw-conv-title"') == 25 and "Page 1 of 2" in text_of(first)
@@ -805,8 +677,8 @@ def test_conversations_are_paginated_keeping_the_filters(world: World, owner_cli
 def test_exports_stream_csv_and_jsonl_honouring_the_filters(world: World, owner_client: Client) -> None:
     first = make_bot(world, "First")
     second = make_bot(world, "Second")
-    conversation(world, first, '=HYPERLINK("http://evil.example")', rating=1)
-    conversation(world, second, "Elsewhere?")
+    record_conversation(world, first, '=HYPERLINK("http://evil.example")', rating=1)
+    record_conversation(world, second, "Elsewhere?")
 
     response = owner_client.get(f"/app/conversations/export/?bot={first.pk}&format=csv")
     assert response.status_code == 200 and response.streaming
@@ -831,7 +703,7 @@ def test_a_conversation_shows_each_answer_with_sources_usage_timing_model_and_fe
     world: World, owner_client: Client
 ) -> None:
     bot = make_bot(world, "Concierge")
-    conversation_id, answer = conversation(world, bot, rating=-1, comment="Too vague.")
+    conversation_id, answer = record_conversation(world, bot, rating=-1, comment="Too vague.")
     response = owner_client.get(f"/app/conversations/{conversation_id}/")
     assert response.status_code == 200
     page = text_of(response)
@@ -863,7 +735,7 @@ def test_everything_visitors_documents_and_models_wrote_is_escaped(
     world: World, owner_client: Client
 ) -> None:
     bot = make_bot(world, "Concierge")
-    conversation_id, answer = conversation(
+    conversation_id, answer = record_conversation(
         world,
         bot,
         HOSTILE,
@@ -901,7 +773,9 @@ def test_correcting_an_answer_adds_a_question_and_answer_document(world: World, 
     base = make_knowledge_base(world, "Returns")
     make_knowledge_base(world, "Another")
     bot = make_bot(world, "Concierge", knowledge_base_ids=[base.pk])
-    conversation_id, answer = conversation(world, bot, "Can I return a worn coat?", answer="Yes, always.")
+    conversation_id, answer = record_conversation(
+        world, bot, "Can I return a worn coat?", answer="Yes, always."
+    )
     url = f"/app/conversations/answers/{answer.pk}/correct/"
 
     form = owner_client.get(url)
@@ -942,7 +816,7 @@ def test_only_answers_can_be_corrected_and_a_knowledge_base_is_needed(
     world: World, owner_client: Client
 ) -> None:
     bot = make_bot(world)
-    _conversation_id, answer = conversation(world, bot)
+    _conversation_id, answer = record_conversation(world, bot)
     with tenant_context(world.tenant.pk):
         question = Message.objects.get(role="user")
     assert owner_client.get(f"/app/conversations/answers/{question.pk}/correct/").status_code == 404
@@ -1010,7 +884,7 @@ def test_the_audit_log_reads_bot_and_knowledge_actions_as_sentences(
     services.bot_update(actor=world.actor(), bot_id=bot.pk, status="published")
     services.bot_update(actor=world.actor(), bot_id=bot.pk, name="Front desk")
     services.bot_rotate_publishable_key(actor=world.actor(), bot_id=bot.pk)
-    _conversation_id, answer = conversation(world, bot)
+    _conversation_id, answer = record_conversation(world, bot)
     chat_services.message_correct_into_knowledge(
         actor=world.actor(), message_id=answer.pk, knowledge_base_id=base.pk, answer="Thirty days."
     )

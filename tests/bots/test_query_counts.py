@@ -8,11 +8,12 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from bots import services
 from bots.models import Bot
 from bots.regression import services as regression_services
-from knowledge import services as knowledge_services
-from tests.factories import World, make_world
+from tests.bots.factories import make_bot
+from tests.bots.regression.factories import make_case, make_suite
+from tests.knowledge.factories import make_knowledge_base
+from tests.tenants.factories import World
 
 
 def queries_for(client: Client, url: str) -> int:
@@ -24,15 +25,15 @@ def queries_for(client: Client, url: str) -> int:
 
 
 def add_bot(world: World, number: int) -> Bot:
-    base = knowledge_services.knowledge_base_create(actor=world.actor(), name=f"Docs {number}")
-    return services.bot_create(actor=world.actor(), name=f"Helper {number}", knowledge_base_ids=[base.pk])
+    base = make_knowledge_base(world, f"Docs {number}")
+    return make_bot(world, f"Helper {number}", knowledge_base_ids=[base.pk])
 
 
 @pytest.mark.django_db
-def test_the_bots_list_reads_its_bots_knowledge_bases_in_one_query() -> None:
-    world = make_world()
-    client = Client()
-    client.force_login(world.owner)
+def test_the_bots_list_reads_its_bots_knowledge_bases_in_one_query(
+    world: World, owner_client: Client
+) -> None:
+    client = owner_client
     add_bot(world, 1)
     one = queries_for(client, "/app/bots/")
     for number in range(2, 6):
@@ -41,16 +42,16 @@ def test_the_bots_list_reads_its_bots_knowledge_bases_in_one_query() -> None:
 
 
 @pytest.mark.django_db
-def test_a_bots_suites_page_reads_their_latest_runs_in_a_fixed_number_of_queries() -> None:
-    world = make_world()
-    client = Client()
-    client.force_login(world.owner)
+def test_a_bots_suites_page_reads_their_latest_runs_in_a_fixed_number_of_queries(
+    world: World, owner_client: Client
+) -> None:
+    client = owner_client
     bot = add_bot(world, 1)
     url = f"/app/bots/{bot.pk}/suites/"
 
     def add_suite_with_a_run(number: int) -> None:
-        suite = regression_services.suite_create(actor=world.actor(), bot_id=bot.pk, name=f"Suite {number}")
-        regression_services.case_create(actor=world.actor(), suite_id=suite.pk, question="Refunds?")
+        suite = make_suite(world, bot, f"Suite {number}")
+        make_case(world, suite, "Refunds?")
         regression_services.run_start(actor=world.actor(), suite_id=suite.pk)
 
     add_suite_with_a_run(1)

@@ -1,4 +1,8 @@
-"""Real headless Chromium (Debian's, driven by Playwright) against a live Groundwork server."""
+"""Real headless Chromium (Debian's, driven by Playwright) against a live Groundwork server.
+
+Signing up, screenshots and API calls: tests/e2e/pages.py; the shop website a widget is embedded in:
+tests/e2e/widget_site.py.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Response, sync_playwright
 
-from tests.conftest import ARTIFACTS, running_server
+from tests.processes import running_server
 
 # Playwright's sync API keeps an event loop on the test thread; the test's own ORM calls are still
 # plain synchronous calls, so Django's async-safety guard must be told so.
@@ -66,10 +70,3 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert errors == [], f"errors on the page: {errors}"
-
-
-def screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

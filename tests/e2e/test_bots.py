@@ -11,14 +11,12 @@ is needed: it streams one event per paragraph, as any model streams its text.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import ARTIFACTS
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_dashboard import sign_up
+from tests.e2e.pages import shot, sign_up
+from tests.processes import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -48,12 +46,6 @@ WATCH_PARTIAL_ANSWERS = """() => {
         }
     }).observe(log, { childList: true, subtree: true });
 }"""
-
-
-def shot(page: Page, name: str) -> Path:
-    """A full-page screenshot from the top (the fixed sidebar is drawn where the viewport is)."""
-    page.evaluate("window.scrollTo(0, 0)")
-    return screenshot(page, name)
 
 
 def test_build_a_bot_and_talk_to_it(page: Page, server_url: str, celery_worker: str) -> None:

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant
-from tests.e2e.conftest import screenshot
-from tests.factories import UserFactory
+from tests.e2e.pages import api_get, screenshot, sign_up
+from tests.tenants.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def api_get(base_url: str, path: str, secret: str) -> tuple[int, dict]:
-    request = urllib.request.Request(base_url + path, headers={"Authorization": f"Bearer {secret}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def sign_up(page: Page, base_url: str, organisation: str) -> None:
-    page.goto(f"{base_url}/app/sign-up/")
-    page.get_by_label("Your name").fill("Grace Hopper")
-    page.get_by_label("Work email").fill("grace@example.test")
-    page.get_by_label("Organisation").fill(organisation)
-    page.get_by_label("Password").fill("a-compiler-for-everyone")
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/app/$"))
 
 
 def test_sign_up_create_use_and_revoke_an_api_key(page: Page, server_url: str) -> None:

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.conftest import ARTIFACTS
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_dashboard import sign_up
+from tests.e2e.pages import screenshot, sign_up
+from tests.processes import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

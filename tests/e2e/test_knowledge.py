@@ -6,15 +6,13 @@ delete a document; then the same pages at phone width."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.conftest import ARTIFACTS
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_dashboard import sign_up
+from tests.e2e.pages import shot, sign_up
+from tests.processes import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -40,12 +38,6 @@ KT-100,Electric kettle,39,2
 TS-200,Two-slice toaster,49,2
 BL-300,Countertop blender,89,3
 """
-
-
-def shot(page: Page, name: str) -> Path:
-    """A full-page screenshot from the top (the fixed sidebar is drawn where the viewport is)."""
-    page.evaluate("window.scrollTo(0, 0)")
-    return screenshot(page, name)
 
 
 def drop_files(page: Page, selector: str, files: list[tuple[str, str, str]]) -> None:

@@ -16,9 +16,8 @@ from providers import services
 from providers.models import UsageRecord
 from tenants.context import tenant_context
 from tenants.models import Tenant
-from tests.conftest import ARTIFACTS
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_dashboard import sign_up
+from tests.e2e.pages import shot, sign_up
+from tests.processes import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -52,13 +51,6 @@ def seed_usage(organisation: str) -> None:
                     UsageRecord.objects.filter(pk=row.pk).update(
                         created_at=timezone.now() - timedelta(days=days_ago)
                     )
-
-
-def shot(page: Page, name: str) -> None:
-    """A full-page screenshot from the top: pages reached through an #anchor are scrolled, and the fixed
-    sidebar would be drawn where the viewport was."""
-    page.evaluate("window.scrollTo(0, 0)")
-    screenshot(page, name)
 
 
 def test_filter_compare_enable_and_read_usage(page: Page, server_url: str) -> None:

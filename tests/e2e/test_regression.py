@@ -13,7 +13,6 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +27,8 @@ from providers import services as provider_services
 from tenants.actors import Actor
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant, User
-from tests.conftest import running_server, start_worker, stop_worker
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_dashboard import sign_up
+from tests.e2e.pages import screenshot, shot, sign_up
+from tests.processes import running_server, start_worker, stop_worker
 from tests.stubs.openai_stub import OpenAIStub
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -46,11 +44,6 @@ REFUNDS = (
     "within 5 working days of the item reaching our warehouse."
 )
 QUESTION = "How do I return an item, and when is my refund paid?"
-
-
-def shot(page: Page, name: str) -> Path:
-    page.evaluate("window.scrollTo(0, 0)")
-    return screenshot(page, name)
 
 
 def owner_actor(organisation: str) -> Actor:

@@ -32,13 +32,15 @@ from bots.models import Bot, Conversation, Message
 from bots.widget import services as widget_services
 from knowledge import services as knowledge_services
 from knowledge.models import Document, DocumentStatus
-from providers import services as provider_services
 from tenants.context import tenant_context
-from tests.conftest import ARTIFACTS, running_server
-from tests.e2e.conftest import screenshot
+from tests.bots import factories as bot_factories
+from tests.e2e.pages import screenshot
 from tests.e2e.widget_site import HELP_ARTICLE, HOSTILE_CSS, WidgetSite, shop_page
-from tests.factories import World, make_world
+from tests.knowledge.factories import add_text, make_knowledge_base
+from tests.processes import ARTIFACTS, running_server
+from tests.providers.factories import use_openai
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -128,22 +130,21 @@ def wait_until_ready(world: World, document_id: uuid.UUID) -> None:
 
 def knowledge_base(world: World, *, url: str = "", text: str = "") -> Any:
     """A knowledge base with one document, ingested by the worker."""
-    actor = world.actor()
-    base = knowledge_services.knowledge_base_create(actor=actor, name="Help centre")
+    base = make_knowledge_base(world)
     if url:
         document = knowledge_services.document_add_url(
-            actor=actor, knowledge_base_id=base.pk, url=url, title="Returns and refunds"
+            actor=world.actor(), knowledge_base_id=base.pk, url=url, title="Returns and refunds"
         )
     else:
-        document = knowledge_services.document_add_text(actor=actor, knowledge_base_id=base.pk, text=text)
+        document = add_text(world, base, text)
     wait_until_ready(world, document.pk)
     return base
 
 
 def published_bot(world: World, site: WidgetSite, **settings: Any) -> Bot:
-    settings.setdefault("status", "published")
+    """A published bot (named Northwind unless ``name`` is given) allowed on the shop site."""
     settings.setdefault("allowed_origins", [site.origin])
-    return services.bot_create(actor=world.actor(), name=settings.pop("name", "Northwind"), **settings)
+    return bot_factories.published_bot(world, settings.pop("name", "Northwind"), **settings)
 
 
 def embed(site: WidgetSite, server: str, bot: Bot, path: str = "/", **options: Any) -> None:
@@ -406,12 +407,7 @@ def test_hostile_answers_greetings_questions_and_documents_run_nothing_and_load_
     page: Page, widget_server: str, site: WidgetSite, openai_stub: OpenAIStub, celery_worker: str
 ) -> None:
     world = make_world("Northwind")
-    provider_services.credential_create(
-        actor=world.actor(), provider="openai", name="OpenAI", api_key=OPENAI_KEY
-    )
-    provider_services.model_settings_update(
-        actor=world.actor(), enabled_models=["openai:gpt-4o-mini", "local:no-llm", "local:all-MiniLM-L6-v2"]
-    )
+    use_openai(world, "openai:gpt-4o-mini", "local:no-llm", "local:all-MiniLM-L6-v2", api_key=OPENAI_KEY)
     base = knowledge_base(world, text=HOSTILE_DOCUMENT)
     bot = published_bot(
         world,

@@ -17,16 +17,15 @@ import pytest
 from django.test import Client
 
 from core.uploads import SizeLimitedUploadHandler
-from knowledge import pipeline, services
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceFile
 from tenants.context import tenant_context
-from tenants.models import AuditEvent, Role
-from tests.conftest import api_client
-from tests.factories import World
+from tenants.models import AuditEvent
+from tests.clients import assert_problem, post_json
+from tests.knowledge.factories import add_text, ingested_text, make_knowledge_base
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 
-PROBLEM = "application/problem+json"
 LOCAL_MODEL = "local:all-MiniLM-L6-v2"
 BOUNDARY = "groundwork-test-boundary-7f3a"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00" + bytes(64)
@@ -51,18 +50,6 @@ PRIVATE_URLS = [
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    return body
-
-
-def post_json(client: Client, path: str, body: Any) -> Any:
-    return client.post(path, body, content_type="application/json")
 
 
 def multipart(client: Client, path: str, filename: str, content: bytes, **fields: str) -> Any:
@@ -93,16 +80,6 @@ def knowledge_rows(world: World) -> dict[str, int]:
         }
 
 
-def make_knowledge_base(world: World, name: str = "Help centre", **settings: Any) -> KnowledgeBase:
-    return services.knowledge_base_create(actor=world.actor(), name=name, **settings)
-
-
-def add_text(world: World, knowledge_base: KnowledgeBase, text: str, title: str = "") -> Document:
-    return services.document_add_text(
-        actor=world.actor(), knowledge_base_id=knowledge_base.pk, text=text, title=title
-    )
-
-
 def add_chunks(document: Document, texts: list[str]) -> list[Chunk]:
     with tenant_context(document.tenant_id):
         return Chunk.objects.bulk_create(
@@ -131,21 +108,6 @@ def documents_path(knowledge_base: KnowledgeBase | uuid.UUID) -> str:
 
 def document_path(document: Document) -> str:
     return f"{documents_path(document.knowledge_base_id)}/{document.pk}"
-
-
-@pytest.fixture
-def editor(world: World) -> Client:
-    return api_client(world.api_key(role=Role.EDITOR, name="editor")[1])
-
-
-@pytest.fixture
-def viewer(world: World) -> Client:
-    return api_client(world.api_key(role=Role.VIEWER, name="viewer")[1])
-
-
-@pytest.fixture
-def knowledge_base(world: World) -> KnowledgeBase:
-    return make_knowledge_base(world)
 
 
 @pytest.fixture(autouse=True)
@@ -667,13 +629,6 @@ def test_another_tenants_ids_are_404_on_every_route(
 # --- search -------------------------------------------------------------------------------------------
 
 
-def ingested(world: World, knowledge_base: KnowledgeBase, text: str, title: str) -> Document:
-    document = add_text(world, knowledge_base, text, title=title)
-    assert pipeline.ingest(tenant_id=world.tenant.pk, document_id=document.pk) == "ready"
-    with tenant_context(world.tenant.pk):
-        return Document.objects.get(pk=document.pk)
-
-
 def chunk_ids(world: World, document: Document) -> set[str]:
     with tenant_context(world.tenant.pk):
         return {str(pk) for pk in Chunk.objects.filter(document=document).values_list("pk", flat=True)}
@@ -689,8 +644,10 @@ RETURNS_TEXT = (
 def test_search_finds_the_ingested_passage_with_its_source(
     world: World, viewer: Client, knowledge_base: KnowledgeBase, mode: str
 ) -> None:
-    document = ingested(world, knowledge_base, RETURNS_TEXT, "Returns")
-    other = ingested(world, knowledge_base, "Our warehouse in Leeds ships orders every weekday.", "Shipping")
+    document = ingested_text(world, knowledge_base, RETURNS_TEXT, "Returns")
+    other = ingested_text(
+        world, knowledge_base, "Our warehouse in Leeds ships orders every weekday.", "Shipping"
+    )
     response = post_json(
         viewer, f"/api/v1/knowledge-bases/{knowledge_base.pk}/search", {"query": "refund", "mode": mode}
     )
@@ -721,8 +678,10 @@ def test_search_finds_the_ingested_passage_with_its_source(
 
 def test_search_defaults_come_from_the_knowledge_base(world: World, viewer: Client) -> None:
     knowledge_base = make_knowledge_base(world, retrieval_top_k=1, retrieval_mode="full_text")
-    ingested(world, knowledge_base, RETURNS_TEXT, "Returns")
-    ingested(world, knowledge_base, "Refund requests for damaged goods go to the support team.", "Damage")
+    ingested_text(world, knowledge_base, RETURNS_TEXT, "Returns")
+    ingested_text(
+        world, knowledge_base, "Refund requests for damaged goods go to the support team.", "Damage"
+    )
     body = post_json(
         viewer, f"/api/v1/knowledge-bases/{knowledge_base.pk}/search", {"query": "refund"}
     ).json()
@@ -738,8 +697,8 @@ def test_search_never_returns_another_tenants_chunks(
 ) -> None:
     mine = make_knowledge_base(world)
     theirs = make_knowledge_base(other_world)  # the same name and the same text in another tenant
-    my_document = ingested(world, mine, RETURNS_TEXT, "Returns")
-    their_document = ingested(other_world, theirs, RETURNS_TEXT, "Returns")
+    my_document = ingested_text(world, mine, RETURNS_TEXT, "Returns")
+    their_document = ingested_text(other_world, theirs, RETURNS_TEXT, "Returns")
     their_chunks = chunk_ids(other_world, their_document)
     assert their_chunks
     for mode in ("vector", "full_text", "hybrid"):

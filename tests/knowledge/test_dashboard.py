@@ -13,12 +13,14 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from knowledge import pipeline, services
+from knowledge import services
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from providers import services as provider_services
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.factories import World
+from tests.clients import member_client, text_of
+from tests.knowledge.factories import add_text, ingest, make_knowledge_base
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 
@@ -28,28 +30,6 @@ MARKDOWN = (
 )
 CSV = b"sku,name,price\nA-100,Kettle,39\nA-200,Toaster,49\nA-300,Blender,89\n"
 HOSTILE = "<script>alert('owned')</script>"
-
-
-def member_client(world: World, role: Role) -> Client:
-    client = Client()
-    client.force_login(world.add_member(role).user)
-    return client
-
-
-def text_of(response: Any) -> str:
-    """The page's visible text, tags stripped and spaces collapsed, for phrase checks."""
-    without_tags = re.sub(r"<[^>]+>", " ", response.content.decode())
-    return re.sub(r"\s+", " ", without_tags)
-
-
-def make_knowledge_base(world: World, name: str = "Help centre", **fields: Any) -> KnowledgeBase:
-    return services.knowledge_base_create(actor=world.actor(), name=name, **fields)
-
-
-def add_text(world: World, knowledge_base: KnowledgeBase, text: str, title: str = "") -> Document:
-    return services.document_add_text(
-        actor=world.actor(), knowledge_base_id=knowledge_base.pk, text=text, title=title
-    )
 
 
 def documents_of(world: World, knowledge_base: KnowledgeBase) -> list[Document]:
@@ -696,7 +676,7 @@ def indexed(world: World) -> tuple[KnowledgeBase, Document]:
         f"## Odd markup\n\nSome pages quote {HOSTILE} literally, and <b>bold</b> text too.\n",
         title=f"Returns policy {HOSTILE}",
     )
-    assert pipeline.ingest(tenant_id=world.tenant.pk, document_id=document.pk) == "ready"
+    ingest(world, document)
     return knowledge_base, document
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,55 +15,30 @@ import pytest
 
 from core.errors import ValidationFailed
 from knowledge import pipeline, selectors, services, tasks
-from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
-from providers import services as provider_services
+from knowledge.models import Chunk, Document, KnowledgeBase
 from tenants.context import tenant_context
-from tests.factories import World, make_world
 from tests.knowledge import corpus
+from tests.knowledge.factories import make_knowledge_base
+from tests.knowledge.helpers import (
+    WAIT_SECONDS,
+    assert_one_set_of_chunks,
+    chunks_of,
+    many_paragraphs,
+    wait_until_settled,
+)
+from tests.providers.factories import add_credential
+from tests.providers.helpers import OPENAI_KEY
 from tests.stubs.openai_stub import OpenAIStub
-
-OPENAI_KEY = "sk-test-openai-key-0123456789"
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-WAIT_SECONDS = 180
 
 
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def wait_until_settled(world: World, document_ids: list[uuid.UUID]) -> dict[uuid.UUID, Document]:
-    """Poll until every document is ready or failed (the worker works in another process)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        with tenant_context(world.tenant.pk):
-            documents = {document.pk: document for document in Document.objects.filter(pk__in=document_ids)}
-        if all(doc.status in (DocumentStatus.READY, DocumentStatus.FAILED) for doc in documents.values()):
-            return documents
-        if time.monotonic() > deadline:
-            states = {str(pk): (doc.status, doc.progress) for pk, doc in documents.items()}
-            raise AssertionError(f"documents did not settle: {states}; see test-artifacts/celery-worker.log")
-        time.sleep(0.25)
-
-
-def chunks_of(world: World, document_id: uuid.UUID) -> list[Chunk]:
-    with tenant_context(world.tenant.pk):
-        return list(Chunk.objects.filter(document_id=document_id).order_by("index_version", "position"))
-
-
-def assert_one_set_of_chunks(world: World, document: Document) -> list[Chunk]:
-    chunks = chunks_of(world, document.pk)
-    assert chunks, "no chunks"
-    assert [chunk.position for chunk in chunks] == list(range(len(chunks)))
-    assert {chunk.document_version for chunk in chunks} == {document.version}
-    assert document.chunk_count == len(chunks)
-    return chunks
-
-
-def knowledge_base(world: World, **settings: Any) -> KnowledgeBase:
-    return services.knowledge_base_create(
-        actor=world.actor(), name=f"Help {uuid.uuid4().hex[:6]}", **settings
-    )
+def fresh_knowledge_base(world: World, **settings: Any) -> KnowledgeBase:
+    return make_knowledge_base(world, f"Help {uuid.uuid4().hex[:6]}", **settings)
 
 
 class Site:
@@ -108,7 +82,7 @@ def site(settings: Any) -> Iterator[Site]:
 
 def test_every_supported_type_ingests_to_ready_with_its_citations(celery_worker: str, site: Site) -> None:
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
     actor = world.actor()
 
     def upload(name: str, data: bytes) -> uuid.UUID:
@@ -200,25 +174,9 @@ def test_every_supported_type_ingests_to_ready_with_its_citations(celery_worker:
 # --- idempotency ------------------------------------------------------------------------------------
 
 
-def enqueue_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Documents created by this test are queued by the test itself, where and when it chooses."""
-    monkeypatch.setattr(services, "_enqueue_ingest", lambda document: None)
-
-
-def many_paragraphs(count: int) -> str:
-    return "\n\n".join(
-        f"Paragraph {number} explains policy {number}: "
-        + " ".join(f"term{number}x{word}" for word in range(40))
-        for number in range(count)
-    )
-
-
-def test_the_same_task_delivered_twice_leaves_one_set(
-    celery_worker: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    enqueue_nothing(monkeypatch)
+def test_the_same_task_delivered_twice_leaves_one_set(celery_worker: str, enqueue_nothing: None) -> None:
     world = make_world()
-    base = knowledge_base(world, chunk_size_tokens=60, chunk_overlap_tokens=10)
+    base = fresh_knowledge_base(world, chunk_size_tokens=60, chunk_overlap_tokens=10)
     document = services.document_add_text(
         actor=world.actor(), knowledge_base_id=base.pk, text=many_paragraphs(30)
     )
@@ -232,11 +190,10 @@ def test_the_same_task_delivered_twice_leaves_one_set(
     assert len(assert_one_set_of_chunks(world, settled)) >= 30
 
 
-def test_two_runs_of_one_version_racing_each_other_store_one_set(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_runs_of_one_version_racing_each_other_store_one_set(enqueue_nothing: None) -> None:
     """A redelivery that starts while the first run is still alive: both claim, both store, one set stays."""
-    enqueue_nothing(monkeypatch)
     world = make_world()
-    base = knowledge_base(world, chunk_size_tokens=60, chunk_overlap_tokens=10)
+    base = fresh_knowledge_base(world, chunk_size_tokens=60, chunk_overlap_tokens=10)
     document = services.document_add_text(
         actor=world.actor(), knowledge_base_id=base.pk, text=many_paragraphs(8)
     )
@@ -253,10 +210,9 @@ def test_two_runs_of_one_version_racing_each_other_store_one_set(monkeypatch: py
     assert_one_set_of_chunks(world, stored)
 
 
-def test_a_run_superseded_by_a_reingest_or_a_delete_stores_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    enqueue_nothing(monkeypatch)
+def test_a_run_superseded_by_a_reingest_or_a_delete_stores_nothing(enqueue_nothing: None) -> None:
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
     document = services.document_add_text(actor=world.actor(), knowledge_base_id=base.pk, text="Old words.")
     stale = services.document_claim(tenant_id=world.tenant.pk, document_id=document.pk)
     assert stale is not None
@@ -298,11 +254,10 @@ def test_a_run_superseded_by_a_reingest_or_a_delete_stores_nothing(monkeypatch: 
     ],
 )
 def test_unreadable_uploads_are_refused_at_upload_and_nothing_is_stored(
-    filename: str, make: Any, message: str, monkeypatch: pytest.MonkeyPatch
+    filename: str, make: Any, message: str, enqueue_nothing: None
 ) -> None:
-    enqueue_nothing(monkeypatch)
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
 
     with pytest.raises(ValidationFailed, match=message):
         services.document_upload(
@@ -313,10 +268,9 @@ def test_unreadable_uploads_are_refused_at_upload_and_nothing_is_stored(
         assert not Document.objects.exists()
 
 
-def test_a_traversal_filename_is_only_ever_a_label(monkeypatch: pytest.MonkeyPatch) -> None:
-    enqueue_nothing(monkeypatch)
+def test_a_traversal_filename_is_only_ever_a_label(enqueue_nothing: None) -> None:
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
     document = services.document_upload(
         actor=world.actor(),
         knowledge_base_id=base.pk,
@@ -341,10 +295,9 @@ def test_a_traversal_filename_is_only_ever_a_label(monkeypatch: pytest.MonkeyPat
         "gopher://example.com/",
     ],
 )
-def test_internal_urls_are_refused_when_submitted(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    enqueue_nothing(monkeypatch)
+def test_internal_urls_are_refused_when_submitted(url: str, enqueue_nothing: None) -> None:
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
     for add in (services.document_add_url, services.document_add_crawl):
         with pytest.raises(ValidationFailed) as refused:
             add(actor=world.actor(), knowledge_base_id=base.pk, url=url)
@@ -357,7 +310,7 @@ def test_damaged_documents_and_internal_redirects_end_failed_with_a_reason(
     celery_worker: str, site: Site
 ) -> None:
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
     actor = world.actor()
     pdf = corpus.handbook_pdf()
     site.pages["/moved"] = (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b"")
@@ -396,11 +349,12 @@ def test_damaged_documents_and_internal_redirects_end_failed_with_a_reason(
         assert chunks_of(world, document_id) == []
 
 
-def test_a_provider_outage_is_retried_then_fails_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_provider_outage_is_retried_then_fails_with_a_reason(
+    monkeypatch: pytest.MonkeyPatch, enqueue_nothing: None
+) -> None:
     """The task's retry policy (run in this process: the retries' timing is the point, not the queue)."""
-    enqueue_nothing(monkeypatch)
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
     document = services.document_add_text(actor=world.actor(), knowledge_base_id=base.pk, text="Some words.")
 
     def outage(**kwargs: Any) -> Any:
@@ -420,10 +374,9 @@ def test_a_provider_outage_is_retried_then_fails_with_a_reason(monkeypatch: pyte
     assert [tasks._retry_delay(retries) for retries in range(tasks.MAX_RETRIES)] == [10, 40, 160, 640]
 
 
-def test_a_document_that_keeps_killing_workers_ends_failed(monkeypatch: pytest.MonkeyPatch) -> None:
-    enqueue_nothing(monkeypatch)
+def test_a_document_that_keeps_killing_workers_ends_failed(enqueue_nothing: None) -> None:
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
     document = services.document_add_text(actor=world.actor(), knowledge_base_id=base.pk, text="Some words.")
     for _ in range(services.MAX_ATTEMPTS):  # each claim is a run whose worker then died
         assert services.document_claim(tenant_id=world.tenant.pk, document_id=document.pk) is not None
@@ -444,7 +397,7 @@ def test_stalled_documents_are_queued_again_and_web_sources_resynced(
     queued: list[uuid.UUID] = []
     monkeypatch.setattr(services, "_enqueue_ingest", lambda document: queued.append(document.pk))
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
     actor = world.actor()
     lost = services.document_add_text(actor=actor, knowledge_base_id=base.pk, text="Lost in the queue.")
     fresh = services.document_add_text(actor=actor, knowledge_base_id=base.pk, text="Just queued.")
@@ -485,17 +438,16 @@ def openai_embeddings(settings: Any) -> Iterator[OpenAIStub]:
 
 
 def test_a_new_embedding_model_is_built_beside_the_old_index_and_switched_to_when_complete(
-    monkeypatch: pytest.MonkeyPatch, openai_embeddings: OpenAIStub
+    monkeypatch: pytest.MonkeyPatch, openai_embeddings: OpenAIStub, enqueue_nothing: None
 ) -> None:
     """OpenAI's 1,536 dimensions to the built-in 384: search answers from the complete old index until
     every document is in the new one, then from the new one."""
-    enqueue_nothing(monkeypatch)
     reindexes: list[uuid.UUID] = []
     monkeypatch.setattr(services, "_enqueue_reindex", lambda base: reindexes.append(base.pk))
     world = make_world()
     actor = world.actor()
-    provider_services.credential_create(actor=actor, provider="openai", name="OpenAI", api_key=OPENAI_KEY)
-    base = knowledge_base(world, embedding_model="openai:text-embedding-3-small")
+    add_credential(world, "openai", OPENAI_KEY, name="OpenAI")
+    base = fresh_knowledge_base(world, embedding_model="openai:text-embedding-3-small")
     documents = [
         services.document_add_text(actor=actor, knowledge_base_id=base.pk, text=text)
         for text in ("Refunds take five days.", "Parcels ship every weekday.")
@@ -545,10 +497,9 @@ def test_a_new_embedding_model_is_built_beside_the_old_index_and_switched_to_whe
     assert len(openai_embeddings.requests_to("/v1/embeddings")) == embedded_queries + 1  # now local
 
 
-def test_qa_pairs_are_stored_as_submitted(monkeypatch: pytest.MonkeyPatch) -> None:
-    enqueue_nothing(monkeypatch)
+def test_qa_pairs_are_stored_as_submitted(enqueue_nothing: None) -> None:
     world = make_world()
-    base = knowledge_base(world)
+    base = fresh_knowledge_base(world)
     document = services.document_add_qa(
         actor=world.actor(),
         knowledge_base_id=base.pk,

@@ -25,9 +25,9 @@ from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, Ret
 from knowledge.retrieval import SearchResult, search
 from providers.models import UsageRecord
 from tenants.context import tenant_context, unscoped
-from tests.conftest import ARTIFACTS
-from tests.factories import World
 from tests.knowledge.retrieval_corpus import ARTICLES, QUESTIONS, Article
+from tests.processes import ARTIFACTS
+from tests.tenants.factories import World
 
 LOCAL_MODEL = "local:all-MiniLM-L6-v2"
 CORPUS_NAMESPACE = uuid.UUID("5f0c6d1e-8a57-4a43-9d59-6f1f0f3f8e21")
@@ -74,9 +74,11 @@ def corpus_vectors() -> CorpusVectors:
 
 
 # --- data helpers -----------------------------------------------------------------------------------
+# Rows made directly, not through the services (tests/knowledge/factories.py): these tests need vectors
+# of their own choosing, thousands of chunks and exact dimensions, which the pipeline would replace.
 
 
-def make_knowledge_base(
+def raw_knowledge_base(
     world: World, name: str, dimensions: int = 384, model: str = LOCAL_MODEL
 ) -> KnowledgeBase:
     with tenant_context(world.tenant.pk):
@@ -85,7 +87,7 @@ def make_knowledge_base(
         )
 
 
-def add_document(knowledge_base: KnowledgeBase, title: str, **fields: Any) -> Document:
+def raw_document(knowledge_base: KnowledgeBase, title: str, **fields: Any) -> Document:
     with tenant_context(knowledge_base.tenant_id):
         return Document.objects.create(
             tenant_id=knowledge_base.tenant_id,
@@ -129,12 +131,12 @@ def add_chunks(
 def load_corpus(
     world: World, vectors: CorpusVectors, name: str = "Help centre"
 ) -> tuple[KnowledgeBase, dict[str, Document]]:
-    knowledge_base = make_knowledge_base(world, name)
+    knowledge_base = raw_knowledge_base(world, name)
     documents: dict[str, Document] = {}
     rows: list[Chunk] = []
     with tenant_context(world.tenant.pk):
         for article in ARTICLES:
-            document = add_document(
+            document = raw_document(
                 knowledge_base,
                 article.title,
                 source_type=article.source_type,
@@ -483,8 +485,8 @@ def large_table(world: World) -> LargeTable:
         ("Support articles", retrieval.EXACT_SCAN_MAX_ROWS + 600, np.arange(12)),
         ("Store policies", 30, np.array([10, 11])),
     ):
-        knowledge_base = make_knowledge_base(world, name)
-        document = add_document(knowledge_base, name, chunk_count=count)
+        knowledge_base = raw_knowledge_base(world, name)
+        document = raw_document(knowledge_base, name, chunk_count=count)
         points = around(count, topics)
         chunks = add_chunks(document, points)
         vectors[knowledge_base.pk] = ([chunk.pk for chunk in chunks], points)
@@ -650,8 +652,8 @@ def every_size(world: World, corpus_vectors: CorpusVectors) -> list[Sized]:
     rng = np.random.default_rng(7)
     made = []
     for dimensions, model in ((384, LOCAL_MODEL), (1536, OPENAI_SMALL), (3072, OPENAI_LARGE)):
-        knowledge_base = make_knowledge_base(world, f"Docs {dimensions}", dimensions=dimensions, model=model)
-        document = add_document(
+        knowledge_base = raw_knowledge_base(world, f"Docs {dimensions}", dimensions=dimensions, model=model)
+        document = raw_document(
             knowledge_base, f"Manual {dimensions}", original_filename=f"manual-{dimensions}.pdf"
         )
         points = unit_vectors(rng, 40, dimensions)
@@ -738,8 +740,8 @@ def test_a_query_vector_of_the_wrong_size_is_refused(world: World, every_size: l
 
 
 def test_only_the_active_index_version_is_searched(world: World, corpus_vectors: CorpusVectors) -> None:
-    knowledge_base = make_knowledge_base(world, "Versioned")
-    document = add_document(knowledge_base, "Policy")
+    knowledge_base = raw_knowledge_base(world, "Versioned")
+    document = raw_document(knowledge_base, "Policy")
     vector = corpus_vectors.passages[("returns-policy", 0)]
     [old] = add_chunks(document, [vector], texts=["Returns are accepted within 30 days."], index_version=1)
     [new] = add_chunks(document, [vector], texts=["Returns are accepted within 60 days."], index_version=2)
@@ -792,7 +794,7 @@ def test_empty_question_no_chunks_or_no_knowledge_bases_give_nothing(
     world: World, mode: str, corpus_vectors: CorpusVectors
 ) -> None:
     vectors = {LOCAL_MODEL: corpus_vectors.questions[QUESTIONS[0].text]}
-    empty = make_knowledge_base(world, "Empty")
+    empty = raw_knowledge_base(world, "Empty")
     assert run_search(world, [empty], "   ", mode=mode, query_vectors=vectors) == []
     assert run_search(world, [empty], "refund", mode=mode, query_vectors=vectors) == []
     assert run_search(world, [], "refund", mode=mode) == []
@@ -831,7 +833,7 @@ def test_full_text_special_characters_do_not_raise(
 def test_search_runs_only_in_its_tenants_transaction(
     world: World, other_world: World, corpus_vectors: CorpusVectors
 ) -> None:
-    knowledge_base = make_knowledge_base(world, "Docs")
+    knowledge_base = raw_knowledge_base(world, "Docs")
     # (The test itself runs in a transaction, so "outside a transaction" means no tenant set here.)
     with pytest.raises(RuntimeError, match="inside the tenant's transaction"):
         search(tenant=world.tenant, knowledge_bases=[knowledge_base], query="refund", mode="full_text")
@@ -840,7 +842,7 @@ def test_search_runs_only_in_its_tenants_transaction(
 
 
 def test_mode_and_top_k_are_validated(world: World) -> None:
-    knowledge_base = make_knowledge_base(world, "Docs")
+    knowledge_base = raw_knowledge_base(world, "Docs")
     with pytest.raises(ValidationFailed, match="mode"):
         run_search(world, [knowledge_base], "refund", mode="semantic")
     for top_k in (0, retrieval.MAX_TOP_K + 1):

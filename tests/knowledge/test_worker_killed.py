@@ -14,27 +14,23 @@ from typing import Any
 
 import pytest
 
-from knowledge import services, tasks
+from knowledge import tasks
 from knowledge.models import Document
 from tenants.context import tenant_context
-from tests.conftest import start_worker, stop_worker
-from tests.factories import make_world
-from tests.knowledge.test_pipeline import assert_one_set_of_chunks, many_paragraphs, wait_until_settled
+from tests.knowledge.factories import add_text, make_knowledge_base
+from tests.knowledge.helpers import assert_one_set_of_chunks, many_paragraphs, wait_until_settled
+from tests.processes import start_worker, stop_worker
+from tests.tenants.factories import make_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REDELIVERY_SECONDS = 3
 
 
-def test_a_worker_killed_mid_document_leaves_one_set_of_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "_enqueue_ingest", lambda document: None)
+def test_a_worker_killed_mid_document_leaves_one_set_of_chunks(enqueue_nothing: None) -> None:
     world = make_world()
-    base = services.knowledge_base_create(
-        actor=world.actor(), name="Policies", chunk_size_tokens=60, chunk_overlap_tokens=10
-    )
-    document = services.document_add_text(
-        actor=world.actor(), knowledge_base_id=base.pk, text=many_paragraphs(120)
-    )
+    base = make_knowledge_base(world, "Policies", chunk_size_tokens=60, chunk_overlap_tokens=10)
+    document = add_text(world, base, many_paragraphs(120))
     queue = f"groundwork-test-kill-{uuid.uuid4().hex[:8]}"
     environment = {"CELERY_VISIBILITY_TIMEOUT": str(REDELIVERY_SECONDS), "KNOWLEDGE_EMBED_BATCH_SIZE": "4"}
 

@@ -1,38 +1,21 @@
 """Model calls under test: the official SDKs, pointed at local stub servers that speak the providers' wire
 formats (tests/stubs). Nothing here reaches the internet: unless a test starts a stub, the base URLs point
 at a closed local port.
+
+Keys, URLs and stream helpers: tests/providers/helpers.py; credentials, models and usage:
+tests/providers/factories.py.
 """
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 
-from providers.adapters.base import ChatEvent
-from providers.errors import ProviderError
+from tests.providers.helpers import ANTHROPIC_KEY, OPENAI_KEY, closed_port_url
 from tests.stubs.anthropic_stub import AnthropicStub
 from tests.stubs.openai_stub import OpenAIStub
-
-OPENAI_KEY = "sk-test-openai-key-0123456789"
-ANTHROPIC_KEY = "sk-ant-test-key-0123456789"
-
-
-def closed_port_url(path: str = "") -> str:
-    """A local URL nothing listens on: connections to it are refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}{path}"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # Django's async support (asgiref) is asyncio's
 
 
 @pytest.fixture(autouse=True)
@@ -72,18 +55,5 @@ def compatible_stub(settings: Any) -> Iterator[OpenAIStub]:
 
 
 @pytest.fixture
-async def db_thread_cleanup() -> AsyncIterator[None]:
-    """Close the connection sync_to_async's worker thread opened, so no session outlives the test."""
-    yield
-    await sync_to_async(connections.close_all)()
-
-
-async def collect(events: AsyncIterator[ChatEvent]) -> tuple[list[ChatEvent], ProviderError | None]:
-    """Every event a stream yields, and the provider error that ended it (if one did)."""
-    received: list[ChatEvent] = []
-    try:
-        async for event in events:
-            received.append(event)
-    except ProviderError as error:
-        return received, error
-    return received, None
+def allow_private_endpoints(settings: Any) -> None:
+    settings.ALLOW_PRIVATE_MODEL_ENDPOINTS = True  # pytest-django's settings fixture restores it

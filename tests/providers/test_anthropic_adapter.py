@@ -15,7 +15,7 @@ from providers.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from tests.providers.conftest import ANTHROPIC_KEY, collect
+from tests.providers.helpers import ANTHROPIC_KEY, collect
 from tests.stubs import Fault, count_words
 from tests.stubs.anthropic_stub import AnthropicStub, model_version
 

@@ -12,113 +12,21 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import Client
 from django.utils import timezone
 
-from providers import crypto, selectors, services
-from providers.models import CustomModel, FoundationModel, ProviderCredential, UsageRecord
+from providers import crypto, services
+from providers.models import FoundationModel, ProviderCredential
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.conftest import api_client
-from tests.factories import World
+from tests.clients import api_client, assert_problem
+from tests.providers.factories import LOCAL_ENDPOINT, endpoint_credential, own_model, record_usage
+from tests.providers.helpers import assert_secret_absent, provider_rows
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 
-PROBLEM = "application/problem+json"
 SECRET = "sk-live-VERYSECRET-0123456789"
-ENDPOINT = "http://127.0.0.1:11434/v1"  # reachable only with ALLOW_PRIVATE_MODEL_ENDPOINTS
-
-
-# --- helpers ----------------------------------------------------------------------------------------
-
-
-def secret_slices(secret: str) -> list[str]:
-    """Every 8-character piece of the secret: none may be shown (the last four alone may)."""
-    return [secret[i : i + 8] for i in range(len(secret) - 7)]
-
-
-def assert_secret_absent(text: str, secret: str, where: str) -> None:
-    leaked = [piece for piece in secret_slices(secret) if piece in text]
-    assert not leaked, f"{where} shows part of the secret: {leaked}"
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    return body
-
-
-def record_usage(
-    world: World,
-    model_ref: str,
-    cost: str,
-    *,
-    days_ago: int = 0,
-    bot_id: uuid.UUID | None = None,
-    tokens: tuple[int, int] = (1000, 100),
-) -> UsageRecord:
-    row = services.usage_record(
-        tenant_id=world.tenant.pk,
-        model_ref=model_ref,
-        provider=model_ref.split(":")[0],
-        operation="chat",
-        input_tokens=tokens[0],
-        output_tokens=tokens[1],
-        cost_usd=Decimal(cost),
-        latency_ms=800,
-        time_to_first_token_ms=200,
-        bot_id=bot_id,
-    )
-    with tenant_context(world.tenant.pk):
-        UsageRecord.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
-    return row
-
-
-def endpoint_credential(world: World, name: str = "Ollama", api_key: str = "") -> ProviderCredential:
-    with override_settings(ALLOW_PRIVATE_MODEL_ENDPOINTS=True):
-        return services.credential_create(
-            actor=world.actor(), provider="openai_compatible", name=name, api_key=api_key, base_url=ENDPOINT
-        )
-
-
-def own_model(world: World, credential: ProviderCredential, name: str = "llama3.1:8b") -> CustomModel:
-    return services.custom_model_create(
-        actor=world.actor(),
-        credential_id=credential.pk,
-        model_name=name,
-        display_name=f"Llama ({name})",
-        kind="chat",
-        context_window=8192,
-        input_price_per_million=Decimal("0.10"),
-        output_price_per_million=Decimal("0.20"),
-    )
-
-
-def provider_rows(world: World) -> tuple[int, int, int, int]:
-    with tenant_context(world.tenant.pk):
-        return (
-            ProviderCredential.objects.count(),
-            CustomModel.objects.count(),
-            AuditEvent.objects.count(),
-            len(selectors.model_settings(tenant=world.tenant).enabled_models),
-        )
-
-
-@pytest.fixture
-def admin(world: World) -> Client:
-    return api_client(world.api_key(role=Role.ADMIN)[1])
-
-
-@pytest.fixture
-def viewer(world: World) -> Client:
-    return api_client(world.api_key(role=Role.VIEWER, name="viewer")[1])
-
-
-@pytest.fixture
-def allow_private_endpoints(settings: Any) -> None:
-    settings.ALLOW_PRIVATE_MODEL_ENDPOINTS = True  # pytest-django's settings fixture restores it
 
 
 # --- foundation models --------------------------------------------------------------------------------
@@ -341,11 +249,11 @@ def test_an_openai_compatible_server_needs_a_public_base_url_and_no_key(
 ) -> None:
     created = admin.post(
         "/api/v1/provider-credentials",
-        {"provider": "openai_compatible", "name": "Ollama", "base_url": ENDPOINT + "/"},
+        {"provider": "openai_compatible", "name": "Ollama", "base_url": LOCAL_ENDPOINT + "/"},
         content_type="application/json",
     )
     assert created.status_code == 201, created.content
-    assert created.json()["base_url"] == ENDPOINT
+    assert created.json()["base_url"] == LOCAL_ENDPOINT
     assert (created.json()["masked_key"], created.json()["has_key"]) == ("", False)
 
 

@@ -14,7 +14,7 @@ from core.errors import ValidationFailed
 from providers import selectors, services
 from providers.models import FoundationModel, ModelKind, Provider
 from tenants.context import tenant_context
-from tests.factories import World
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 

@@ -7,21 +7,14 @@ from typing import Any
 import pytest
 
 from core.errors import NotFound, PermissionDenied
-from providers import services
 from providers.gateway import credential_test
-from providers.models import ProviderCredential
 from tenants.models import Role
-from tests.factories import World
-from tests.providers.conftest import ANTHROPIC_KEY, OPENAI_KEY, closed_port_url
+from tests.providers.factories import add_credential
+from tests.providers.helpers import ANTHROPIC_KEY, OPENAI_KEY, closed_port_url
 from tests.stubs import Fault
 from tests.stubs.anthropic_stub import AnthropicStub
 from tests.stubs.openai_stub import OpenAIStub
-
-
-def add_credential(world: World, provider: str, api_key: str = "", base_url: str = "") -> ProviderCredential:
-    return services.credential_create(
-        actor=world.actor(), provider=provider, name=provider, api_key=api_key, base_url=base_url
-    )
+from tests.tenants.factories import World
 
 
 def test_a_working_openai_key_reports_the_models_it_can_use(world: World, openai_stub: OpenAIStub) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -17,8 +15,8 @@ from bots.widget import services as widget_services
 from providers import crypto, services
 from providers.models import ProviderCredential
 from tenants.context import tenant_context
-from tests.conftest import ROOT, child_environment
-from tests.factories import World, make_world
+from tests.processes import run_manage
+from tests.tenants.factories import World, make_world
 
 SECRET = "sk-live-VERYSECRET-0123456789abcdef"
 
@@ -89,16 +87,7 @@ def test_the_reencrypt_command_rotates_every_tenants_keys(fresh_keys: None) -> N
     bot = bot_services.bot_create(actor=globex.actor(), name="Helper")
     identity_secret = widget_services.bot_rotate_identity_secret(actor=globex.actor(), bot_id=bot.pk)
 
-    env = child_environment(FIELD_ENCRYPTION_KEYS=f"{new_key},{old_key}")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "reencrypt_provider_keys"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_manage("reencrypt_provider_keys", FIELD_ENCRYPTION_KEYS=f"{new_key},{old_key}")
     assert result.returncode == 0, result.stderr
     assert "Re-encrypted 2 provider keys and 1 widget identity secrets" in result.stdout
     assert SECRET not in result.stdout + result.stderr

@@ -19,30 +19,14 @@ from providers import selectors, services
 from providers.models import CustomModel, FoundationModel, ProviderCredential
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.factories import World
-from tests.providers.test_api import (
-    ENDPOINT,
-    SECRET,
-    assert_secret_absent,
-    endpoint_credential,
-    own_model,
-    provider_rows,
-    record_usage,
-)
+from tests.clients import member_client, text_of
+from tests.providers.factories import LOCAL_ENDPOINT, endpoint_credential, own_model, record_usage
+from tests.providers.helpers import assert_secret_absent, provider_rows
+from tests.tenants.factories import World
+
+SECRET = "sk-live-VERYSECRET-0123456789"
 
 pytestmark = pytest.mark.django_db
-
-
-def member_client(world: World, role: Role) -> Client:
-    client = Client()
-    client.force_login(world.add_member(role).user)
-    return client
-
-
-def text_of(response: Any) -> str:
-    """The page's visible text, tags stripped and spaces collapsed, for phrase checks."""
-    without_tags = re.sub(r"<[^>]+>", " ", response.content.decode())
-    return re.sub(r"\s+", " ", without_tags)
 
 
 def chart_of(html: str) -> str:
@@ -516,7 +500,7 @@ def test_a_key_typed_into_the_dashboard_never_comes_back(
         ),
         "endpoint": owner_client.post(
             "/app/models/providers/",
-            {"provider": "openai_compatible", "name": "Box", "api_key": SECRET, "base_url": ENDPOINT},
+            {"provider": "openai_compatible", "name": "Box", "api_key": SECRET, "base_url": LOCAL_ENDPOINT},
             follow=True,
         ),
     }

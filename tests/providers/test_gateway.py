@@ -28,13 +28,13 @@ from providers.models import CustomModel, FoundationModel, ModelSpec, ProviderCr
 from providers.tokens import count_message_tokens, count_tokens
 from tenants.context import tenant_context
 from tenants.models import Tenant
-from tests.factories import World, make_world
-from tests.providers.conftest import ANTHROPIC_KEY, OPENAI_KEY, collect
+from tests.providers.helpers import ANTHROPIC_KEY, OPENAI_KEY, collect
 from tests.stubs import Fault, count_words
 from tests.stubs.anthropic_stub import AnthropicStub
 from tests.stubs.anthropic_stub import model_version as anthropic_version
 from tests.stubs.openai_stub import OpenAIStub, embedding_for
 from tests.stubs.openai_stub import model_version as openai_version
+from tests.tenants.factories import World, make_world
 
 pytestmark = [
     pytest.mark.anyio,

@@ -23,7 +23,7 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.tokens import count_message_tokens, count_tokens
-from tests.providers.conftest import OPENAI_KEY, closed_port_url, collect
+from tests.providers.helpers import OPENAI_KEY, closed_port_url, collect
 from tests.stubs import Fault, count_words
 from tests.stubs.openai_stub import OpenAIStub, embedding_for, model_version
 

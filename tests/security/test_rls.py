@@ -9,7 +9,7 @@ from django.db.utils import ProgrammingError
 
 from tenants.context import TenantContextError, activate_tenant, active_tenant_id, tenant_context, unscoped
 from tenants.models import ApiKey, Membership, TenantOwnedModel
-from tests.factories import make_world
+from tests.tenants.factories import make_world
 
 pytestmark = pytest.mark.django_db
 

@@ -6,44 +6,12 @@ listed as public are exempt, and that list is checked against the URLconf so it 
 
 from __future__ import annotations
 
-import re
-import uuid
-
 import pytest
 from django.test import Client
 
-from tests.security.test_route_isolation import route_templates
+from tests.security.routes import PUBLIC, concrete, route_templates
 
 pytestmark = pytest.mark.django_db
-
-PUBLIC = {
-    "/",
-    "/healthz",
-    "/app/sign-in/",
-    "/app/sign-out/",
-    "/app/sign-up/",
-    "/app/invitations/{token}/",
-    "/app/password-reset/",
-    "/app/password-reset/sent/",
-    "/app/password-reset/{uidb64}/{token}/",
-    "/app/password-reset/done/",
-    "/api/v1/schema/",
-    "/api/v1/docs/",
-    "/api/v1/redoc/",
-    # The widget's loader and public API: keyed by a publishable key and a visitor token instead of a
-    # sign-in (tests/bots/widget/test_public_api.py, tests/security/test_widget_credentials.py).
-    "/widget.js",
-    "/public/v1/bots/{key}",
-    "/public/v1/bots/{key}/sessions",
-    "/public/v1/bots/{key}/chat",
-    "/public/v1/bots/{key}/conversations/{id}",
-    "/public/v1/bots/{key}/messages/{id}/feedback",
-}
-
-
-def concrete(template: str) -> str:
-    """Fill every id parameter with a random UUID (what an id route takes)."""
-    return re.sub(r"\{(pk|id|\w+_id)\}", lambda _: str(uuid.uuid4()), template)
 
 
 def protected_routes() -> list[str]:

@@ -15,15 +15,13 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from bots import services
-from tests.factories import make_world
-from tests.security.test_route_authentication import PUBLIC, concrete
-from tests.security.test_route_isolation import route_templates
+from tests.bots.factories import SITE, published_bot
+from tests.bots.widget.helpers import new_session
+from tests.security.routes import METHODS, PUBLIC, concrete, route_templates
+from tests.tenants.factories import make_world
 
 pytestmark = pytest.mark.django_db
 
-SITE = "https://shop.example.com"
-METHODS = ["get", "post", "put", "patch", "delete"]
 WIDGET_ROUTES = ("/widget.js", "/public/v1/")
 
 
@@ -35,17 +33,8 @@ def management_routes() -> list[str]:
 
 def test_the_publishable_key_and_a_visitor_token_open_no_other_route() -> None:
     world = make_world()
-    bot = services.bot_create(actor=world.actor(), name="Helper", status="published", allowed_origins=[SITE])
-    token = (
-        Client()
-        .post(
-            f"/public/v1/bots/{bot.publishable_key}/sessions",
-            {},
-            content_type="application/json",
-            headers={"Origin": SITE},
-        )
-        .json()["token"]
-    )
+    bot = published_bot(world, "Helper")
+    token = new_session(bot)["token"]
     routes = management_routes()
     assert any(route.startswith("/api/v1/bots") for route in routes)
     assert any(route.startswith("/app/bots") for route in routes)
@@ -70,23 +59,12 @@ def test_the_publishable_key_and_a_visitor_token_open_no_other_route() -> None:
 
 def test_a_token_and_a_key_reach_only_their_own_bots_public_routes() -> None:
     world, other_world = make_world("Acme"), make_world("Globex")
-    bot = services.bot_create(actor=world.actor(), name="Helper", status="published", allowed_origins=[SITE])
+    bot = published_bot(world, "Helper")
     others = [
-        services.bot_create(actor=world.actor(), name="Sibling", status="published", allowed_origins=[SITE]),
-        services.bot_create(
-            actor=other_world.actor(), name="Stranger", status="published", allowed_origins=[SITE]
-        ),
+        published_bot(world, "Sibling"),
+        published_bot(other_world, "Stranger"),
     ]
-    token = (
-        Client()
-        .post(
-            f"/public/v1/bots/{bot.publishable_key}/sessions",
-            {},
-            content_type="application/json",
-            headers={"Origin": SITE},
-        )
-        .json()["token"]
-    )
+    token = new_session(bot)["token"]
     public_routes = sorted(
         template for template, _ in route_templates() if template.startswith("/public/v1/bots/{key}/")
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 
 import pytest
 from django.core import mail
@@ -12,16 +12,10 @@ from core.errors import PermissionDenied
 from tenants import selectors, services
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Membership, Role, Tenant, User
-from tests.conftest import api_client
-from tests.factories import PASSWORD, UserFactory, World, make_world
+from tests.clients import api_client
+from tests.tenants.factories import PASSWORD, UserFactory, World, make_world
 
 pytestmark = pytest.mark.django_db
-
-
-def link_in_last_email(path_prefix: str) -> str:
-    match = re.search(rf"https?://[^/\s]+({re.escape(path_prefix)}\S+)", mail.outbox[-1].body)
-    assert match, mail.outbox[-1].body
-    return match.group(1)
 
 
 def test_sign_up_creates_the_user_their_tenant_and_ownership() -> None:
@@ -85,12 +79,13 @@ def test_an_invitation_is_emailed_and_accepted_by_the_invited_address(
     world: World,
     owner_client: Client,
     django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+    emailed_link: Callable[[str], str],
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):  # the email leaves only after commit
         response = owner_client.post("/app/team/", {"email": "newbie@example.test", "role": "editor"})
     assert response.status_code == 302
     assert mail.outbox[-1].to == ["newbie@example.test"]
-    accept_path = link_in_last_email("/app/invitations/")
+    accept_path = emailed_link("/app/invitations/")
 
     stranger = UserFactory(email="stranger@example.test")
     stranger_client = Client()
@@ -126,8 +121,7 @@ def test_invitations_through_the_api_send_the_same_email(
 
 def test_a_user_in_two_tenants_switches_between_them_but_not_into_others() -> None:
     acme, globex, initech = make_world("Acme"), make_world("Globex"), make_world("Initech")
-    with tenant_context(globex.tenant.pk):
-        Membership.objects.create(tenant=globex.tenant, user=acme.owner, role=Role.VIEWER)
+    globex.add_member(Role.VIEWER, user=acme.owner)
     client = Client()
     client.force_login(acme.owner)
     page = client.get("/app/").content.decode()
@@ -139,10 +133,10 @@ def test_a_user_in_two_tenants_switches_between_them_but_not_into_others() -> No
     assert client.get("/app/settings/").context["current_tenant"] == globex.tenant
 
 
-def test_password_reset_by_emailed_link(world: World) -> None:
+def test_password_reset_by_emailed_link(world: World, emailed_link: Callable[[str], str]) -> None:
     client = Client()
     assert client.post("/app/password-reset/", {"email": world.owner.email}).status_code == 302
-    reset_path = link_in_last_email("/app/password-reset/")
+    reset_path = emailed_link("/app/password-reset/")
     form_page = client.get(reset_path, follow=True)
     assert form_page.status_code == 200
     final_path = form_page.redirect_chain[-1][0]
@@ -203,10 +197,11 @@ def test_sign_up_never_redirects_off_site() -> None:
 def test_signing_up_from_an_invitation_creates_no_extra_organisation(
     world: World,
     django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+    emailed_link: Callable[[str], str],
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         services.invitation_create(actor=world.actor(), email="joiner@example.test", role="viewer")
-    accept_path = link_in_last_email("/app/invitations/")
+    accept_path = emailed_link("/app/invitations/")
     client = Client()
     form = client.get(f"/app/sign-up/?next={accept_path}&email=joiner@example.test")
     assert "organisation_name" not in form.context["form"].fields
@@ -223,8 +218,7 @@ def test_signing_up_from_an_invitation_creates_no_extra_organisation(
 
 def test_sign_in_opens_the_organisation_used_last() -> None:
     acme, globex = make_world("Acme"), make_world("Globex")
-    with tenant_context(globex.tenant.pk):
-        Membership.objects.create(tenant=globex.tenant, user=acme.owner, role=Role.VIEWER)  # never opened
+    globex.add_member(Role.VIEWER, user=acme.owner)  # never opened
     client = Client()
     client.force_login(acme.owner)
     assert client.get("/app/").context["current_tenant"] == acme.tenant

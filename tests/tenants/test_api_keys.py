@@ -11,8 +11,8 @@ from django.test import Client
 
 from tenants.context import tenant_context
 from tenants.models import ApiKey
-from tests.conftest import api_client
-from tests.factories import World
+from tests.clients import api_client
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 

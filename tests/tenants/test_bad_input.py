@@ -8,31 +8,16 @@ from django.test import Client
 
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Invitation, Tenant
-from tests.conftest import api_client
-from tests.factories import World
+from tests.clients import api_client, assert_problem
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    return body
 
 
 def snapshot(world: World) -> tuple:
     with tenant_context(world.tenant.pk):
         tenant = Tenant.objects.get(pk=world.tenant.pk)
         return (tenant.name, Invitation.objects.count(), AuditEvent.objects.count())
-
-
-@pytest.fixture
-def admin(world: World) -> Client:
-    return api_client(world.api_key()[1])
 
 
 def test_malformed_json_is_a_400_problem_and_writes_nothing(world: World, admin: Client) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
@@ -13,25 +11,12 @@ from django.test import Client
 
 from tenants.context import tenant_context
 from tenants.models import Membership, Tenant
-from tests.conftest import ROOT, child_environment
-
-
-def manage(*args: str) -> subprocess.CompletedProcess[str]:
-    env = child_environment()
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.processes import run_manage
 
 
 @pytest.mark.django_db(transaction=True)
 def test_create_tenant_prints_json_whose_key_works_against_the_api() -> None:
-    result = manage(
+    result = run_manage(
         "create_tenant",
         "--name",
         "Initech",
@@ -57,7 +42,9 @@ def test_create_tenant_prints_json_whose_key_works_against_the_api() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_create_tenant_refuses_a_weak_password_and_creates_nothing() -> None:
-    result = manage("create_tenant", "--name", "Weak", "--owner-email", "w@x.test", "--owner-password", "123")
+    result = run_manage(
+        "create_tenant", "--name", "Weak", "--owner-email", "w@x.test", "--owner-password", "123"
+    )
     assert result.returncode != 0
     assert "Password rejected" in result.stderr
     assert not Tenant.objects.filter(name="Weak").exists()
@@ -67,7 +54,7 @@ def test_create_tenant_refuses_a_weak_password_and_creates_nothing() -> None:
 def test_seed_demo_is_idempotent(tmp_path) -> None:  # type: ignore[no-untyped-def]
     os.environ["GROUNDWORK_VAR_DIR"] = str(tmp_path)  # the demo password file goes to a scratch folder
     try:
-        first, second = manage("seed_demo"), manage("seed_demo")
+        first, second = run_manage("seed_demo"), run_manage("seed_demo")
     finally:
         del os.environ["GROUNDWORK_VAR_DIR"]
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr

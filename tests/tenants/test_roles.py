@@ -15,8 +15,8 @@ from tenants import services
 from tenants.actors import Actor
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant
-from tests.conftest import api_client
-from tests.factories import World
+from tests.clients import api_client
+from tests.tenants.factories import World
 
 pytestmark = pytest.mark.django_db
 

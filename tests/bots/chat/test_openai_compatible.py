@@ -25,17 +25,18 @@ from providers import services as provider_services
 from providers.models import TenantModelSettings, UsageRecord
 from tenants.context import tenant_context
 from tenants.models import Role
-from tests.conftest import api_client, running_server
-from tests.factories import World, make_world
+from tests.bots.factories import make_bot
+from tests.clients import PROBLEM, api_client
+from tests.processes import running_server
+from tests.providers.factories import use_openai
+from tests.providers.helpers import OPENAI_KEY, OPENAI_MODEL
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-OPENAI_KEY = "sk-test-openai-key-0123456789"
-OPENAI_MODEL = "openai:gpt-4o-mini"
 ANSWER = "Orders ship within two working days from our warehouse in Leeds."
-PROBLEM = "application/problem+json"
 T = TypeVar("T")
 
 
@@ -76,19 +77,10 @@ def sdk(server_url: str, secret: str, **options: Any) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server_url}/api/v1", api_key=secret, max_retries=0, **options)
 
 
-def with_openai(world: World) -> None:
-    provider_services.credential_create(
-        actor=world.actor(), provider="openai", name="OpenAI", api_key=OPENAI_KEY
-    )
-    provider_services.model_settings_update(actor=world.actor(), enabled_models=[OPENAI_MODEL])
-
-
 def openai_bot(world: World, name: str = "Shipping helper", **settings: Any) -> Bot:
     """A bot on the stubbed OpenAI model; open policy, so it answers without knowledge bases."""
-    with_openai(world)
-    return services.bot_create(
-        actor=world.actor(), name=name, chat_model=OPENAI_MODEL, answer_policy="open", **settings
-    )
+    use_openai(world)
+    return make_bot(world, name, chat_model=OPENAI_MODEL, answer_policy="open", **settings)
 
 
 def answers_of(world: World) -> list[Message]:

@@ -10,7 +10,6 @@ Tests that only read and write through the API use ``db``; the one that executes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from unittest.mock import patch
 
@@ -20,30 +19,28 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from bots import services as bot_services
-from bots.models import Bot, RegressionCase, RegressionRun, RegressionSuite, RunConfiguration
+from bots.models import Bot, RegressionCase, RegressionRun, RegressionSuite
 from bots.regression import case_files, runner, services
-from knowledge import services as knowledge_services
 from knowledge.models import Document
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.bots.regression.test_runs import (
+from tests.bots.factories import make_bot, record_turn
+from tests.bots.regression.factories import finished_run, make_case, make_suite, shop, three_cases
+from tests.bots.regression.helpers import (
     CANDIDATE_MODEL,
     EXCHANGE_QUESTION,
     LIVE_MODEL,
     OFF_TOPIC_QUESTION,
-    OPENAI_KEY,
     REFUND_QUESTION,
     UNTESTED_MODEL,
-    enqueue_to,
     script_good_answers,
-    shop,
-    three_cases,
 )
-from tests.bots.test_api import assert_problem, patch_json, post_json, record_turn
-from tests.conftest import api_client
-from tests.factories import World, make_world
+from tests.clients import api_client, assert_problem, patch_json, post_json
+from tests.knowledge.factories import add_text, make_knowledge_base
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
+
+pytestmark = pytest.mark.usefixtures("runs_in_process")
 
 API = "/api/v1"
 SUITE_FIELDS = {
@@ -116,85 +113,14 @@ RESULT_FIELDS = {
 }
 
 
-# --- fixtures and helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def editor(world: World) -> Client:
-    return api_client(world.api_key(role=Role.EDITOR, name="editor")[1])
-
-
-@pytest.fixture
-def viewer(world: World) -> Client:
-    return api_client(world.api_key(role=Role.VIEWER, name="viewer")[1])
-
-
-@pytest.fixture
-def admin(world: World) -> Client:
-    return api_client(world.api_key(role=Role.ADMIN, name="admin")[1])
-
-
-@pytest.fixture(autouse=True)
-def runs_stay_in_process() -> Iterator[None]:
-    """Runs are queued to no worker: the test that needs one finished executes it in process."""
-    with enqueue_to(None):
-        yield
-
-
-@pytest.fixture
-def stub(settings: Any) -> Iterator[OpenAIStub]:
-    server = OpenAIStub(api_key=OPENAI_KEY).start()
-    settings.OPENAI_API_KEY = ""
-    settings.OPENAI_BASE_URL = server.base_url
-    settings.MODEL_CALL_MAX_RETRIES = 0
-    yield server
-    server.stop()
-
-
-def make_bot(world: World, name: str = "Shop", **settings: Any) -> Bot:
-    return bot_services.bot_create(actor=world.actor(), name=name, **settings)
-
-
-def make_suite(world: World, bot: Bot, name: str = "Policies", **values: Any) -> RegressionSuite:
-    return services.suite_create(actor=world.actor(), bot_id=bot.pk, name=name, **values)
-
-
-def make_case(
-    world: World, suite: RegressionSuite, question: str = "Refunds?", **values: Any
-) -> RegressionCase:
-    return services.case_create(actor=world.actor(), suite_id=suite.pk, question=question, **values)
+# --- helpers ----------------------------------------------------------------------------------------
 
 
 def bot_with_document(world: World, name: str = "Shop") -> tuple[Bot, Document]:
     """A bot answering from a knowledge base of its own with one (queued, never processed) document."""
-    base = knowledge_services.knowledge_base_create(actor=world.actor(), name=f"{name} policies")
-    document = knowledge_services.document_add_text(
-        actor=world.actor(),
-        knowledge_base_id=base.pk,
-        text="Refunds take five working days.",
-        title="Refunds",
-    )
+    base = make_knowledge_base(world, f"{name} policies")
+    document = add_text(world, base, "Refunds take five working days.", title="Refunds")
     return make_bot(world, name, knowledge_base_ids=[base.pk]), document
-
-
-def finished_run(world: World, suite: RegressionSuite, *passed: bool) -> RegressionRun:
-    """A completed live-only run whose cases passed or failed as given (recorded by hand, as a worker
-    would), so drift is computed from the real services without a model."""
-    run = services.run_start(actor=world.actor(), suite_id=suite.pk)
-    with tenant_context(world.tenant.pk):
-        configuration = RunConfiguration.objects.get(run=run)
-        cases = list(RegressionCase.objects.filter(suite=suite).order_by("created_at"))
-    for case, verdict in zip(cases, passed, strict=True):
-        services.run_record_result(
-            tenant_id=world.tenant.pk,
-            run_id=run.pk,
-            configuration_id=configuration.pk,
-            case_id=case.pk,
-            question=case.question,
-            answer="An answer.",
-            passed=verdict,
-        )
-    return services.run_finish(tenant_id=world.tenant.pk, run_id=run.pk)
 
 
 def cases_of(world: World, suite: RegressionSuite) -> list[dict[str, Any]]:
@@ -211,7 +137,7 @@ def cases_of(world: World, suite: RegressionSuite) -> list[dict[str, Any]]:
 
 @pytest.mark.django_db
 def test_a_suite_is_created_read_changed_and_deleted(world: World, editor: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Shop")
 
     response = post_json(
         editor,
@@ -245,7 +171,7 @@ def test_a_suite_is_created_read_changed_and_deleted(world: World, editor: Clien
 def test_suites_are_listed_newest_first_with_cursor_pagination_and_a_bot_filter(
     world: World, viewer: Client
 ) -> None:
-    shop_bot, other_bot = make_bot(world), make_bot(world, "Other")
+    shop_bot, other_bot = make_bot(world, "Shop"), make_bot(world, "Other")
     first = make_suite(world, shop_bot, "First")
     make_case(world, first)
     make_suite(world, shop_bot, "Second")
@@ -265,7 +191,7 @@ def test_suites_are_listed_newest_first_with_cursor_pagination_and_a_bot_filter(
 
 @pytest.mark.django_db
 def test_listing_suites_costs_the_same_queries_for_one_suite_or_many(world: World, viewer: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Shop")
 
     def queries_to_list() -> int:
         with CaptureQueriesContext(connection) as captured:
@@ -307,7 +233,7 @@ def test_listing_suites_costs_the_same_queries_for_one_suite_or_many(world: Worl
 def test_bad_suite_settings_are_a_400_problem_naming_the_field(
     world: World, editor: Client, body: dict[str, Any], field: str
 ) -> None:
-    make_bot(world)
+    make_bot(world, "Shop")
 
     problem = assert_problem(post_json(editor, f"{API}/suites", body), 400)
 
@@ -318,7 +244,7 @@ def test_bad_suite_settings_are_a_400_problem_naming_the_field(
 
 @pytest.mark.django_db
 def test_a_second_suite_with_the_same_name_for_a_bot_is_a_409(world: World, editor: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Shop")
     make_suite(world, bot, "Refunds")
     other = make_suite(world, bot, "Exchanges")
 
@@ -397,7 +323,7 @@ def test_cases_are_added_listed_in_the_suites_order_changed_and_deleted(world: W
 def test_bad_cases_are_a_400_problem_naming_the_field(
     world: World, editor: Client, body: dict[str, Any], field: str
 ) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
 
     problem = assert_problem(post_json(editor, f"{API}/suites/{suite.pk}/cases", body), 400)
 
@@ -443,7 +369,7 @@ JSONL_FILE = (
 
 @pytest.mark.django_db
 def test_cases_are_imported_from_a_csv_upload_and_from_jsonl_text(world: World, editor: Client) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
     upload = SimpleUploadedFile("cases.csv", CSV_FILE.encode(), content_type="text/csv")
 
     from_file = editor.post(f"{API}/suites/{suite.pk}/cases/import", {"file": upload})
@@ -495,7 +421,7 @@ def test_cases_are_imported_from_a_csv_upload_and_from_jsonl_text(world: World, 
 def test_a_jsonl_upload_takes_its_format_from_the_extension_or_the_format_field(
     world: World, editor: Client
 ) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
     path = f"{API}/suites/{suite.pk}/cases/import"
 
     by_extension = editor.post(path, {"file": SimpleUploadedFile("cases.jsonl", JSONL_FILE.encode())})
@@ -537,7 +463,7 @@ def test_a_jsonl_upload_takes_its_format_from_the_extension_or_the_format_field(
 def test_a_bad_import_is_a_400_naming_the_line_and_imports_nothing(
     world: World, editor: Client, request_body: dict[str, Any], field: str, message: str
 ) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
 
     problem = assert_problem(post_json(editor, f"{API}/suites/{suite.pk}/cases/import", request_body), 400)
 
@@ -548,7 +474,7 @@ def test_a_bad_import_is_a_400_naming_the_line_and_imports_nothing(
 
 @pytest.mark.django_db
 def test_a_bad_line_in_an_uploaded_file_imports_nothing(world: World, editor: Client) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
     content = b"question,required_document_ids\nFine,\nAlso fine,not-an-id\n"
 
     response = editor.post(
@@ -598,7 +524,7 @@ def test_an_export_imported_into_another_suite_gives_equal_cases(
 def test_the_export_defaults_to_csv_with_lists_joined_and_formulas_defused(
     world: World, viewer: Client
 ) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
     make_case(world, suite, '=HYPERLINK("https://evil.example")', expected_facts=["a", "b"])
 
     exported = viewer.get(f"{API}/suites/{suite.pk}/cases/export")
@@ -628,7 +554,7 @@ def test_a_case_is_made_from_a_conversation_answer(world: World, other_world: Wo
         citations=[{"number": 1, "document_id": str(document.pk)}],
     )
     _, other_bots_answer = record_turn(world, make_bot(world, "Other"), "Hi?", "Hello.")
-    _, their_answer = record_turn(other_world, make_bot(other_world), "Secret?", "Secret.")
+    _, their_answer = record_turn(other_world, make_bot(other_world, "Shop"), "Secret?", "Secret.")
 
     response = post_json(
         editor, f"{API}/suites/{suite.pk}/cases/from-message", {"message_id": str(answer.pk)}
@@ -657,7 +583,7 @@ def test_a_case_is_made_from_a_conversation_answer(world: World, other_world: Wo
 
 @pytest.mark.django_db
 def test_starting_a_run_queues_the_live_bot_and_the_candidates(world: World, editor: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Shop")
     suite = make_suite(world, bot)
     make_case(world, suite, "One?")
     make_case(world, suite, "Two?")
@@ -729,7 +655,7 @@ def test_starting_a_run_queues_the_live_bot_and_the_candidates(world: World, edi
 def test_bad_run_requests_are_a_400_problem_and_start_nothing(
     world: World, editor: Client, body: dict[str, Any], field: str
 ) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
     make_case(world, suite)
 
     problem = assert_problem(post_json(editor, f"{API}/suites/{suite.pk}/runs", body), 400)
@@ -742,7 +668,7 @@ def test_bad_run_requests_are_a_400_problem_and_start_nothing(
 
 @pytest.mark.django_db
 def test_a_suite_without_cases_cannot_run(world: World, editor: Client) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
 
     problem = assert_problem(post_json(editor, f"{API}/suites/{suite.pk}/runs", {}), 400)
 
@@ -846,7 +772,7 @@ def test_an_executed_run_is_reported_side_by_side_with_regressions_first_and_gat
 
 @pytest.mark.django_db
 def test_the_model_gate_needs_a_model(world: World, viewer: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Shop")
 
     assert "model" in assert_problem(viewer.get(f"{API}/bots/{bot.pk}/model-gate"), 400)["errors"]
     assert viewer.get(f"{API}/bots/{bot.pk}/model-gate?model=openai:gpt-4o").json()["status"] == "untested"
@@ -858,7 +784,7 @@ def test_the_model_gate_needs_a_model(world: World, viewer: Client) -> None:
 
 @pytest.mark.django_db
 def test_drifted_runs_are_alerts_until_acknowledged(world: World, editor: Client) -> None:
-    bot, other_bot = make_bot(world), make_bot(world, "Other")
+    bot, other_bot = make_bot(world, "Shop"), make_bot(world, "Other")
     suite = make_suite(world, bot, drift_tolerance=0.0)
     make_case(world, suite, "One?")
     make_case(world, suite, "Two?")
@@ -897,7 +823,7 @@ def test_drifted_runs_are_alerts_until_acknowledged(world: World, editor: Client
 
 @pytest.mark.django_db
 def test_viewers_read_everything_but_cannot_write_or_start_runs(world: World, viewer: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Shop")
     suite = make_suite(world, bot)
     case = make_case(world, suite)
     run = finished_run(world, suite, True)
@@ -949,7 +875,7 @@ def test_another_tenants_suites_cases_runs_and_bots_are_404_on_every_route(
     case = make_case(other_world, suite)
     run = finished_run(other_world, suite, True)
     _, their_answer = record_turn(other_world, their_bot, "Secret?", "Secret.")
-    ours = make_suite(world, make_bot(world))
+    ours = make_suite(world, make_bot(world, "Shop"))
     upload = SimpleUploadedFile("c.csv", b"question\nQ?\n")
 
     for response in (
@@ -998,7 +924,7 @@ def test_another_tenants_suites_cases_runs_and_bots_are_404_on_every_route(
 
 @pytest.mark.django_db
 def test_requests_without_a_key_are_401_problems(world: World) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
     anonymous = Client()
 
     for response in (
@@ -1012,7 +938,7 @@ def test_requests_without_a_key_are_401_problems(world: World) -> None:
 
 @pytest.mark.django_db
 def test_an_import_file_over_the_limit_is_a_413_before_it_is_stored(world: World, editor: Client) -> None:
-    suite = make_suite(world, make_bot(world))
+    suite = make_suite(world, make_bot(world, "Shop"))
     content = b"question\n" + b"Is this too long?\n" * (case_files.MAX_IMPORT_BYTES // 18 + 10_000)
 
     response = editor.post(

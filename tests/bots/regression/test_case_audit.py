@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 from django.template.loader import render_to_string
 
-from bots import services as bot_services
 from bots.regression import services
 from tenants.context import tenant_context
 from tenants.models import AuditEvent
-from tests.factories import make_world
+from tests.bots.factories import make_bot
+from tests.bots.regression.factories import make_suite
+from tests.tenants.factories import make_world
 
 
 @pytest.mark.django_db
 def test_adding_changing_and_deleting_a_case_is_audited() -> None:
     world = make_world()
-    bot = bot_services.bot_create(actor=world.actor(), name="Helper")
-    suite = services.suite_create(actor=world.actor(), bot_id=bot.pk, name="Refunds")
+    suite = make_suite(world, make_bot(world), "Refunds")
 
     case = services.case_create(actor=world.actor(), suite_id=suite.pk, question="How long do refunds take?")
     services.case_update(actor=world.actor(), case_id=case.pk, expected_facts=["14 days"])

@@ -13,7 +13,6 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from unittest.mock import patch
 
@@ -22,55 +21,36 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 
-from bots import services as bot_services
 from bots.models import Bot, RegressionCase, RegressionRun, RegressionSuite, RunConfiguration
 from bots.regression import presentation as regression_presentation
 from bots.regression import runner, services
-from knowledge import services as knowledge_services
-from providers import services as provider_services
 from tenants.context import tenant_context
 from tenants.models import Role
-from tests.bots.regression.test_runs import (
+from tests.bots.factories import make_bot, record_conversation
+from tests.bots.regression.factories import make_case, make_suite, recorded_run, shop, three_cases
+from tests.bots.regression.helpers import (
     CANDIDATE_MODEL,
     EXCHANGE_QUESTION,
     LIVE_MODEL,
     OFF_TOPIC_QUESTION,
-    OPENAI_KEY,
     REFUND_QUESTION,
     UNTESTED_MODEL,
-    enqueue_to,
     script_good_answers,
-    shop,
-    three_cases,
 )
-from tests.bots.test_dashboard import HOSTILE, conversation, member_client, text_of
-from tests.factories import World, make_world
+from tests.clients import HOSTILE, member_client, text_of
+from tests.knowledge.factories import add_text, make_knowledge_base
+from tests.providers.factories import use_openai
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db
 
 OTHER_MODEL = "openai:gpt-4.1"  # enabled, and never compared in these tests
 
 
-@pytest.fixture(scope="module")
-def stub() -> Iterator[OpenAIStub]:
-    server = OpenAIStub(api_key=OPENAI_KEY)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
-def runs_stay_in_process(settings: Any, stub: OpenAIStub) -> Iterator[None]:
+def runs_stay_in_process(stub: OpenAIStub, runs_in_process: None) -> None:
     """Runs are executed by the test with ``runner.execute`` (no worker), against the stub."""
-    settings.OPENAI_API_KEY = ""
-    settings.OPENAI_BASE_URL = stub.base_url
-    settings.MODEL_CALL_MAX_RETRIES = 0
-    stub.scripts.clear()
-    stub.answers.clear()
-    stub.faults.clear()
-    with enqueue_to(None):
-        yield
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -78,76 +58,32 @@ def runs_stay_in_process(settings: Any, stub: OpenAIStub) -> Iterator[None]:
 
 def openai_bot(world: World, name: str = "Shop", **settings: Any) -> Bot:
     """A bot on OpenAI's gpt-4o-mini, with the OpenAI models the tests compare enabled (no knowledge)."""
-    actor = world.actor()
-    provider_services.credential_create(actor=actor, provider="openai", name="OpenAI", api_key=OPENAI_KEY)
-    provider_services.model_settings_update(
-        actor=actor,
-        enabled_models=[
-            LIVE_MODEL,
-            CANDIDATE_MODEL,
-            UNTESTED_MODEL,
-            OTHER_MODEL,
-            "local:no-llm",
-            "local:all-MiniLM-L6-v2",
-        ],
+    use_openai(
+        world,
+        LIVE_MODEL,
+        CANDIDATE_MODEL,
+        UNTESTED_MODEL,
+        OTHER_MODEL,
+        "local:no-llm",
+        "local:all-MiniLM-L6-v2",
     )
-    return bot_services.bot_create(actor=actor, name=name, chat_model=LIVE_MODEL, **settings)
+    return make_bot(world, name, chat_model=LIVE_MODEL, **settings)
 
 
 def bot_with_documents(world: World) -> tuple[Bot, str]:
     """A bot answering from a knowledge base with one (unprocessed) document; the document's id."""
-    base = knowledge_services.knowledge_base_create(actor=world.actor(), name="Policies")
-    document = knowledge_services.document_add_text(
-        actor=world.actor(),
-        knowledge_base_id=base.pk,
-        text="Refunds take five working days.",
-        title="Refund policy",
-    )
-    bot = bot_services.bot_create(actor=world.actor(), name="Shop", knowledge_base_ids=[base.pk])
+    base = make_knowledge_base(world, "Policies")
+    document = add_text(world, base, "Refunds take five working days.", title="Refund policy")
+    bot = make_bot(world, "Shop", knowledge_base_ids=[base.pk])
     return bot, str(document.pk)
 
 
 def suite_of(world: World, bot: Bot, name: str = "Policies", *questions: str) -> RegressionSuite:
-    suite = services.suite_create(actor=world.actor(), bot_id=bot.pk, name=name)
+    """A suite whose cases each expect the fact "free"."""
+    suite = make_suite(world, bot, name)
     for question in questions:
-        services.case_create(
-            actor=world.actor(), suite_id=suite.pk, question=question, expected_facts=["free"]
-        )
+        make_case(world, suite, question, expected_facts=["free"])
     return suite
-
-
-def recorded_run(
-    world: World,
-    suite: RegressionSuite,
-    *,
-    candidates: list[dict[str, Any]] | None = None,
-    passes: dict[int, list[bool]],
-    answers: dict[int, list[str]] | None = None,
-) -> RegressionRun:
-    """A finished run whose results are written directly: ``passes[position]`` per case, in case order."""
-    run = services.run_start(actor=world.actor(), suite_id=suite.pk, candidates=candidates or [])
-    with tenant_context(world.tenant.pk):
-        configurations = list(RunConfiguration.objects.filter(run=run).order_by("position"))
-        cases = list(RegressionCase.objects.filter(suite=suite).order_by("created_at", "pk"))
-    for configuration in configurations:
-        for index, case in enumerate(cases):
-            passed = passes[configuration.position][index]
-            answer = (answers or {}).get(configuration.position, [])
-            services.run_record_result(
-                tenant_id=world.tenant.pk,
-                run_id=run.pk,
-                configuration_id=configuration.pk,
-                case_id=case.pk,
-                question=case.question,
-                answer=answer[index]
-                if index < len(answer)
-                else ("It is free." if passed else "It costs a fee."),
-                outcome="answered",
-                passed=passed,
-                checks=[{"check": "fact", "expected": "free", "passed": passed, "detail": ""}],
-                latency_ms=1200,
-            )
-    return services.run_finish(tenant_id=world.tenant.pk, run_id=run.pk)
 
 
 def only_run(world: World) -> RegressionRun:
@@ -638,7 +574,7 @@ def test_the_model_gate_says_tested_regressed_or_never_tested(world: World, owne
 
 
 def openai_bot_in_same_tenant(world: World) -> Bot:
-    return bot_services.bot_create(actor=world.actor(), name="Other shop", chat_model=LIVE_MODEL)
+    return make_bot(world, "Other shop", chat_model=LIVE_MODEL)
 
 
 # --- a case from a conversation --------------------------------------------------------------------------
@@ -646,7 +582,9 @@ def openai_bot_in_same_tenant(world: World) -> Bot:
 
 def test_an_answer_becomes_a_case_in_one_click(world: World, owner_client: Client) -> None:
     bot = openai_bot(world)
-    conversation_id, answer = conversation(world, bot, "Can I return a gift?", answer="Yes, within 30 days.")
+    conversation_id, answer = record_conversation(
+        world, bot, "Can I return a gift?", answer="Yes, within 30 days."
+    )
     back = f"/app/conversations/{conversation_id}/#message-{answer.pk}"
 
     choices = regression_presentation.add_to_suite_choices(tenant=world.tenant, bot=bot)
@@ -724,7 +662,7 @@ def test_viewers_read_every_page_and_every_write_is_refused(world: World) -> Non
     recorded = recorded_run(world, suite, passes={0: [False]})
     with tenant_context(world.tenant.pk):
         case = RegressionCase.objects.get()
-    _, answer = conversation(world, bot)
+    _, answer = record_conversation(world, bot)
     viewer = member_client(world, Role.VIEWER)
 
     for path in (
@@ -804,10 +742,10 @@ def test_another_tenants_suites_runs_cases_and_answers_are_404(world: World, own
     run = recorded_run(other, suite, passes={0: [True]})
     with tenant_context(other.tenant.pk):
         case = RegressionCase.objects.get()
-    _, answer = conversation(other, theirs)
+    _, answer = record_conversation(other, theirs)
     mine = openai_bot(world, "Mine")
     my_suite = suite_of(world, mine, "Mine")
-    _, mine_answer = conversation(world, mine)
+    _, mine_answer = record_conversation(world, mine)
 
     gets = [
         f"/app/bots/{theirs.pk}/suites/",

@@ -9,7 +9,6 @@ session's shared worker knows nothing of this stub).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import uuid
@@ -19,45 +18,37 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from bots import services as bot_services
 from bots.chat import services as chat_services
 from bots.models import Bot, CaseResult, RegressionRun, RegressionSuite, RunConfiguration
 from bots.regression import case_files as regression_case_files
-from bots.regression import runner, scoring, selectors, services, tasks
+from bots.regression import runner, scoring, selectors, services
 from core.errors import ValidationFailed
-from knowledge import pipeline
-from knowledge import services as knowledge_services
 from knowledge.models import Chunk, KnowledgeBase
 from providers import services as provider_services
 from providers.models import UsageRecord
 from tenants.context import tenant_context
-from tests.conftest import WorkerProcess, start_worker, stop_worker
-from tests.factories import World, make_world
+from tests.bots.regression.factories import policy_document_id, shop, three_cases
+from tests.bots.regression.helpers import (
+    CANDIDATE_MODEL,
+    EXCHANGE_QUESTION,
+    LIVE_MODEL,
+    OFF_TOPIC_QUESTION,
+    REFUND_QUESTION,
+    UNTESTED_MODEL,
+    enqueue_to,
+    script_good_answers,
+)
+from tests.processes import WorkerProcess, start_worker, stop_worker
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-OPENAI_KEY = "sk-test-openai-key-0123456789"
-LIVE_MODEL, CANDIDATE_MODEL, UNTESTED_MODEL = "openai:gpt-4o-mini", "openai:gpt-4.1-mini", "openai:gpt-4o"
-POLICY = (
-    "# Refunds\n\nRefunds for card payments take five working days after we receive the returned item.\n\n"
-    "## Exchanges\n\nExchanges for another size are free within thirty days of delivery."
-)
-REFUND_QUESTION = "How long do card refunds take?"
-EXCHANGE_QUESTION = "Are exchanges free?"
-OFF_TOPIC_QUESTION = "Who won the football world cup in 1966?"
 WAIT_SECONDS = 120
-
-
-@pytest.fixture(scope="module")
-def stub() -> Iterator[OpenAIStub]:
-    server = OpenAIStub(api_key=OPENAI_KEY).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -67,84 +58,22 @@ def queue() -> str:
 
 @pytest.fixture(scope="module")
 def worker(
-    stub: OpenAIStub, queue: str, django_db_setup: None, django_db_blocker: Any
+    stub_server: OpenAIStub, queue: str, django_db_setup: None, django_db_blocker: Any
 ) -> Iterator[WorkerProcess]:
     process = start_worker(
-        queue=queue, log_name="celery-worker-regression.log", OPENAI_BASE_URL=stub.base_url, OPENAI_API_KEY=""
+        queue=queue,
+        log_name="celery-worker-regression.log",
+        OPENAI_BASE_URL=stub_server.base_url,
+        OPENAI_API_KEY="",
     )
     yield process
     stop_worker(process)
 
 
 @pytest.fixture(autouse=True)
-def settings_for_stub(settings: Any, stub: OpenAIStub, queue: str) -> Iterator[None]:
-    settings.OPENAI_API_KEY = ""
-    settings.OPENAI_BASE_URL = stub.base_url
-    settings.MODEL_CALL_MAX_RETRIES = 0
-    stub.scripts.clear()
-    stub.answers.clear()
-    stub.faults.clear()
-
+def runs_go_to_the_modules_worker(stub: OpenAIStub, queue: str) -> Iterator[None]:
     with enqueue_to(queue):
         yield
-
-
-def shop(world: World) -> tuple[Bot, KnowledgeBase]:
-    """A bot on OpenAI's gpt-4o-mini answering from a policy ingested in-process (the built-in embedder)."""
-    actor = world.actor()
-    provider_services.credential_create(actor=actor, provider="openai", name="OpenAI", api_key=OPENAI_KEY)
-    provider_services.model_settings_update(
-        actor=actor,
-        enabled_models=[
-            LIVE_MODEL,
-            CANDIDATE_MODEL,
-            UNTESTED_MODEL,
-            "local:no-llm",
-            "local:all-MiniLM-L6-v2",
-            "openai:text-embedding-3-small",
-        ],
-    )
-    base = knowledge_services.knowledge_base_create(actor=actor, name="Policies")
-    document = knowledge_services.document_add_text(
-        actor=actor, knowledge_base_id=base.pk, text=POLICY, title="Policy"
-    )
-    assert pipeline.ingest(tenant_id=world.tenant.pk, document_id=document.pk) == "ready"
-    bot = bot_services.bot_create(
-        actor=actor,
-        name="Shop",
-        chat_model=LIVE_MODEL,
-        knowledge_base_ids=[base.pk],
-        retrieval_score_threshold=0.35,
-    )
-    return bot, base
-
-
-def policy_document_id(world: World, base: KnowledgeBase) -> str:
-    with tenant_context(world.tenant.pk):
-        return str(Chunk.objects.filter(knowledge_base=base).values_list("document_id", flat=True).first())
-
-
-def script_good_answers(stub: OpenAIStub, model: str) -> None:
-    stub.script(model, REFUND_QUESTION, "Card refunds take five working days [1].")
-    stub.script(model, EXCHANGE_QUESTION, "Yes: exchanges are free within thirty days of delivery [1].")
-
-
-def three_cases(world: World, bot: Bot, base: KnowledgeBase) -> RegressionSuite:
-    actor = world.actor()
-    suite = services.suite_create(actor=actor, bot_id=bot.pk, name="Policies")
-    document_id = policy_document_id(world, base)
-    services.case_create(
-        actor=actor,
-        suite_id=suite.pk,
-        question=REFUND_QUESTION,
-        expected_facts=["five working days"],
-        required_document_ids=[document_id],
-    )
-    services.case_create(
-        actor=actor, suite_id=suite.pk, question=EXCHANGE_QUESTION, expected_facts=["free", "thirty days"]
-    )
-    services.case_create(actor=actor, suite_id=suite.pk, question=OFF_TOPIC_QUESTION, must_refuse=True)
-    return suite
 
 
 def wait_for_run(world: World, run_id: uuid.UUID) -> RegressionRun:
@@ -337,25 +266,6 @@ def test_a_run_survives_its_worker_being_killed_and_stores_each_case_once(
         pairs = list(CaseResult.objects.filter(run=run).values_list("configuration_id", "case_id"))
     assert len(pairs) == len(set(pairs)) == 8
     assert finished.live_pass_rate == 1.0
-
-
-@contextlib.contextmanager
-def enqueue_to(queue: str | None) -> Iterator[None]:
-    """Send runs to ``queue`` (a worker the test started), or nowhere (the test runs them in process)."""
-    original = services.runs._enqueue
-
-    def enqueue(run: RegressionRun) -> None:
-        if queue is not None:
-            tenant_id, run_id = str(run.tenant_id), str(run.pk)
-            transaction.on_commit(
-                lambda: tasks.run_regression_suite.apply_async(args=[tenant_id, run_id], queue=queue)
-            )
-
-    services.runs._enqueue = enqueue  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        services.runs._enqueue = original  # type: ignore[assignment]
 
 
 # --- in process: settings, embeddings, cases --------------------------------------------------------------

@@ -23,33 +23,20 @@ from bots.widget import rules as widget_rules
 from providers import crypto
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
-from tests.factories import World, make_world
+from tests.bots.factories import make_bot
+from tests.bots.helpers import reload
+from tests.clients import HOSTILE, member_client
+from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db
-
-HOSTILE = "<script>alert('owned')</script>"
 
 
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def make_bot(world: World, name: str = "Concierge", **settings: Any) -> Bot:
-    return services.bot_create(actor=world.actor(), name=name, **settings)
-
-
-def reload(world: World, bot: Bot) -> Bot:
-    with tenant_context(world.tenant.pk):
-        return Bot.objects.get(pk=bot.pk)
-
-
-def member_client(world: World, role: Role) -> Client:
-    client = Client()
-    client.force_login(world.add_member(role).user)
-    return client
-
-
 def text_of(response: Any) -> str:
-    """The page's visible text, tags stripped and spaces collapsed, for phrase checks."""
+    """The page's visible text, tags stripped (inline code and emphasis without a space), entities
+    decoded and spaces collapsed, for phrase checks of the snippets and examples."""
     inline = re.sub(r"</?(code|strong|em)>", "", response.content.decode())
     without_tags = re.sub(r"<[^>]+>", " ", inline)
     return re.sub(r"\s+", " ", html.unescape(without_tags))
@@ -116,7 +103,7 @@ def test_the_install_page_gives_the_snippet_to_paste_and_embeds_the_real_widget_
     world: World, owner_client: Client, settings: Any
 ) -> None:
     settings.PUBLIC_BASE_URL = "https://groundwork.example.com"
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     response = owner_client.get(install_url(bot))
     assert response.status_code == 200
     page = response.content.decode()
@@ -149,7 +136,7 @@ def test_the_install_page_gives_the_snippet_to_paste_and_embeds_the_real_widget_
 
 
 def test_the_builder_links_to_the_install_page_from_publishing(world: World, owner_client: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     page = owner_client.get(f"/app/bots/{bot.pk}/").content.decode()
     publishing = page[page.index('id="publishing"') : page.index('id="limits"')]
     assert f'href="/app/bots/{bot.pk}/install/"' in publishing
@@ -159,7 +146,7 @@ def test_the_builder_links_to_the_install_page_from_publishing(world: World, own
 
 
 def test_publishing_from_the_install_page(world: World, owner_client: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     response = owner_client.post(f"/app/bots/{bot.pk}/install/publish/")
     assert response.status_code == 302 and response["Location"] == f"{install_url(bot)}#snippet"
     assert reload(world, bot).status == "published"
@@ -177,7 +164,7 @@ def test_publishing_from_the_install_page(world: World, owner_client: Client) ->
 
 
 def test_allowed_websites_are_saved_normalised_one_per_row(world: World, owner_client: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     rows = [
         "https://Shop.Example.com/",
         "https://help.example.com  http://localhost:3000",  # pasted together into one row
@@ -208,7 +195,7 @@ def test_allowed_websites_are_saved_normalised_one_per_row(world: World, owner_c
 
 
 def test_a_wrong_website_is_marked_readably_and_nothing_is_saved(world: World, owner_client: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     response = owner_client.post(
         install_url(bot),
         widget_post(
@@ -241,7 +228,7 @@ def test_a_wrong_website_is_marked_readably_and_nothing_is_saved(world: World, o
 
 
 def test_any_website_only_when_ticked(world: World, owner_client: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     page = owner_client.get(install_url(bot))
     assert "Allow any website (not recommended)" in text_of(page)
     assert " checked" not in checkbox(page, "allow_any_origin")
@@ -263,7 +250,7 @@ def test_any_website_only_when_ticked(world: World, owner_client: Client) -> Non
 
 
 def test_the_appearance_is_saved(world: World, owner_client: Client) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     response = owner_client.post(
         install_url(bot),
         widget_post(
@@ -307,7 +294,7 @@ def test_the_appearance_is_saved(world: World, owner_client: Client) -> None:
 def test_appearance_errors_show_on_their_fields_and_nothing_is_saved(
     world: World, owner_client: Client, changes: dict[str, Any], field: str, message: str
 ) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     response = owner_client.post(
         install_url(bot), widget_post(bot, allowed_origins=["https://shop.example.com"], **changes)
     )
@@ -325,7 +312,7 @@ def test_appearance_errors_show_on_their_fields_and_nothing_is_saved(
 def test_the_identity_secret_is_shown_once_and_the_examples_compute_what_groundwork_checks(
     world: World, owner_client: Client, tmp_path: Path
 ) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     page = owner_client.get(install_url(bot))
     assert "Identity verification off" in text_of(page)
     assert "Generate secret" in text_of(page)
@@ -397,7 +384,7 @@ def test_the_identity_secret_is_shown_once_and_the_examples_compute_what_groundw
 
 
 def test_editors_change_the_widget_but_only_admins_manage_identity(world: World) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     editor = member_client(world, Role.EDITOR)
     page = editor.get(install_url(bot))
     assert 'id="widget-form"' in page.content.decode()
@@ -414,7 +401,7 @@ def test_editors_change_the_widget_but_only_admins_manage_identity(world: World)
 
 
 def test_viewers_see_the_page_read_only_and_their_writes_are_refused(world: World) -> None:
-    bot = make_bot(world, allowed_origins=["https://shop.example.com"])
+    bot = make_bot(world, "Concierge", allowed_origins=["https://shop.example.com"])
     viewer = member_client(world, Role.VIEWER)
     response = viewer.get(install_url(bot))
     assert response.status_code == 200
@@ -476,7 +463,7 @@ def test_another_tenants_bot_is_404_on_every_install_route(world: World, owner_c
 def test_the_test_page_is_a_plain_page_with_the_real_widget_and_a_preview_token(
     world: World, owner_client: Client
 ) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     response = owner_client.get(f"/app/bots/{bot.pk}/install/test-page/")
     assert response.status_code == 200
     page = response.content.decode()
@@ -499,7 +486,7 @@ def test_the_test_page_is_a_plain_page_with_the_real_widget_and_a_preview_token(
 def test_rotating_the_key_returns_to_the_install_page_with_the_new_snippet(
     world: World, owner_client: Client
 ) -> None:
-    bot = make_bot(world)
+    bot = make_bot(world, "Concierge")
     rotated = owner_client.post(f"/app/bots/{bot.pk}/rotate-key/")
     assert rotated.status_code == 302 and rotated["Location"] == f"{install_url(bot)}#snippet"
     fresh = reload(world, bot).publishable_key

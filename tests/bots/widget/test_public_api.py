@@ -10,9 +10,7 @@ visitor receives.
 from __future__ import annotations
 
 import gzip
-import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -27,63 +25,19 @@ from bots.widget import api as widget_api
 from bots.widget import loader as widget_loader
 from bots.widget import rules as widget_rules
 from bots.widget import services as widget_services
-from providers import services as provider_services
+from core.clock import ManualClock
 from tenants.context import tenant_context
-from tests.bots.test_api import (
-    REFUNDS,
-    assert_problem,
-    closed_port_url,
-    ingested_knowledge_base,
-    sse_events,
-    streamed_body,
-)
-from tests.factories import World, make_world
+from tests.bots.factories import SITE, published_bot
+from tests.bots.helpers import REFUNDS, sse_events, streamed_body
+from tests.bots.widget.helpers import base, new_session, visitor
+from tests.clients import assert_problem
+from tests.knowledge.factories import ingested_knowledge_base
+from tests.providers.factories import use_openai
 from tests.stubs import Fault
 from tests.stubs.openai_stub import OpenAIStub
+from tests.tenants.factories import World, make_world
 
-SITE = "https://shop.example.com"
 ELSEWHERE = "https://evil.example.net"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def offline_and_generous(settings: Any) -> Iterator[None]:
-    settings.OPENAI_API_KEY = ""
-    settings.OPENAI_BASE_URL = closed_port_url("/v1")
-    settings.CHAT_RATE_PER_BOT = "1000/minute"
-    settings.CHAT_RATE_PER_VISITOR = "1000/minute"
-    settings.CHAT_RATE_PER_IP = "1000/minute"
-    settings.WIDGET_SESSION_RATE_PER_IP = "1000/minute"
-    settings.WIDGET_READ_RATE_PER_IP = "1000/minute"
-    yield
-    connections.close_all()
-
-
-def published_bot(world: World, name: str = "Helper", **settings: Any) -> Bot:
-    settings.setdefault("allowed_origins", [SITE])
-    settings.setdefault("status", "published")
-    return services.bot_create(actor=world.actor(), name=name, **settings)
-
-
-def base(bot: Bot) -> str:
-    return f"/public/v1/bots/{bot.publishable_key}"
-
-
-def new_session(bot: Bot, origin: str = SITE, **body: Any) -> dict[str, Any]:
-    response = Client().post(
-        f"{base(bot)}/sessions", body, content_type="application/json", headers={"Origin": origin}
-    )
-    assert response.status_code == 201, response.content
-    session: dict[str, Any] = response.json()
-    return session
-
-
-def visitor(token: str, origin: str = SITE) -> dict[str, str]:
-    return {"Origin": origin, "Authorization": f"Bearer {token}"}
 
 
 def assert_no_cors(response: Any) -> None:
@@ -289,7 +243,10 @@ def test_identity_verification_links_a_signed_in_user_and_refuses_a_forged_one(w
 
 
 @pytest.mark.django_db
-def test_sessions_are_rate_limited_per_address_even_with_a_faked_origin(world: World, settings: Any) -> None:
+def test_sessions_are_rate_limited_per_address_even_with_a_faked_origin(
+    world: World, settings: Any, clock: ManualClock
+) -> None:
+    """The clock stands still: the five requests fall in one window of a minute."""
     settings.WIDGET_SESSION_RATE_PER_IP = "3/minute"
     bot = published_bot(world)
     # A script, not a browser: it can say any Origin it likes. Its own address, so no other test's
@@ -425,7 +382,7 @@ def test_a_visitor_reaches_only_their_own_conversations_and_answers(world: World
 
 
 @pytest.mark.django_db
-def test_a_token_is_for_one_bot_and_expires(world: World, settings: Any) -> None:
+def test_a_token_is_for_one_bot_and_expires(world: World, settings: Any, clock: ManualClock) -> None:
     bot, other = published_bot(world), published_bot(world, "Other")
     token = new_session(bot)["token"]
     paths = [
@@ -445,7 +402,7 @@ def test_a_token_is_for_one_bot_and_expires(world: World, settings: Any) -> None
         assert_problem(getattr(Client(), method)(path, **kwargs), 401)
 
     settings.WIDGET_SESSION_SECONDS = 1
-    time.sleep(2.1)
+    clock.advance(2.1)
     expired = Client().post(
         f"{base(bot)}/chat", {"message": "Hi"}, content_type="application/json", headers=visitor(token)
     )
@@ -456,7 +413,7 @@ def test_a_token_is_for_one_bot_and_expires(world: World, settings: Any) -> None
 
 @pytest.mark.django_db(transaction=True)
 def test_a_visitors_questions_meet_the_per_visitor_limit_before_any_answer(
-    world: World, settings: Any
+    world: World, settings: Any, clock: ManualClock
 ) -> None:
     settings.CHAT_RATE_PER_VISITOR = "2/minute"
     bot = published_bot(world)
@@ -529,21 +486,15 @@ def test_the_loader_is_served_gzipped_with_an_etag_and_names_the_hashed_panel() 
 
 @pytest.mark.anyio
 @pytest.mark.django_db(transaction=True)
-async def test_a_model_failure_mid_stream_tells_the_visitor_nothing_of_the_provider(settings: Any) -> None:
-    stub = OpenAIStub(api_key="sk-test-openai-key-0123456789").start()
-    settings.OPENAI_BASE_URL = stub.base_url
-    settings.MODEL_CALL_MAX_RETRIES = 0
-    stub.faults.append(Fault.http(500))
+async def test_a_model_failure_mid_stream_tells_the_visitor_nothing_of_the_provider(
+    openai_stub: OpenAIStub,
+) -> None:
+    openai_stub.faults.append(Fault.http(500))
     try:
         world = await sync_to_async(make_world)()
 
         def openai_bot() -> Bot:
-            provider_services.credential_create(
-                actor=world.actor(), provider="openai", name="OpenAI", api_key="sk-test-openai-key-0123456789"
-            )
-            provider_services.model_settings_update(
-                actor=world.actor(), enabled_models=["openai:gpt-4o-mini"]
-            )
+            use_openai(world, "openai:gpt-4o-mini")
             return published_bot(world, chat_model="openai:gpt-4o-mini", answer_policy="open")
 
         bot = await sync_to_async(openai_bot)()
@@ -558,7 +509,6 @@ async def test_a_model_failure_mid_stream_tells_the_visitor_nothing_of_the_provi
         events = sse_events(await streamed_body(response))
         stored = await sync_to_async(_answer_of)(world, events[0][1]["conversation_id"])
     finally:
-        stub.stop()
         await sync_to_async(connections.close_all)()  # the worker thread's connection
 
     assert [name for name, _ in events] == ["start", "sources", "error"]

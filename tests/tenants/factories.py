@@ -1,4 +1,10 @@
-"""Test data. Tenant-owned rows are made through services (they set the tenant context and audit)."""
+"""Tenants, their people and their keys, made as the product makes them.
+
+``make_world(name)`` is a tenant with its owner (``tenants.services.tenant_create``); a ``World`` acts in
+its tenant (``world.actor(role)``) and adds members and API keys to it. Tenant-owned rows are made
+through services (they set the tenant context, check roles and audit); every app's factories take a
+``World`` and act as its owner unless told otherwise.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +39,15 @@ class World:
     def actor(self, role: Role = Role.OWNER, user: User | None = None) -> Actor:
         return Actor(tenant=self.tenant, role=role, user=user or self.owner)
 
-    def add_member(self, role: Role, email: str | None = None) -> Membership:
-        user = UserFactory(email=email) if email else UserFactory()
+    def add_member(self, role: Role, email: str | None = None, *, user: User | None = None) -> Membership:
+        """A member with ``role``: a new user (with ``email`` if given), or ``user`` (a member of another
+        tenant, say), who has never opened this tenant.
+
+        Made directly: the only service that adds a member accepts an emailed invitation, which would
+        leave an invitation, audit events and a last-used time behind that tests of those must not see.
+        """
+        if user is None:
+            user = UserFactory(email=email) if email else UserFactory()
         with tenant_context(self.tenant.pk):
             return Membership.objects.create(tenant=self.tenant, user=user, role=role)
 
