@@ -3,7 +3,8 @@
 From ``SETTINGS`` come the service's checks (:func:`check_settings`), the REST API's input and output
 fields (:func:`serializer_fields`, ``NAMES``), the builder form's bounds (:func:`form_bounds`)
 and what a regression run may override and records (``candidate``, ``snapshot``). Adding a setting
-touches the model, this declaration and the builder's template.
+touches the model, this declaration and the builder (its template, and the label and widget of its
+form field, which are the page's words; the field's bounds come from here).
 
 The rule for which chat models a bot may use is here too (:func:`check_chat_model`, with its row form
 :func:`offers_chat_model` for the pages that list them), so the builder, the API and regression
@@ -83,7 +84,12 @@ SETTINGS: tuple[BotSetting, ...] = (
     ),
     BotSetting("greeting", TEXT, max_length=500, blank=True),
     BotSetting(
-        "suggested_questions", LINES, item_max_length=200, max_items=MAX_SUGGESTED_QUESTIONS, blank=True
+        "suggested_questions",
+        LINES,
+        item_max_length=200,
+        max_items=MAX_SUGGESTED_QUESTIONS,
+        blank=True,
+        refusal=f"Up to {MAX_SUGGESTED_QUESTIONS} suggested questions.",
     ),
     BotSetting(
         "chat_model",
@@ -274,7 +280,7 @@ def _checked_value(setting: BotSetting, value: Any) -> Any:
         lines = [str(line).strip()[: setting.item_max_length] for line in value]
         value = [line for line in lines if line]
         if setting.max_items is not None and len(value) > setting.max_items:
-            raise ValidationFailed.on(name, f"Up to {setting.max_items} suggested questions.")
+            raise ValidationFailed.on(name, setting.refusal)
     elif setting.kind == ORIGINS:
         value = list(dict.fromkeys(normalise_origin(origin) for origin in value))
     elif setting.kind == COLOUR:
