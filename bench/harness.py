@@ -43,7 +43,6 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Self
 from unittest import mock
-from urllib.parse import quote
 
 import psutil
 import psycopg
@@ -54,6 +53,9 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# The URL child processes reach the scratch database by, built as the test suite builds it for its own.
+from tests.processes import database_url  # noqa: E402
 
 Step = tuple[str, Any, str]  # (label, module, attribute)
 SERVER_START_SECONDS = 90
@@ -190,18 +192,6 @@ def scratch_database(name: str, *, keep: bool = False) -> Iterator[None]:
         use_database(maintenance_db)
         if not keep:
             drop_database(name, maintenance_db)
-
-
-def database_url(settings_dict: Mapping[str, Any]) -> str:
-    """A libpq URL for a Django database, for child processes (as tests/conftest.py builds it)."""
-    user = quote(settings_dict["USER"] or "", safe="")
-    password = quote(settings_dict.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else f"{user}@"
-    host = settings_dict.get("HOST") or ""
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    url = f"postgresql://{credentials}{host}{port}/{settings_dict['NAME']}"
-    socket_dir = (settings_dict.get("OPTIONS") or {}).get("host")
-    return f"{url}?host={quote(socket_dir)}" if socket_dir else url
 
 
 # --- child processes ----------------------------------------------------------------------------------
