@@ -1,6 +1,7 @@
-"""Chatting over the REST API: ``POST /bots/{id}/chat`` and the OpenAI-compatible ``POST /chat/completions``.
+"""Chat over the REST API: ``POST /bots/{id}/chat`` (async, on ``AsyncChatView``, which the OpenAI-compatible
+surface in ``bots.chat.openai_compat`` shares), and the conversations with their export and feedback (DRF).
 
-These are async Django views, because an answer streams for seconds and must not hold a worker thread
+The chat views are async Django views, because an answer streams for seconds and must not hold a worker thread
 (DRF's views are sync). They keep the REST API's contract all the same: a Bearer API key checked as
 ``ApiKeyAuthentication`` checks it (in a thread), the role, a JSON body within ``API_MAX_BODY_BYTES``,
 strict validation (unknown fields are a 400), problem+json errors.
@@ -15,9 +16,8 @@ When a client goes away mid-answer, Django (under ASGI) cancels the response; th
 generator is then closed (``aclose``) from here whichever way the cancellation arrives, which closes the
 model's stream upstream, and the engine stores the partial answer as cancelled.
 
-The view classes derive from DRF's ``APIView`` only so that drf-spectacular documents them (its schema
-generator enumerates APIView subclasses); requests never pass through DRF: ``as_async_view`` returns the
-async view that serves them.
+Their classes derive from ``core.async_views.AsyncEndpoint``: DRF's ``APIView`` only for drf-spectacular,
+requests never pass through DRF.
 """
 
 from __future__ import annotations

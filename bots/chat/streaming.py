@@ -1,5 +1,5 @@
-"""Streamed responses shared by the REST API and the dashboard: a chat turn as server-sent events, and
-the conversation export as CSV or JSON Lines.
+"""A chat turn as server-sent events, shared by the REST API, the OpenAI-compatible surface, the widget and
+the playground (each with its ``TurnPresenter``); the conversation export streams alike (``exports``).
 
 Both must stream under ASGI without holding a worker thread or a database transaction open, and both
 must still work under a sync server (WSGI, Django's test ``Client``), which iterates a response on an
