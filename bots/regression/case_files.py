@@ -14,7 +14,7 @@ from bots.models import (
 )
 from bots.regression.selectors import case_list
 from core.errors import ValidationFailed
-from core.spreadsheets import defused, undefused
+from core.spreadsheets import csv_line, undefused
 from tenants.models import Tenant
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
@@ -48,9 +48,7 @@ def cases_export(*, tenant: Tenant, suite: RegressionSuite, export_format: str) 
     rows = case_export_rows(tenant=tenant, suite=suite)
     if export_format == "jsonl":
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CASE_FIELDS)
+    lines = [csv_line(CASE_FIELDS)]
     for row in rows:
         cells = []
         for name in CASE_FIELDS:
@@ -59,9 +57,9 @@ def cases_export(*, tenant: Tenant, suite: RegressionSuite, export_format: str) 
                 value = "|".join(value)
             elif isinstance(value, bool):
                 value = "true" if value else "false"
-            cells.append(defused(value))
-        writer.writerow(cells)
-    return buffer.getvalue()
+            cells.append(value)
+        lines.append(csv_line(cells))
+    return "".join(lines)
 
 
 TRUE_WORDS = {"true", "yes", "1", "y"}

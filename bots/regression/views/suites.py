@@ -11,6 +11,7 @@ visitor, a document or a model wrote them): templates rely on autoescaping and n
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -73,11 +74,19 @@ class RegressionView(TenantView):
     def can_write(self) -> bool:
         return self.actor.can(Role.EDITOR)
 
+    def read_once(self, key: str, read: Callable[[], Any]) -> Any:
+        """What ``read`` returns, read once per request (the form views ask for their object in several
+        of their hooks)."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_read_once", {})
+        if key not in cache:
+            cache[key] = read()
+        return cache[key]
+
     def bot(self, pk: uuid.UUID | str) -> Bot:
-        return bot_selectors.bot_get(tenant=self.tenant, bot_id=pk)
+        return self.read_once(f"bot:{pk}", lambda: bot_selectors.bot_get(tenant=self.tenant, bot_id=pk))
 
     def suite(self, pk: uuid.UUID | str) -> RegressionSuite:
-        return selectors.suite_get(tenant=self.tenant, suite_id=pk)
+        return self.read_once(f"suite:{pk}", lambda: selectors.suite_get(tenant=self.tenant, suite_id=pk))
 
     def run(self, pk: uuid.UUID | str) -> RegressionRun:
         return selectors.run_get(tenant=self.tenant, run_id=pk)
@@ -290,7 +299,8 @@ class SuiteCaseView(RegressionView, TenantFormView):
     template_name = "bots/regression/case.html"
 
     def case(self) -> RegressionCase:
-        return selectors.case_get(tenant=self.tenant, case_id=self.kwargs["pk"])
+        pk = self.kwargs["pk"]
+        return self.read_once(f"case:{pk}", lambda: selectors.case_get(tenant=self.tenant, case_id=pk))
 
     def make_form(self, data: Any = None) -> CaseForm:
         case = self.case()
