@@ -54,6 +54,14 @@ def hit(scope: str, subject: str, rate: Rate) -> int:
     return max(1, rate.seconds - int(now) % rate.seconds)
 
 
+def enforce(scope: str, subject: str, rate: str, message: str) -> None:
+    """Count one request against ``rate`` ("20/minute"); RateLimited, saying ``message`` and how long to
+    wait, once it is past."""
+    wait = hit(scope, subject, Rate.parse(rate))
+    if wait:
+        raise RateLimited(f"{message}; try again in {wait} seconds.", retry_after=wait)
+
+
 def check_chat_rates(*, bot_id: str, visitor: str = "", ip: str = "") -> None:
     """Refuse a chat request past any of its limits: per bot, per visitor, per client address."""
     checks = [("bot", bot_id, settings.CHAT_RATE_PER_BOT, "This bot is receiving too many questions")]
@@ -63,7 +71,5 @@ def check_chat_rates(*, bot_id: str, visitor: str = "", ip: str = "") -> None:
         )
     if ip:
         checks.append(("ip", ip, settings.CHAT_RATE_PER_IP, "Too many questions from your network"))
-    for scope, subject, rate_text, message in checks:
-        wait = hit(f"chat:{scope}", subject, Rate.parse(rate_text))
-        if wait:
-            raise RateLimited(f"{message}; try again in {wait} seconds.", retry_after=wait)
+    for scope, subject, rate, message in checks:
+        enforce(f"chat:{scope}", subject, rate, message)

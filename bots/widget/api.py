@@ -49,7 +49,7 @@ from bots.widget.serializers import (
     SessionOutput,
 )
 from core.async_views import AsyncEndpoint, json_body
-from core.errors import GroundworkError, RateLimited, RequestRefused
+from core.errors import GroundworkError, RequestRefused
 from core.problems import problem_response
 from core.serializers import validated
 from tenants.context import tenant_context, unscoped
@@ -139,9 +139,7 @@ def _client_ip(request: HttpRequest) -> str:
 
 
 def _rate(scope: str, subject: str, rate: str, message: str) -> None:
-    wait = limits.hit(f"widget:{scope}", subject, limits.Rate.parse(rate))
-    if wait:
-        raise RateLimited(f"{message}; try again in {wait} seconds.", retry_after=wait)
+    limits.enforce(f"widget:{scope}", subject, rate, message)
 
 
 def _problem(request: HttpRequest, error: GroundworkError) -> JsonResponse:
