@@ -155,6 +155,10 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# Proxies (CIDRs) whose X-Forwarded-For is believed, hop by hop from the right (core.client_address).
+# Empty: the direct peer is the client, whatever a request's headers say. Behind a load balancer, list
+# its addresses (docker-compose and platform/ set it); never "0.0.0.0/0".
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 # --- API --------------------------------------------------------------------------------------------
 

@@ -1,0 +1,58 @@
+"""core.client_address: X-Forwarded-For is believed only from configured trusted proxies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import RequestFactory
+
+from core.client_address import client_address
+
+
+def _request(peer: str, forwarded: str | None = None) -> Any:
+    extra: dict[str, str] = {"REMOTE_ADDR": peer}
+    if forwarded is not None:
+        extra["HTTP_X_FORWARDED_FOR"] = forwarded
+    return RequestFactory().get("/", **extra)
+
+
+def test_without_trusted_proxies_the_peer_is_the_client_whatever_the_header_says(settings: Any) -> None:
+    settings.TRUSTED_PROXIES = []
+    assert client_address(_request("198.51.100.9", "1.2.3.4")) == "198.51.100.9"
+
+
+def test_a_header_from_an_untrusted_peer_is_ignored(settings: Any) -> None:
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    assert client_address(_request("198.51.100.9", "1.2.3.4")) == "198.51.100.9"
+
+
+def test_behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_the_client(settings: Any) -> None:
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    # The visitor forged "1.2.3.4"; the proxy appended the address it really saw.
+    assert client_address(_request("10.1.2.3", "1.2.3.4, 203.0.113.7")) == "203.0.113.7"
+
+
+def test_a_chain_of_trusted_proxies_is_walked(settings: Any) -> None:
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8", "192.168.0.0/16"]
+    assert client_address(_request("10.1.2.3", "203.0.113.7, 192.168.1.1")) == "203.0.113.7"
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "expected"),
+    [
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("203.0.113.7:5000", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("not-an-address", "10.1.2.3"),
+        ("", "10.1.2.3"),
+    ],
+)
+def test_forwarded_forms(settings: Any, forwarded: str, expected: str) -> None:
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    assert client_address(_request("10.1.2.3", forwarded)) == expected
+
+
+def test_an_unreadable_peer_is_unknown(settings: Any) -> None:
+    settings.TRUSTED_PROXIES = []
+    assert client_address(_request("")) == "unknown"
