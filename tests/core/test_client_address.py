@@ -11,10 +11,10 @@ from core.client_address import client_address
 
 
 def _request(peer: str, forwarded: str | None = None) -> Any:
-    extra: dict[str, str] = {"REMOTE_ADDR": peer}
+    request = RequestFactory().get("/", REMOTE_ADDR=peer)
     if forwarded is not None:
-        extra["HTTP_X_FORWARDED_FOR"] = forwarded
-    return RequestFactory().get("/", **extra)
+        request.META["HTTP_X_FORWARDED_FOR"] = forwarded
+    return request
 
 
 def test_without_trusted_proxies_the_peer_is_the_client_whatever_the_header_says(settings: Any) -> None:
