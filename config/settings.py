@@ -237,7 +237,7 @@ CRAWL_MAX_DEPTH = env.int("CRAWL_MAX_DEPTH", default=3)
 CRAWL_SECONDS = env.float("CRAWL_SECONDS", default=300.0)
 CRAWL_MAX_DELAY_SECONDS = env.float("CRAWL_MAX_DELAY_SECONDS", default=2.0)
 
-# --- chat (bots.chat.engine, bots.chat.limits) ------------------------------------------------------
+# --- chat (bots.chat.engine, bots.chat.limits, core.rate_limits) ----------------------------------
 
 # Requests per window, counted in Redis across all web processes ("<count>/<second|minute|hour|day>").
 CHAT_RATE_PER_BOT = env.str("CHAT_RATE_PER_BOT", default="600/minute")

@@ -1,6 +1,6 @@
 """The wall clock that rules deciding by elapsed time read, behind one indirection tests can move.
 
-Rate-limit windows (``bots.chat.limits``) and signed tokens that expire (``bots.widget.rules``) read
+Rate-limit windows (``core.rate_limits``) and signed tokens that expire (``bots.widget.rules``) read
 ``epoch_seconds()`` instead of ``time.time()``. In production the installed clock is the system clock and
 nothing replaces it. A test installs a ``ManualClock`` with ``use(...)`` (the suite's ``clock`` fixture)
 and moves it forward, instead of sleeping until a window closes or a token expires.

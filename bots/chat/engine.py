@@ -142,7 +142,7 @@ async def converse(
     """One turn, as events: TurnStarted, Sources, Token..., TurnFinished.
 
     Raises before the first event for requests that are refused (``ValidationFailed``, ``NotFound``,
-    ``limits.RateLimited``, ``chat_services.BudgetExhausted``): no provider is called for them. A provider
+    ``RateLimited``, ``chat_services.BudgetExhausted``): no provider is called for them. A provider
     failure is stored on the answer and then raised (``ProviderError``).
     """
     question = question.strip()

@@ -91,7 +91,7 @@ def chat_start(
     history_limit: int = 20,
 ) -> ChatStart:
     """Admit a question: the bot, its rate limits and budgets, the conversation; store the question.
-    One transaction; a refusal (``limits.RateLimited``, ``BudgetExhausted``) comes before any write.
+    One transaction; a refusal (``RateLimited``, ``BudgetExhausted``) comes before any write.
 
     ``history`` is the conversation so far when the client keeps it (the OpenAI-compatible endpoint
     sends the whole exchange every time); otherwise it is read from the stored conversation.

@@ -26,7 +26,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from bots import selectors
-from bots.chat import engine, limits
+from bots.chat import engine
 from bots.chat import selectors as chat_selectors
 from bots.chat import services as chat_services
 from bots.chat.api import turn_result
@@ -42,7 +42,7 @@ from bots.models import (
 )
 from bots.presentation import model_names
 from bots.regression.presentation import add_to_suite_choices
-from core.errors import GroundworkError, NotFound
+from core.errors import GroundworkError, NotFound, RateLimited
 from core.formatting import duration_label
 from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 from knowledge import selectors as knowledge_selectors
@@ -134,7 +134,7 @@ async def playground(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
         started = await first_event(events)
     except GroundworkError as error:
         response = _problem(request, error.status, error.message, errors=error.field_errors)
-        if isinstance(error, limits.RateLimited):
+        if isinstance(error, RateLimited):
             response["Retry-After"] = str(error.retry_after)
         return response
     score_label = MODE_SCORES.get(bot.retrieval_mode, "score")

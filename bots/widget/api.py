@@ -32,7 +32,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from bots import selectors
-from bots.chat import engine, limits
+from bots.chat import engine
 from bots.chat import selectors as chat_selectors
 from bots.chat import services as chat_services
 from bots.chat.streaming import TurnPresenter, event_stream, first_event, stream_problem, turn_events
@@ -48,6 +48,7 @@ from bots.widget.serializers import (
     SessionInput,
     SessionOutput,
 )
+from core import rate_limits
 from core.async_views import AsyncEndpoint, json_body
 from core.errors import GroundworkError, RequestRefused
 from core.problems import problem_response
@@ -139,7 +140,7 @@ def _client_ip(request: HttpRequest) -> str:
 
 
 def _rate(scope: str, subject: str, rate: str, message: str) -> None:
-    limits.enforce(f"widget:{scope}", subject, rate, message)
+    rate_limits.enforce(f"widget:{scope}", subject, rate, message)
 
 
 def _problem(request: HttpRequest, error: GroundworkError) -> JsonResponse:

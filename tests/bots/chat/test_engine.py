@@ -14,11 +14,13 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from bots import services
-from bots.chat import engine, limits
+from bots.chat import engine
 from bots.chat import services as chat_services
 from bots.chat.engine import Sources, Token, TurnFinished, TurnStarted
 from bots.models import Bot, Conversation, Message
+from core import rate_limits
 from core.clock import ManualClock
+from core.errors import RateLimited
 from providers.models import TenantModelSettings, UsageRecord
 from tenants.context import tenant_context
 from tests.knowledge.factories import ingested_knowledge_base
@@ -323,7 +325,7 @@ async def test_fifty_parallel_questions_against_a_limit_of_ten_get_at_most_ten_a
                     tenant_id=world.tenant.pk, bot_id=bot.pk, question=f"Question {number}?", channel="api"
                 )
             )
-        except limits.RateLimited:
+        except RateLimited:
             return "limited"
         return "answered"
 
@@ -338,8 +340,8 @@ async def test_counting_is_atomic_across_threads(clock: ManualClock) -> None:
     """Many threads hitting one counter at once (as many web processes would): exactly the limit passes."""
     from concurrent.futures import ThreadPoolExecutor
 
-    rate = limits.Rate(count=25, seconds=3600)
+    rate = rate_limits.Rate(count=25, seconds=3600)
     subject = uuid.uuid4().hex
     with ThreadPoolExecutor(max_workers=16) as pool:
-        waits = list(pool.map(lambda _: limits.hit("test", subject, rate), range(200)))
+        waits = list(pool.map(lambda _: rate_limits.hit("test", subject, rate), range(200)))
     assert waits.count(0) == 25

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from bots.chat import limits
+from core import rate_limits as limits
 from core.clock import ManualClock
 
 
