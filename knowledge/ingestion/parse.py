@@ -40,6 +40,11 @@ EMPTY_PDF_MESSAGE = (
 )
 
 
+def kind_name(kind: str) -> str:
+    """What reasons call a document of ``kind`` ("PDF", "Word document", "page", ...)."""
+    return _KIND_NAMES.get(kind, "document")
+
+
 def parse(data: bytes, *, kind: str, source_url: str = "") -> ParsedDocument:
     """Parse ``data`` as ``kind`` (one of ``sniff.KINDS``); ``source_url`` anchors an HTML page's sections."""
     if kind not in KINDS:
