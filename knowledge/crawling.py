@@ -25,11 +25,13 @@ are not understood, and ``Crawl-delay`` is read only as a whole number of second
 
 from __future__ import annotations
 
+import tempfile
 import time
 import urllib.robotparser
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -42,8 +44,7 @@ from knowledge.ingestion.sniff import HTML, sniff
 # The product token robots.txt rules are written for: "GroundworkBot" from "GroundworkBot/1.0 (...)".
 ROBOTS_USER_AGENT = USER_AGENT.split("/", 1)[0]
 ROBOTS_MAX_BYTES = 512 * 1024  # Google reads the first 500 KiB of a robots.txt; ours must fit whole.
-# A crawl keeps every page in memory until the pipeline parses them; an HTML page larger than this is
-# a generated dump, not a help article.
+# An HTML page larger than this is a generated dump, not a help article.
 PAGE_MAX_BYTES = 5 * 1024 * 1024
 # Requests per page kept: a site whose links are mostly broken or not HTML still ends.
 REQUESTS_PER_PAGE = 3
@@ -73,9 +74,15 @@ _NOT_PAGE_EXTENSIONS = frozenset(
 @dataclass(frozen=True)
 class CrawledPage:
     url: str  # the URL after redirects, fragment removed (used as the chunk anchor)
-    body: bytes
+    path: Path  # the page's bytes, spooled to disk as they arrived
     content_type: str
     depth: int
+    size: int  # bytes
+
+    @property
+    def body(self) -> bytes:
+        """The page's bytes, read from the spool: hold one page at a time, not the crawl."""
+        return self.path.read_bytes()
 
 
 @dataclass
@@ -83,6 +90,8 @@ class CrawlReport:
     pages: list[CrawledPage] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (url, why, in words a person reads)
     stopped_because: str = ""  # "" when the site was read to the end within the caps
+    # The spool the crawl made for itself when the caller gave none: removed with the report.
+    own_spool: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
 
 def normalise_url(url: str, base: str = "") -> str | None:
@@ -113,8 +122,13 @@ def crawl(
     max_depth: int | None = None,
     seconds: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    spool_directory: Path | None = None,
 ) -> CrawlReport:
     """Read the HTML pages of ``start_url``'s site, breadth-first, within the caps.
+
+    Each page kept is written to a file in ``spool_directory`` as soon as it is fetched (a 500-page crawl
+    held in memory took ~2.5 GB of a worker); ``CrawledPage.body`` reads it back. Without a directory,
+    the crawl makes a temporary one that lives as long as the report.
 
     Raises FetchRefused, with a message a tenant can read, when the start page cannot be crawled:
     robots.txt disallows it, it cannot be fetched, or it is not an HTML page. ``on_progress`` is called
@@ -125,13 +139,20 @@ def crawl(
         raise ValueError("max_pages must be at least 1")
     depth_limit = getattr(settings, "CRAWL_MAX_DEPTH", 3) if max_depth is None else max_depth
     time_limit = getattr(settings, "CRAWL_SECONDS", 300.0) if seconds is None else seconds
-    return _Crawl(
+    own_spool = None
+    if spool_directory is None:
+        own_spool = tempfile.TemporaryDirectory(prefix="groundwork-crawl-")
+        spool_directory = Path(own_spool.name)
+    report = _Crawl(
         max_pages=max_pages,
         max_depth=max(depth_limit, 0),
         seconds=time_limit,
         max_delay=getattr(settings, "CRAWL_MAX_DELAY_SECONDS", 2.0),
         on_progress=on_progress,
+        spool_directory=spool_directory,
     ).run(start_url)
+    report.own_spool = own_spool
+    return report
 
 
 class _StopCrawl(Exception):
@@ -177,7 +198,9 @@ class _Crawl:
         seconds: float,
         max_delay: float,
         on_progress: Callable[[int, int], None] | None,
+        spool_directory: Path,
     ) -> None:
+        self.spool_directory = spool_directory
         self.max_pages = max_pages
         self.max_depth = max_depth
         self.seconds = seconds
@@ -314,8 +337,12 @@ class _Crawl:
         """Keep the page unless it asks not to be, and queue its links unless it asks not to be followed."""
         links = _links(result.body, url)
         if links.index:
+            path = self.spool_directory / f"page-{len(self.report.pages) + 1:05d}.html"
+            path.write_bytes(result.body)
             self.report.pages.append(
-                CrawledPage(url=url, body=result.body, content_type=result.content_type, depth=depth)
+                CrawledPage(
+                    url=url, path=path, content_type=result.content_type, depth=depth, size=len(result.body)
+                )
             )
         else:
             self._skip(url, 'the page asks not to be indexed (<meta name="robots" content="noindex">)')

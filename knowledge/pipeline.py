@@ -17,21 +17,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from knowledge import selectors, services
-from knowledge.crawling import crawl
+from knowledge.crawling import CrawlReport, crawl
 from knowledge.fetching import FetchRefused, fetch
 from knowledge.ingestion import ChunkDraft, IngestionError, ParsedDocument, Section
+from knowledge.ingestion.box import parse_in_box
 from knowledge.ingestion.chunk import chunk
-from knowledge.ingestion.parse import parse, parse_qa
+from knowledge.ingestion.parse import parse_qa
 from knowledge.ingestion.sniff import sniff
 from knowledge.models import SourceType
 from knowledge.services import DocumentStats, IndexTarget, IngestJob
@@ -150,7 +153,7 @@ def _fetch_and_parse(job: IngestJob) -> tuple[str, ParsedDocument, str]:
         data = job.source_text.encode()
         kind = sniff(data, filename="pasted.txt")
     _record(job, "fetch", "done", seconds=_since(started), bytes=len(data))
-    parsed = _timed(job, "parse", lambda: parse(data, kind=kind, source_url=source_url))
+    parsed = _timed(job, "parse", lambda: parse_in_box(data, kind=kind, source_url=source_url))
     return kind, parsed, _hash(data)
 
 
@@ -161,16 +164,26 @@ def _crawl_and_parse(job: IngestJob) -> tuple[str, ParsedDocument, str]:
     def on_progress(kept: int, seen: int) -> None:
         _record(job, "fetch", "running", done=kept, total=job.crawl_max_pages or kept, seen=seen)
 
-    report = crawl(
-        job.source_url,
-        max_pages=job.crawl_max_pages or settings.CRAWL_DEFAULT_MAX_PAGES,
-        on_progress=on_progress,
-    )
+    # Pages are written to the spool as they are fetched and read back one at a time to be parsed: the
+    # worker's memory does not grow with the size of the crawl.
+    with tempfile.TemporaryDirectory(prefix="groundwork-crawl-") as spool:
+        report = crawl(
+            job.source_url,
+            max_pages=job.crawl_max_pages or settings.CRAWL_DEFAULT_MAX_PAGES,
+            on_progress=on_progress,
+            spool_directory=Path(spool),
+        )
+        return _parse_crawled(job, report, fetch_started=started)
+
+
+def _parse_crawled(
+    job: IngestJob, report: CrawlReport, *, fetch_started: float
+) -> tuple[str, ParsedDocument, str]:
     _record(
         job,
         "fetch",
         "done",
-        seconds=_since(started),
+        seconds=_since(fetch_started),
         pages=len(report.pages),
         skipped=len(report.skipped),
         note=report.stopped_because,
@@ -180,9 +193,11 @@ def _crawl_and_parse(job: IngestJob) -> tuple[str, ParsedDocument, str]:
     sections: list[Section] = []
     digest = hashlib.sha256()
     for page in report.pages:
-        digest.update(page.url.encode() + b"\0" + page.body)
+        body = page.body
+        digest.update(page.url.encode() + b"\0" + body)
         try:
-            parsed_page = parse(page.body, kind="html", source_url=page.url)
+            # Each page in a box of its own: a hostile page fails alone, the crawl goes on.
+            parsed_page = parse_in_box(body, kind="html", source_url=page.url)
         except IngestionError:
             continue  # an empty or unreadable page among many: the others are still worth having
         # Each section cites the page it came from; keep a fragment the parser found on that page.

@@ -5,7 +5,7 @@ A 1 MB PDF whose one content stream inflates to 1 GB took a worker to 21 GB of R
 parser that segfaults takes the whole worker (and, acknowledged late, its task comes back to the next
 worker, again and again). Parsing untrusted bytes therefore happens elsewhere:
 
-    worker ──socket──▶ zygote ──fork──▶ keeper ──fork──▶ parser (setrlimit AS, CPU, CORE; dies with its keeper)
+    worker ──socket──▶ zygote ──fork──▶ keeper ──fork──▶ parser (rlimits AS, CPU, CORE; dies with its keeper)
 
 - The **zygote** is a small long-lived process, started once per worker process on first use as a
   fresh interpreter that imports only the parser modules (``PRELOAD``): never a fork of the worker
@@ -39,6 +39,7 @@ that handle it must be proven through a real worker all the same.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import json
@@ -226,15 +227,13 @@ def stop_zygote() -> None:
 
 def zygote_pid() -> int | None:
     """The pid of this process's zygote, if it runs (tests sample its memory)."""
-    process = _zygote._process  # noqa: SLF001 -- read-only, for tests
+    process = _zygote._process
     return process.pid if process is not None and process.poll() is None else None
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _parser_settings() -> dict[str, Any]:
@@ -339,7 +338,9 @@ def _keeper_main(channel: Connection) -> None:
             else:
                 outcome = "crashed"
         elif os.WEXITSTATUS(status) != 0 or not answer:
-            outcome = "out_of_memory" if peak_bytes >= OUT_OF_MEMORY_SHARE * limits.memory_bytes else "crashed"
+            outcome = (
+                "out_of_memory" if peak_bytes >= OUT_OF_MEMORY_SHARE * limits.memory_bytes else "crashed"
+            )
         else:
             outcome = "answered"
     report = {
@@ -354,6 +355,21 @@ def _keeper_main(channel: Connection) -> None:
     if outcome == "answered":
         channel.send_bytes(answer)
     channel.close()
+
+
+def _judge(status: int, answer: bytes, *, peak_bytes: int, cpu_seconds: float, limits: BoxLimits) -> str:
+    """How the parser process ended, from its wait status and its resource usage."""
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and answer:
+        return "answered"
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        if number == signal.SIGXCPU or (number == signal.SIGKILL and cpu_seconds >= limits.cpu_seconds):
+            return "cpu"
+    # PDFium (like most C libraries) aborts when an allocation fails: a process that died having used
+    # most of its address space died of it.
+    if peak_bytes >= OUT_OF_MEMORY_SHARE * limits.memory_bytes:
+        return "out_of_memory"
+    return "crashed"
 
 
 def _collect(read_end: int, pid: int, *, deadline: float) -> tuple[str, bytes]:

@@ -58,7 +58,10 @@ def _pdf(objects: list[bytes]) -> bytes:
 
 
 def _one_page_pdf(content: bytes, *, compressed: bool, comment: bytes = b"") -> bytes:
-    stream_dictionary = b"<< /Length %d%s >>" % (len(content), b" /Filter /FlateDecode" if compressed else b"")
+    stream_dictionary = b"<< /Length %d%s >>" % (
+        len(content),
+        b" /Filter /FlateDecode" if compressed else b"",
+    )
     return _pdf(
         [
             b"<< /Type /Catalog /Pages 2 0 R >>",
