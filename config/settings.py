@@ -331,9 +331,10 @@ LOGGING = {
 
 # --- Parsing in a box (issue 13) ---
 # Every parser runs in a child process with these limits (knowledge/ingestion/box.py). Address space
-# (RLIMIT_AS) of the parser process: the interpreter and the parser libraries take about 0.3 GB of it
-# before a byte is read; a 2,000-page PDF of the bench corpus peaks far below the rest.
-INGESTION_BOX_MEMORY_BYTES = env.int("INGESTION_BOX_MEMORY_BYTES", default=1024**3)
+# (RLIMIT_AS) of the parser process. Calibrated (bench/RESULTS.md, "Parsing in a box"): the parser
+# process starts at 64 MB of address space and a 600-page PDF peaks at 51 MB of RSS, while a worker
+# holding the embedding model is ~640 MB: 640 MB here keeps worker + zygote + box under 1.5 GB.
+INGESTION_BOX_MEMORY_BYTES = env.int("INGESTION_BOX_MEMORY_BYTES", default=640 * 1024**2)
 # CPU seconds (RLIMIT_CPU) the parser process may use, then SIGXCPU.
 INGESTION_BOX_CPU_SECONDS = env.int("INGESTION_BOX_CPU_SECONDS", default=150)
 # Wall-clock seconds before the parser process is killed (a parser asleep or blocked uses no CPU).

@@ -263,10 +263,10 @@ def _outcome(report: dict[str, Any], answer: bytes, *, limits: BoxLimits, name: 
             return message["value"]
         outcome = "out_of_memory"
     if outcome == "out_of_memory":
-        gigabytes = limits.memory_bytes / 1024**3
+        megabytes = limits.memory_bytes / 1024**2
         raise IngestionError(
-            f"This {name} needs more memory to read than the {gigabytes:g} GB a document may use; it may be "
-            "built to exhaust a reader. Save a simpler copy (or split it) and upload that."
+            f"This {name} needs more memory to read than the {megabytes:,.0f} MB a document may use; it may "
+            "be built to exhaust a reader. Save a simpler copy (or split it) and upload that."
         )
     if outcome in {"timeout", "cpu"}:
         seconds = limits.wall_seconds if outcome == "timeout" else limits.cpu_seconds

@@ -170,4 +170,3 @@ def test_a_30_mb_text_file_is_refused_at_the_edge_and_stores_nothing(world: Worl
     assert "limit; split it" in problem["detail"]
     with tenant_context(world.tenant.pk):
         assert not Document.objects.filter(knowledge_base=base).exists()
-
