@@ -271,7 +271,7 @@ def _outcome(report: dict[str, Any], answer: bytes, *, limits: BoxLimits, name: 
     if outcome in {"timeout", "cpu"}:
         seconds = limits.wall_seconds if outcome == "timeout" else limits.cpu_seconds
         raise IngestionError(
-            f"Reading this {name} took longer than {seconds:g} seconds, the most "
+            f"Reading this {name} took longer than {seconds:g} second{'' if seconds == 1 else 's'}, the most "
             "Groundwork spends on one file; split it into smaller files and upload those."
         )
     if outcome == "too_large":

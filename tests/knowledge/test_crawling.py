@@ -7,15 +7,19 @@ a second server on another port stands for another host. Each server records the
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from knowledge.crawling import CrawlReport, crawl, normalise_url
+from knowledge.crawling import CrawledPage, CrawlReport, crawl, normalise_url
 from knowledge.fetching import FetchRefused
 
 HTML = "text/html; charset=utf-8"
@@ -401,3 +405,35 @@ def test_progress_is_reported_after_each_page(site: Site) -> None:
     report = crawl(f"{site.url}/", max_pages=10, on_progress=lambda kept, seen: calls.append((kept, seen)))
     assert len(report.pages) == 2
     assert calls == [(1, 3), (2, 3), (2, 3)]  # "/", "/a", then "/b" (a 404)
+
+
+def test_pages_are_spooled_to_disk_as_they_are_fetched(site: Site, tmp_path: Path) -> None:
+    site.html("/", "/a", "/b")
+    site.html("/a")
+    site.html("/b")
+    seen_on_disk: list[int] = []
+    report = crawl(
+        f"{site.url}/",
+        max_pages=10,
+        spool_directory=tmp_path,
+        # By the time progress is reported, every page kept so far is a file in the spool.
+        on_progress=lambda kept, seen: seen_on_disk.append(len(list(tmp_path.iterdir())) - kept),
+    )
+    assert seen_on_disk and set(seen_on_disk) == {0}
+    assert sorted(path.name for path in tmp_path.iterdir()) == [page.path.name for page in report.pages]
+    for page in report.pages:
+        assert page.path.parent == tmp_path
+        assert page.body == site.pages[urlsplit(page.url).path][2]
+        assert page.size == len(page.body)
+    # A page holds where its bytes are, not the bytes: the crawl's memory does not grow with its pages.
+    assert "body" not in {field.name for field in fields(CrawledPage)}
+
+
+def test_a_crawl_without_a_spool_makes_one_that_goes_with_its_report(site: Site) -> None:
+    site.html("/")
+    report = crawl(f"{site.url}/", max_pages=1)
+    spool = report.pages[0].path.parent
+    assert spool.is_dir() and report.pages[0].body.startswith(b"<!doctype html>")
+    del report
+    gc.collect()
+    assert not spool.exists()
