@@ -3,6 +3,7 @@
     .venv/bin/python bench/ingestion.py                    # 20 PDFs of 10 pages + 6 DOCX/HTML/Markdown
     .venv/bin/python bench/ingestion.py --passive-worker   # and a second worker with OMP_WAIT_POLICY=PASSIVE
     .venv/bin/python bench/ingestion.py --quick            # 5 small documents, once: checks the script
+    .venv/bin/python bench/ingestion.py --box              # the parse box: with and without, the PDF bomb
 
 It measures issue 4's acceptance: ingestion pages (and chunks) per second end to end against parse-only
 and embed-only, on the same documents in the same run; the ratio is the pipeline's overhead. The corpus
@@ -57,11 +58,16 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import random
 import re
+import resource
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -75,7 +81,7 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness and ingestion_corpus, beside this file
 import harness
-from harness import CeleryWorker, fmt, load_average
+from harness import ROOT, CeleryWorker, fmt, load_average
 
 harness.no_downloads()
 # This process enqueues on its own queue, consumed only by the worker it starts (as the test suite does).
@@ -90,7 +96,7 @@ from ingestion_corpus import CorpusFile, make_corpus, pdf_document  # noqa: E402
 
 from config.celery import app as celery_app  # noqa: E402
 from knowledge import pipeline, services, tasks  # noqa: E402
-from knowledge.ingestion import ChunkDraft, ParsedDocument  # noqa: E402
+from knowledge.ingestion import ChunkDraft, IngestionError, ParsedDocument, box  # noqa: E402
 from knowledge.ingestion.chunk import chunk as chunk_document  # noqa: E402
 from knowledge.ingestion.parse import parse  # noqa: E402
 from knowledge.ingestion.sniff import sniff  # noqa: E402
@@ -776,9 +782,17 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--keep-log", action="store_true", help="keep the workers' logs (kept on error)")
+    parser.add_argument(
+        "--box",
+        action="store_true",
+        help="the parse box instead: parse and ingest with and without it, and the PDF bomb before/after",
+    )
     args = parser.parse_args()
     if args.quick:
         args.pdfs, args.pages, args.others, args.other_pages, args.repeat = 2, 3, 1, 1, 1
+    if args.box:
+        box_main(args)
+        return
     modes = (*MODES, PASSIVE) if args.passive_worker else MODES
 
     harness.interrupt_on_signals()
@@ -886,6 +900,221 @@ def main() -> None:
             other=other,
         )
         print(f"Total run time: {(time.perf_counter() - started) / 60:.1f} min")
+
+
+# --- the parse box (--box): with and without it, and the PDF bomb before and after ---------------------
+
+BOX_MODES = ("parse", "parse, boxed", "parse, fresh interpreter", "ingest", "ingest, boxed")
+# The pipeline's chunking for the built-in model (pipeline.chunk_size_for: min(400, 256 - 32), overlap 60).
+BOX_CHUNK_SIZE, BOX_OVERLAP = 224, 60
+UNBOXED_BOMB_MEMORY_BYTES = 6 * 1024**3  # the "before" run's own cap, so it cannot take the machine down
+UNBOXED_BOMB_SECONDS = 150
+# One document parsed in a new interpreter (the alternative to the zygote): stdin in, JSON out, with the
+# box's limits set before the parser modules are imported.
+FRESH_INTERPRETER_SCRIPT = """
+import json, resource, sys
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from knowledge.ingestion.box import document_to_plain
+from knowledge.ingestion.parse import parse
+print(json.dumps(document_to_plain(parse(sys.stdin.buffer.read(), kind=sys.argv[2]))))
+"""
+# The bomb parsed in this interpreter's way, without a box, in a child: what a worker did before.
+UNBOXED_BOMB_SCRIPT = """
+import sys, time
+from knowledge.ingestion.parse import parse
+started = time.monotonic()
+try:
+    parse(open(sys.argv[1], "rb").read(), kind="pdf")
+    print("parsed", flush=True)
+except Exception as error:
+    print(f"{type(error).__name__}: {error}", flush=True)
+"""
+
+
+def parse_fresh_interpreter(data: bytes, kind: str) -> ParsedDocument:
+    limit = str(settings.INGESTION_BOX_MEMORY_BYTES)
+    done = subprocess.run(  # noqa: S603 -- our own interpreter and script
+        [sys.executable, "-c", FRESH_INTERPRETER_SCRIPT, limit, kind],
+        input=data,
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return box.document_from_plain(json.loads(done.stdout))
+
+
+def measure_box_mode(mode: str, item: CorpusFile) -> Measurement:
+    cpu = time.process_time()
+    started = time.perf_counter()
+    kind = sniff(item.data, filename=item.filename)
+    if mode.endswith("boxed"):
+        document = box.parse_in_box(item.data, kind=kind)
+    elif mode.endswith("fresh interpreter"):
+        document = parse_fresh_interpreter(item.data, kind)
+    else:
+        document = parse(item.data, kind=kind)
+    parsed_at = time.perf_counter()
+    chunks = 0
+    if mode.startswith("ingest"):
+        drafts = chunk_document(document, size_tokens=BOX_CHUNK_SIZE, overlap_tokens=BOX_OVERLAP)
+        texts = [pipeline.embedding_text(draft) for draft in drafts]
+        size = settings.KNOWLEDGE_EMBED_BATCH_SIZE
+        for start in range(0, len(texts), size):
+            in_fresh_thread(local.embed_texts, texts[start : start + size])
+        chunks = len(drafts)
+    return Measurement(
+        mode=mode,
+        seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu,
+        documents=1,
+        pages=document.pages,
+        chunks=chunks,
+        detail={"parse": parsed_at - started},
+    )
+
+
+def bomb_unboxed(path: Path) -> dict[str, Any]:
+    """The bomb parsed as before (in the process, no box) in a child capped at 6 GB and 150 s."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (UNBOXED_BOMB_MEMORY_BYTES, UNBOXED_BOMB_MEMORY_BYTES))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    started = time.monotonic()
+    child = subprocess.Popen(  # noqa: S603 -- our own interpreter and script
+        [sys.executable, "-c", UNBOXED_BOMB_SCRIPT, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        preexec_fn=cap,  # the cap is set in the child before it runs the parser
+    )
+    killed = False
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() - started > UNBOXED_BOMB_SECONDS:
+            child.kill()
+            killed = True
+        time.sleep(0.05)
+    seconds = time.monotonic() - started
+    assert child.stdout is not None
+    said = child.stdout.read().decode(errors="replace").strip()
+    if killed:
+        ended = f"killed by the bench's {UNBOXED_BOMB_SECONDS} s cap"
+    elif os.WIFSIGNALED(status):
+        ended = f"died of signal {signal.Signals(os.WTERMSIG(status)).name} (an allocation past the 6 GB cap)"
+    else:
+        ended = said or f"exit status {os.WEXITSTATUS(status)}"
+    return {"seconds": seconds, "peak_rss_bytes": usage.ru_maxrss * 1024, "ended": ended}
+
+
+def bomb_boxed(data: bytes) -> dict[str, Any]:
+    reports: list[dict[str, Any]] = []
+    outcome = box._outcome
+
+    def keep_report(report: dict[str, Any], answer: bytes, **kwargs: Any) -> Any:
+        reports.append(report)
+        return outcome(report, answer, **kwargs)
+
+    started = time.monotonic()
+    with mock.patch.object(box, "_outcome", side_effect=keep_report):
+        try:
+            box.parse_in_box(data, kind="pdf")
+            ended = "parsed"
+        except IngestionError as error:
+            ended = f"failed: “{error.message}”"
+    return {
+        "seconds": time.monotonic() - started,
+        "peak_rss_bytes": reports[0]["peak_rss_bytes"],
+        "ended": ended,
+    }
+
+
+def box_main(args: argparse.Namespace) -> None:
+    """``--box``: the corpus through each of BOX_MODES, document by document with the order rotating,
+    then the 1 GB-inflating PDF before (unboxed, in a capped child) and after (boxed)."""
+    from tests.knowledge.hostile_corpus import inflating_pdf
+
+    files = make_corpus(
+        pdfs=args.pdfs, pages=args.pages, others=args.others, other_pages=args.other_pages, seed=args.seed
+    )
+    print(
+        f"# parse box benchmark: {len(files)} files ({args.pdfs} PDFs x {args.pages} pages + "
+        f"{args.others} each of DOCX/HTML/Markdown), {args.repeat} repetition(s); "
+        f"modes {', '.join(BOX_MODES)}",
+        flush=True,
+    )
+    print(f"  load before: {load_average()}", flush=True)
+    in_fresh_thread(local.embed_texts, ["warm-up"])
+    for mode in BOX_MODES:  # warm-up, untimed: the zygote starts, the model and the parsers load
+        measure_box_mode(mode, files[0])
+    totals: dict[str, list[Measurement]] = {mode: [] for mode in BOX_MODES}
+    ratios: dict[str, list[float]] = defaultdict(list)
+    step = 0
+    for repetition in range(args.repeat):
+        run = {mode: Measurement(mode) for mode in BOX_MODES}
+        for item in files:
+            shift = step % len(BOX_MODES)
+            step += 1
+            measured = {}
+            for mode in BOX_MODES[shift:] + BOX_MODES[:shift]:
+                measured[mode] = measure_box_mode(mode, item)
+                run[mode].add(measured[mode])
+            for mode, baseline in (
+                ("parse, boxed", "parse"),
+                ("parse, fresh interpreter", "parse"),
+                ("ingest, boxed", "ingest"),
+            ):
+                ratios[mode].append(measured[mode].seconds / measured[baseline].seconds)
+        for mode in BOX_MODES:
+            totals[mode].append(run[mode])
+        print(f"  repetition {repetition + 1} done; load {load_average()}", flush=True)
+    load_after = load_average()
+
+    print(
+        "\n| mode | pages/s (median of runs) | documents/s | s per document | overhead vs unboxed (total) "
+        "| overhead (median per document) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for mode in BOX_MODES:
+        seconds = statistics.median(run.seconds for run in totals[mode])
+        pages = totals[mode][0].pages
+        baseline = "ingest" if mode.startswith("ingest") else "parse"
+        base_seconds = statistics.median(run.seconds for run in totals[baseline])
+        total_overhead = "" if mode == baseline else f"{(seconds / base_seconds - 1) * 100:+.1f} %"
+        per_document = "" if mode == baseline else f"{(statistics.median(ratios[mode]) - 1) * 100:+.1f} %"
+        print(
+            f"| {mode} | {fmt(pages / seconds)} | {fmt(len(files) / seconds, 2)} | "
+            f"{seconds / len(files) * 1000:.0f} ms | {total_overhead} | {per_document} |"
+        )
+    print(f"\nload before / after the modes: see above / {load_after}")
+
+    print("\n# the 1 GB-inflating PDF", flush=True)
+    bomb = inflating_pdf()
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as spooled:
+        spooled.write(bomb)
+        spooled.flush()
+        load_before = load_average()
+        before = bomb_unboxed(Path(spooled.name))
+    load_between = load_average()
+    after = bomb_boxed(bomb)
+    limit = settings.INGESTION_BOX_MEMORY_BYTES / 2**20
+    print(f"  file: {len(bomb) / 1e6:.1f} MB; box memory limit {limit:.0f} MB")
+    print("| run | peak RSS | time | how it ended | load (1/5/15) |")
+    print("| --- | ---: | ---: | --- | --- |")
+    print('| issue 13\'s report (worker, no cap) | 21 GB | 103 s | "no text we can read" | — |')
+    print(
+        f"| before: in process, no box (child capped at 6 GB, {UNBOXED_BOMB_SECONDS} s) | "
+        f"{before['peak_rss_bytes'] / 2**30:.2f} GB | {before['seconds']:.1f} s | {before['ended']} | "
+        f"{load_before} |"
+    )
+    print(
+        f"| after: boxed | {after['peak_rss_bytes'] / 2**20:.0f} MB | {after['seconds']:.1f} s | "
+        f"{after['ended']} | {load_between} |"
+    )
+    box.stop_zygote()
 
 
 if __name__ == "__main__":
