@@ -306,6 +306,8 @@ def zygote_main(socket_fd: int) -> None:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the keeper waits for its parser
             try:
                 _keeper_main(Connection(fds[0]))
+            except BaseException:
+                traceback.print_exc()  # the worker sees the channel close and reports a crash
             finally:
                 os._exit(0)
         os.close(fds[0])

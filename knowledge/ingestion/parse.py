@@ -5,6 +5,9 @@
 section of text, or an ``IngestionError`` whose message the tenant reads as the failure reason
 (password-protected, damaged, empty, too large, too slow). Errors the libraries raise on malformed
 input are reported as damage; they are logged for us with their traceback.
+
+This runs in whatever process calls it; the pipeline calls it in a box (``knowledge.ingestion.box.
+parse_in_box``), so a file that exhausts memory, hangs or crashes a parser fails alone.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ Each default can be overridden in settings as ``INGESTION_<NAME>`` (for example
 ``INGESTION_PDF_MAX_PAGES = 500``). They are read at call time, so a test or an operator changes them
 without a restart of the code that imported this module.
 
-These checks run between units of work (pages, paragraphs, rows). A library call that hangs inside
-one unit (PDFium on one pathological page) is bounded only by the worker's own time and memory limits,
-which the ingestion task sets; the checks here make the common cases fail fast with a clear reason.
+These checks run between units of work (pages, paragraphs, rows). A library call that hangs or
+balloons inside one unit (PDFium on one pathological page) is bounded by the box the pipeline parses
+in (``knowledge.ingestion.box``: address space, CPU time, wall clock); the checks here make the common
+cases fail fast with a reason of their own.
 """
 
 from __future__ import annotations
