@@ -110,6 +110,7 @@ def run_boxed(function: Callable[..., Any], *args: Any, name: str, limits: BoxLi
     limits = limits or BoxLimits.from_settings()
     channel = _zygote.open_channel()
     keeper_pid = 0
+    report: dict[str, Any] = {}
     try:
         if channel.poll(KEEPER_GRACE_SECONDS):
             keeper_pid = int(channel.recv_bytes(32))
@@ -131,7 +132,12 @@ def parse_in_box(data: bytes, *, kind: str, source_url: str = "") -> ParsedDocum
     """``knowledge.ingestion.parse.parse`` of ``data`` in a box: the same document or the same reasons,
     plus a readable reason when the parser runs out of memory or time, or crashes."""
     plain = run_boxed(_parse_plain, data, kind, source_url, name=kind_name(kind))
-    return document_from_plain(plain)
+    try:
+        return document_from_plain(plain)
+    except (KeyError, TypeError, ValueError) as error:
+        # Only a parser process taken over by its input answers in another shape.
+        logger.warning("a parse box answered in an unexpected shape", exc_info=True)
+        raise IngestionError(_crashed_message(kind_name(kind))) from error
 
 
 def _parse_plain(data: bytes, kind: str, source_url: str) -> dict[str, Any]:
@@ -258,11 +264,16 @@ def _receive(channel: Connection, limits: BoxLimits) -> tuple[dict[str, Any], by
 def _outcome(report: dict[str, Any], answer: bytes, *, limits: BoxLimits, name: str) -> Any:
     outcome = report.get("outcome")
     if outcome == "answered":
-        message = json.loads(answer)
+        try:
+            message = json.loads(answer)
+        except (ValueError, RecursionError) as error:
+            raise IngestionError(_crashed_message(name)) from error
+        if not isinstance(message, dict):
+            raise IngestionError(_crashed_message(name))
         if "error" in message:
-            raise IngestionError(str(message["error"]))
+            raise IngestionError(str(message["error"])[:1000])
         if "out_of_memory" not in message:
-            return message["value"]
+            return message.get("value")
         outcome = "out_of_memory"
     if outcome == "out_of_memory":
         megabytes = limits.memory_bytes / 1024**2
@@ -279,7 +290,11 @@ def _outcome(report: dict[str, Any], answer: bytes, *, limits: BoxLimits, name: 
     if outcome == "too_large":
         raise IngestionError(f"This {name} yields more text than Groundwork takes from one document.")
     logger.warning("a parse box crashed: %s", report)
-    raise IngestionError(
+    raise IngestionError(_crashed_message(name))
+
+
+def _crashed_message(name: str) -> str:
+    return (
         f"The parser crashed on this {name}; it may be damaged or built to break readers. Save a new copy "
         "and upload that."
     )
