@@ -180,7 +180,8 @@ def embedding_limits(inputs: int) -> outbound.ResponseLimits:
     return outbound.ResponseLimits(
         max_bytes=max_bytes,
         seconds=seconds,
-        too_large=f"The embeddings for {inputs:,} texts exceeded {max_bytes:,} bytes and were refused.",
+        too_large=f"The embeddings of {inputs:,} input{'' if inputs == 1 else 's'} exceeded "
+        f"{max_bytes:,} bytes and were refused.",
         too_slow=f"The embeddings took longer than {seconds:g} seconds and were refused.",
     )
 
