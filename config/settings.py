@@ -342,3 +342,13 @@ INGESTION_BOX_WALL_SECONDS = env.float("INGESTION_BOX_WALL_SECONDS", default=180
 # Tests only: bytes carrying knowledge.ingestion.box.TEST_FAULT_MARKER make the parser process abort,
 # segfault, spin or sleep, to prove the crash and hang paths through a real worker. Never set in production.
 INGESTION_BOX_TEST_FAULTS = env.bool("INGESTION_BOX_TEST_FAULTS", default=False)
+# --- outbound transport (issue 13) ---
+
+# Total wall-clock time of one model request (one attempt), streamed or not: a model server that keeps
+# sending, however slowly, is cut here with a clear error (providers.adapters.base.answer_limits).
+MODEL_CALL_DEADLINE_SECONDS = env.float("MODEL_CALL_DEADLINE_SECONDS", default=300.0)
+# Bytes on the wire one output token may take in an answer: its cap is max output tokens times this
+# (plus 64 KiB for the opening and closing events). OpenAI's stream spends 200-400 bytes per token.
+MODEL_ANSWER_BYTES_PER_TOKEN = env.int("MODEL_ANSWER_BYTES_PER_TOKEN", default=1024)
+# The cap of a model response that has no token bound (a call without max output tokens, a model list).
+MODEL_RESPONSE_MAX_BYTES = env.int("MODEL_RESPONSE_MAX_BYTES", default=32 * 1024 * 1024)

@@ -525,7 +525,9 @@ def _probe(credential: ProviderCredential, api_key: str) -> tuple[bool, str]:
     from providers.adapters.openai import make_sync_client, naming_for, openai_error
 
     try:
-        with make_sync_client(api_key=api_key, base_url=base_url, timeout_seconds=timeout) as client:
+        with make_sync_client(
+            api_key=api_key, base_url=base_url, timeout_seconds=timeout, provider=credential.provider
+        ) as client:
             models = client.models.list().data
     except Exception as error:
         naming = naming_for(credential.provider, base_url)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import tomllib
 import uuid
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core import outbound
 from core.database import save_or_conflict
 from core.errors import Conflict, ValidationFailed
 from providers import crypto, selectors
@@ -105,37 +104,37 @@ def catalog_sync(*, path: Path = CATALOG_PATH) -> CatalogSyncReport:
 # --- credentials ------------------------------------------------------------------------------------
 
 
-def _is_public_host(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror:
-        return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            return False
-    return True
-
-
 def validate_endpoint_url(base_url: str) -> str:
     """An OpenAI-compatible base URL: http(s), and a public address unless the platform allows private ones.
 
     Private addresses are refused by default because Groundwork would call them from inside its own
     network (SSRF); self-hosters whose Ollama runs beside Groundwork set ALLOW_PRIVATE_MODEL_ENDPOINTS.
+    The rule is ``core.outbound.address_allowed``, the same the SDK clients' transport applies to every
+    connection: this check answers at once, that one holds when the name later resolves elsewhere.
     """
+    from providers.adapters.base import endpoint_policy  # no SDK import: base needs only httpx2
+
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed(
             "Use an http:// or https:// URL, e.g. https://llm.example.com/v1.",
             field_errors={"base_url": ["Use an http:// or https:// URL."]},
         )
-    if not settings.ALLOW_PRIVATE_MODEL_ENDPOINTS and not _is_public_host(parts.hostname):
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
         raise ValidationFailed(
-            "This address is private or does not resolve. Groundwork only calls public model servers.",
-            field_errors={"base_url": ["Private, loopback and unresolvable addresses are not allowed."]},
-        )
+            "The URL's port is not a number from 1 to 65535.",
+            field_errors={"base_url": ["Invalid port."]},
+        ) from None
+    if not settings.ALLOW_PRIVATE_MODEL_ENDPOINTS:
+        try:
+            outbound.resolve_allowed(parts.hostname, port, endpoint_policy())
+        except outbound.OutboundRefused:
+            raise ValidationFailed(
+                "This address is private or does not resolve. Groundwork only calls public model servers.",
+                field_errors={"base_url": ["Private, loopback and unresolvable addresses are not allowed."]},
+            ) from None
     return base_url.strip().rstrip("/")
 
 

@@ -38,6 +38,7 @@ from providers.adapters.base import (
     SdkAdapter,
     SdkErrors,
     Usage,
+    answer_limits,
     shared_ssl_context,
     translate_error,
 )
@@ -186,6 +187,7 @@ class AnthropicChatAdapter(SdkAdapter):
             ),
             _EventReader(),
             model=request.model,
+            limits=answer_limits(request.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS),
         )
 
     async def complete(self, request: ChatRequest) -> tuple[str, Completed]:

@@ -6,12 +6,14 @@ metering or fallbacks: ``providers.services`` adds those around them.
 
 What the SDK-backed adapters share lives here too: one vocabulary for failures (tenants read the same
 sentences whichever provider failed; each SDK only says which of its exceptions means what) and the
-reading of a streamed answer (each SDK only says what its events carry).
+reading of a streamed answer (each SDK only says what its events carry), cut at a size derived from
+the call's max output tokens and at a wall-clock deadline (:func:`answer_limits`).
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import functools
 import logging
 import re
@@ -21,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import httpx2
+from django.conf import settings
 
+from core import outbound
 from providers.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -138,6 +142,66 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
+# --- caps on what a model sends back ------------------------------------------------------------------
+
+# What an answer may carry besides its tokens: the opening and closing events (role, finish reason,
+# usage), so a call asking for a handful of tokens is not cut at its first event.
+ANSWER_FRAMING_BYTES = 64 * 1024
+# One embedding on the wire: 8,192 dimensions as JSON numbers of ~15 characters, with room to spare
+# (OpenAI's base64 encoding of 3,072 float32 dimensions is ~16 KiB).
+EMBEDDING_BYTES_PER_INPUT = 128 * 1024
+
+
+def answer_limits(max_output_tokens: int | None) -> outbound.ResponseLimits:
+    """The caps of one chat call: bytes derived from its max output tokens, time from the settings.
+
+    Counted on the wire, where each token of OpenAI's stream is an SSE event of 200-400 bytes of JSON
+    framing; ``MODEL_ANSWER_BYTES_PER_TOKEN`` (1 KiB by default) leaves an honest answer far inside it.
+    A call without a token bound is capped at ``MODEL_RESPONSE_MAX_BYTES``.
+    """
+    seconds = float(settings.MODEL_CALL_DEADLINE_SECONDS)
+    if max_output_tokens:
+        max_bytes = max_output_tokens * settings.MODEL_ANSWER_BYTES_PER_TOKEN + ANSWER_FRAMING_BYTES
+        bound = f", more than {max_output_tokens:,} output tokens can take,"
+    else:
+        max_bytes, bound = settings.MODEL_RESPONSE_MAX_BYTES, ""
+    return outbound.ResponseLimits(
+        max_bytes=max_bytes,
+        seconds=seconds,
+        too_large=f"The model's answer exceeded {max_bytes:,} bytes{bound} and was cut off.",
+        too_slow=f"The model's answer took longer than {seconds:g} seconds and was cut off.",
+    )
+
+
+def embedding_limits(inputs: int) -> outbound.ResponseLimits:
+    """The caps of one embeddings call of ``inputs`` texts."""
+    seconds = float(settings.MODEL_CALL_DEADLINE_SECONDS)
+    max_bytes = inputs * EMBEDDING_BYTES_PER_INPUT + ANSWER_FRAMING_BYTES
+    return outbound.ResponseLimits(
+        max_bytes=max_bytes,
+        seconds=seconds,
+        too_large=f"The embeddings of {inputs:,} input{'' if inputs == 1 else 's'} exceeded "
+        f"{max_bytes:,} bytes and were refused.",
+        too_slow=f"The embeddings took longer than {seconds:g} seconds and were refused.",
+    )
+
+
+def call_limits(seconds: float | None = None) -> outbound.ResponseLimits:
+    """The caps of any other call (listing models): ``MODEL_RESPONSE_MAX_BYTES`` and the deadline."""
+    return outbound.ResponseLimits(
+        max_bytes=settings.MODEL_RESPONSE_MAX_BYTES,
+        seconds=float(seconds if seconds is not None else settings.MODEL_CALL_DEADLINE_SECONDS),
+    )
+
+
+def endpoint_policy() -> outbound.AddressPolicy:
+    """Where a tenant's own model endpoint may point: public addresses only, unless the platform allows
+    private ones (ALLOW_PRIVATE_MODEL_ENDPOINTS, for an Ollama beside a self-hosted Groundwork)."""
+    return outbound.AddressPolicy(
+        allow_private=settings.ALLOW_PRIVATE_MODEL_ENDPOINTS, refused_action="called"
+    )
+
+
 # --- failures: one vocabulary for every SDK ---------------------------------------------------------
 
 # Anything in a provider's message that looks like a key is cut out before a tenant (or a log) sees it.
@@ -150,6 +214,10 @@ class Naming:
 
     name: str
     key_phrase: str
+    # Whether an error text the other side sends may be shown to a tenant. Yes for OpenAI and Anthropic;
+    # no for a tenant's own endpoint, which may be any service that answers HTTP (an internal one too):
+    # its failures are told by status code and kind only.
+    shows_its_messages: bool = True
 
     @property
     def title(self) -> str:
@@ -288,6 +356,8 @@ def translate_error(
     """
     if isinstance(error, ProviderError):
         return error
+    if isinstance(error, outbound.OutboundRefused):
+        return outbound_error(error, naming=naming, provider=provider, in_stream=in_stream)
     if in_stream:
         code = "stream_interrupted"
         if isinstance(error, sdk.stream_timeouts):
@@ -295,12 +365,15 @@ def translate_error(
         elif isinstance(error, sdk.stream_disconnects):
             reason = "the connection closed in the middle of the stream"
         elif isinstance(error, sdk.stream_reports):
-            reason = f"it reported an error ({scrub(sdk.report(error), secret)})"
+            said = f" ({scrub(sdk.report(error), secret)})" if naming.shows_its_messages else ""
+            reason = f"it reported an error{said}"
         else:
             reason, code = "it sent an event Groundwork could not read", "stream_malformed"
         return stream_error(reason, naming=naming, provider=provider, text_started=text_started, code=code)
     if isinstance(error, sdk.status):
         detail, error_type = sdk.status_details(error)
+        if not naming.shows_its_messages:
+            detail = ""
         logger.debug(
             "%s answered %s (request id %s)",
             naming.name,
@@ -334,6 +407,25 @@ def translate_error(
         provider=provider,
         code="bad_response",
     )
+
+
+def outbound_error(
+    error: outbound.OutboundRefused, *, naming: Naming, provider: str, in_stream: bool = False
+) -> ProviderError:
+    """The domain error for a refusal of the guarded transport (``core.outbound``); its messages name
+    hosts, addresses and caps, never what the other side sent."""
+    if isinstance(error, outbound.ResponseLimitExceeded):
+        code = "answer_too_large" if error.kind == "size" else "answer_too_slow"
+        if in_stream:
+            return ProviderStreamError(error.message, provider=provider, code=code)
+        if error.kind == "time":
+            return ProviderTimeout(error.message, provider=provider, code=code)
+        return ProviderError(error.message, provider=provider, code=code)
+    if isinstance(error, outbound.HostNotResolved):
+        return ProviderUnavailable(
+            f"Could not connect to {naming.name}: {error.message}", provider=provider, code="connection"
+        )
+    return ProviderError(f"Refused: {error.message}", provider=provider, code="refused")
 
 
 # --- the SDK-backed adapters ------------------------------------------------------------------------
@@ -371,10 +463,14 @@ class SdkAdapter(abc.ABC):
         """Release the client's connection pool."""
         await self._client.close()
 
-    async def _call(self, call: Awaitable[T], *, model: str) -> T:
-        """Await one SDK call; what it raises comes out as a domain error."""
+    async def _call(
+        self, call: Awaitable[T], *, model: str, limits: outbound.ResponseLimits | None = None
+    ) -> T:
+        """Await one SDK call; what it raises comes out as a domain error. ``limits`` cap its response
+        (the client's guarded transport applies them; a client without one ignores them)."""
         try:
-            return await call
+            with outbound.response_limits(limits or call_limits()):
+                return await call
         except Exception as error:
             failure = self._error(error, model=model)
         # Raised outside the handler on purpose: the SDK's exception, whose text may quote the provider's
@@ -398,20 +494,45 @@ class SdkAdapter(abc.ABC):
         )
 
     async def _stream(
-        self, open_stream: Callable[[], Awaitable[Any]], reader: StreamReader, *, model: str
+        self,
+        open_stream: Callable[[], Awaitable[Any]],
+        reader: StreamReader,
+        *,
+        model: str,
+        limits: outbound.ResponseLimits,
     ) -> AsyncIterator[ChatEvent]:
         """Open a stream with one SDK call; yield the text ``reader`` finds as TextDelta events, then one
         Completed.
 
-        A stream that breaks, sends something unreadable or ends without saying the answer is complete
-        raises a ProviderStreamError. The stream is closed however it ends, also when the consumer
-        closes this generator early.
+        A stream that breaks, sends something unreadable, ends without saying the answer is complete, or
+        outgrows ``limits`` (bytes on the wire, or the wall-clock deadline from the call's start) raises
+        a ProviderStreamError. The stream is closed however it ends, also when the consumer closes this
+        generator early: past a cap nothing more is read.
+
+        The caps are held twice: by the guarded transport of an OpenAI client, chunk by chunk below the
+        SDK (which would otherwise buffer one endless line whole), and here, event by event, for any
+        client.
         """
-        events = await self._call(open_stream(), model=model)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.seconds
+        events = await self._call(open_stream(), model=model, limits=limits)
         failure: ProviderError | None = None
         text_started = False
+        iterator = aiter(events)
         try:
-            async for event in events:
+            while True:
+                waiting = asyncio.timeout_at(deadline)
+                try:
+                    async with waiting:
+                        event = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    if not waiting.expired():
+                        raise
+                    raise limits.exceeded("time", "") from None
+                if _bytes_read(events) > limits.max_bytes:
+                    raise limits.exceeded("size", "")
                 for text in reader.read(event):
                     text_started = True
                     yield TextDelta(text)
@@ -430,3 +551,11 @@ class SdkAdapter(abc.ABC):
                 code="stream_incomplete",
             )
         yield reader.completed()
+
+
+def _bytes_read(events: Any) -> int:
+    """How many bytes of the body an SDK stream has read from the wire (both SDKs keep the httpx
+    response on the stream)."""
+    response = getattr(events, "response", None)
+    downloaded = getattr(response, "num_bytes_downloaded", 0)
+    return downloaded if isinstance(downloaded, int) else 0

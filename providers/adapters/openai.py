@@ -4,6 +4,11 @@ Chat uses the Chat Completions API streamed with ``stream_options={"include_usag
 compatible server understands (the newer Responses API is OpenAI's alone). Retries with backoff are the
 SDK's: it retries 408, 409, 429 and 5xx, connection errors and timeouts, honours ``retry-after-ms`` /
 ``retry-after`` (up to two minutes), and never retries other 4xx such as 400, 401 and 403.
+
+Every client speaks through ``core.outbound``'s guarded transport: redirects are refused (the SDK would
+follow them wherever they point), responses are capped in bytes and time, and for a tenant's own
+endpoint (``openai_compatible``) every address is checked when the connection is made — whatever the
+base URL resolved to when it was saved.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
+from core import outbound
 from providers.adapters.base import (
     CallSettings,
     ChatEvent,
@@ -29,6 +35,10 @@ from providers.adapters.base import (
     SdkAdapter,
     SdkErrors,
     Usage,
+    answer_limits,
+    call_limits,
+    embedding_limits,
+    endpoint_policy,
     shared_ssl_context,
     translate_error,
 )
@@ -57,24 +67,48 @@ def naming_for(provider: str, base_url: str | None) -> Naming:
     if provider == OPENAI:
         return Naming("OpenAI", "The OpenAI key")
     host = urlsplit(base_url or "").netloc or "your endpoint"
-    return Naming(f"the model server at {host}", f"The key for the model server at {host}")
+    return Naming(
+        f"the model server at {host}", f"The key for the model server at {host}", shows_its_messages=False
+    )
 
 
-def make_client(*, api_key: str | None, base_url: str | None, call_settings: CallSettings) -> AsyncOpenAI:
+def _policy(provider: str) -> outbound.AddressPolicy | None:
+    """A tenant's own endpoint is checked at every connection; OpenAI's base URL is the operator's."""
+    return endpoint_policy() if provider == OPENAI_COMPATIBLE else None
+
+
+def make_client(
+    *, api_key: str | None, base_url: str | None, call_settings: CallSettings, provider: str = OPENAI
+) -> AsyncOpenAI:
+    transport = outbound.GuardedAsyncTransport(
+        policy=_policy(provider), limits=call_limits(), refuse_redirects=True, verify=shared_ssl_context()
+    )
     return AsyncOpenAI(
         api_key=api_key or NO_KEY_PLACEHOLDER,
         base_url=base_url,
         timeout=call_settings.timeout_seconds,
         max_retries=call_settings.max_retries,
         default_headers=call_settings.extra_headers or None,
-        http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
+        http_client=openai.DefaultAsyncHttpxClient(transport=transport, follow_redirects=False),
     )
 
 
-def make_sync_client(*, api_key: str | None, base_url: str | None, timeout_seconds: float) -> openai.OpenAI:
+def make_sync_client(
+    *, api_key: str | None, base_url: str | None, timeout_seconds: float, provider: str = OPENAI
+) -> openai.OpenAI:
     """A client for one quick probe (the "test connection" button): short timeout, no retries."""
+    transport = outbound.GuardedTransport(
+        policy=_policy(provider),
+        limits=call_limits(timeout_seconds),
+        refuse_redirects=True,
+        verify=shared_ssl_context(),
+    )
     return openai.OpenAI(
-        api_key=api_key or NO_KEY_PLACEHOLDER, base_url=base_url, timeout=timeout_seconds, max_retries=0
+        api_key=api_key or NO_KEY_PLACEHOLDER,
+        base_url=base_url,
+        timeout=timeout_seconds,
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(transport=transport, follow_redirects=False),
     )
 
 
@@ -137,7 +171,7 @@ class _OpenAIClientOwner(SdkAdapter):
         self.naming = naming_for(provider, base_url)
         self._secret = api_key or ""
         self._client = client or make_client(
-            api_key=api_key, base_url=base_url, call_settings=self.call_settings
+            api_key=api_key, base_url=base_url, call_settings=self.call_settings, provider=provider
         )
 
 
@@ -216,12 +250,15 @@ class OpenAIChatAdapter(_OpenAIClientOwner):
             ),
             _ChunkReader(request.messages),
             model=request.model,
+            limits=answer_limits(request.max_output_tokens),
         )
 
     async def complete(self, request: ChatRequest) -> tuple[str, Completed]:
         """One plain (non-streamed) completion: the whole text and its Completed event."""
         response = await self._call(
-            self._client.chat.completions.create(**self._arguments(request)), model=request.model
+            self._client.chat.completions.create(**self._arguments(request)),
+            model=request.model,
+            limits=answer_limits(request.max_output_tokens),
         )
         if not response.choices:
             raise ProviderError(
@@ -275,7 +312,9 @@ class OpenAIEmbeddingAdapter(_OpenAIClientOwner):
         for batch in batches:
             inputs = [texts[index] for index in batch]
             response = await self._call(
-                self._client.embeddings.create(model=model, input=inputs), model=model
+                self._client.embeddings.create(model=model, input=inputs),
+                model=model,
+                limits=embedding_limits(len(inputs)),
             )
             # Vectors are paired with inputs by `index`; nothing promises they arrive in that order.
             data = sorted(response.data, key=lambda item: item.index)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from knowledge.fetching import FetchRefused, fetch
+from core import outbound
+from knowledge.fetching import FetchRefused, check_url, fetch
 
 PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {}
 REQUESTS: list[str] = []
@@ -56,6 +58,14 @@ def local_site(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
         "http://0.0.0.0/",
         "http://[fe80::1]/",
         "http://224.0.0.1/",
+        # IPv6 forms that carry a private IPv4 address, and the deprecated site-local range
+        "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254
+        "http://[64:ff9b:1::a00:1]/",  # local-use NAT64
+        "http://[::7f00:1]/",  # IPv4-compatible
+        "http://[2002:a00:1::1]/",  # 6to4 of 10.0.0.1
+        "http://[2001:0:7f00:1::1]/",  # Teredo
+        "http://[fec0::1]/",  # site-local
     ],
 )
 def test_private_loopback_link_local_and_metadata_addresses_are_refused(url: str) -> None:
@@ -113,3 +123,30 @@ def test_the_size_cap_holds_whether_or_not_the_server_declares_the_size(local_si
     with pytest.raises(FetchRefused, match="limit"):
         fetch(f"{local_site}/big", max_bytes=1000)
     assert fetch(f"{local_site}/big", max_bytes=5000).body == b"x" * 5000
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[64:ff9b::a9fe:a9fe]/latest/", "http://[::7f00:1]/", "http://[fec0::1]/"]
+)
+def test_embedded_private_addresses_are_refused_when_submitted(url: str) -> None:
+    with pytest.raises(FetchRefused, match="private or reserved"):
+        check_url(url)
+
+
+def test_a_name_that_resolves_elsewhere_at_fetch_time_is_checked_again(
+    local_site: str,
+    settings,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Public when submitted, loopback when fetched (DNS rebinding): refused at connect time."""
+    settings.FETCH_ALLOW_LOOPBACK = False
+    answers = {"docs.example.test": "93.184.215.14"}
+    monkeypatch.setattr(outbound, "resolver", lambda host, port: [ipaddress.ip_address(answers[host])])
+    port = local_site.rsplit(":", 1)[1]
+    PAGES["/guide"] = (200, {"Content-Type": "text/plain"}, b"internal")
+
+    url = check_url(f"http://docs.example.test:{port}/guide")
+    answers["docs.example.test"] = "127.0.0.1"
+    with pytest.raises(FetchRefused, match=r"private or reserved address \(127.0.0.1\)"):
+        fetch(url)
+    assert REQUESTS == []

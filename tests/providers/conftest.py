@@ -8,11 +8,13 @@ tests/providers/factories.py.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from core import outbound
 from tests.providers.helpers import ANTHROPIC_KEY, OPENAI_KEY, closed_port_url
 from tests.stubs.anthropic_stub import AnthropicStub
 from tests.stubs.openai_stub import OpenAIStub
@@ -57,3 +59,19 @@ def compatible_stub(settings: Any) -> Iterator[OpenAIStub]:
 @pytest.fixture
 def allow_private_endpoints(settings: Any) -> None:
     settings.ALLOW_PRIVATE_MODEL_ENDPOINTS = True  # pytest-django's settings fixture restores it
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """DNS answers of the test's own: ``fake_dns["models.example.test"] = "93.184.215.14"``. Every guarded
+    check and connection resolves through ``core.outbound.resolver``; other names resolve as usual."""
+    answers: dict[str, str] = {}
+    system = outbound.system_resolver
+
+    def resolve(host: str, port: int) -> list[outbound.IPAddress]:
+        if host in answers:
+            return [ipaddress.ip_address(answers[host])]
+        return system(host, port)
+
+    monkeypatch.setattr(outbound, "resolver", resolve)
+    return answers

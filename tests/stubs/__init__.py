@@ -8,7 +8,7 @@ SDK really sent — including each retry — and it can be scripted per test:
 - ``faults``: a queue of misbehaviours, one per incoming request, consumed in order: an HTTP error status
   (with ``retry-after``), a delay longer than the client's timeout, a stream cut half-way (the socket
   closed inside a chunked body), a malformed SSE event, a stream that stalls, an error event mid-stream,
-  or a dropped connection.
+  a dropped connection, a stream that never ends, or a redirect to another address.
 
 Streaming answers use HTTP/1.1 chunked transfer encoding, as the real APIs do, so a cut stream is what
 the client sees in production: a body that ends without its terminating chunk.
@@ -45,8 +45,9 @@ class RecordedRequest:
 class Fault:
     """One scripted misbehaviour, applied to the next request the stub receives."""
 
-    kind: str  # status | delay | cut | malformed | stall | error_event | drop
+    kind: str  # status | delay | cut | malformed | stall | error_event | drop | endless | redirect
     status: int = 0
+    location: str = ""
     retry_after: str | None = DEFAULT_RETRY_AFTER
     seconds: float = 0.0
     after_events: int = 0
@@ -88,6 +89,17 @@ class Fault:
     def error_event(cls, after_events: int, error_type: str = "overloaded_error") -> Fault:
         """Report an error inside an already started (HTTP 200) stream."""
         return cls("error_event", after_events=after_events, error_type=error_type)
+
+    @classmethod
+    def endless(cls, after_events: int = 1, seconds: float = 0.0) -> Fault:
+        """After this many events, repeat the last text event forever (every ``seconds``), until the
+        client hangs up (``StubServer.hung_up`` is then set) or the stub stops."""
+        return cls("endless", after_events=after_events, seconds=seconds)
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 307) -> Fault:
+        """Answer any request with a redirect to ``location``."""
+        return cls("redirect", status=status, location=location)
 
     @classmethod
     def drop(cls) -> Fault:
@@ -140,8 +152,22 @@ class Exchange:
                     self._chunk(error_event)
                     self._chunk(b"")
                     return
+                elif fault.kind == "endless":
+                    self._forever(event, fault.seconds)
+                    return
             self._chunk(event)
         self._chunk(b"")
+
+    def _forever(self, event: bytes, interval: float) -> None:
+        try:
+            while not self.stub.stopping.is_set():
+                self._chunk(event)
+                self.handler.wfile.flush()
+                if interval:
+                    self.stub.stopping.wait(interval)
+        except OSError:
+            self.stub.hung_up.set()  # the client stopped reading and closed the connection
+        self.handler.close_connection = True
 
     def _chunk(self, data: bytes) -> None:
         self.handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -201,6 +227,7 @@ class StubServer(abc.ABC):
         self.requests: list[RecordedRequest] = []
         self.faults: deque[Fault] = deque()
         self.stopping = threading.Event()
+        self.hung_up = threading.Event()  # a client closed an endless stream
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.stub = self
@@ -276,6 +303,9 @@ class StubServer(abc.ABC):
             headers = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
             body = self.error_body(fault.status, fault.error_type, fault.message)
             exchange.send_json(fault.status, body, headers)
+            return
+        if fault is not None and fault.kind == "redirect":
+            exchange.send_json(fault.status, {"moved": fault.location}, {"Location": fault.location})
             return
         if fault is not None and fault.kind == "drop":
             exchange.drop()
