@@ -361,6 +361,8 @@ AXES_RESET_ON_SUCCESS = False
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not logged: nothing reads them, the table would grow
 AXES_VERBOSE = False
+# axes logs every attempt at INFO; its warnings (repeated failures, lockouts) are what operators need.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # type: ignore[index]
 
 # Sign-up, password reset, verification emails and invitation acceptance ("<count>/<period>", counted
 # in Redis by core.rate_limits): per client address, and per email address or account.

@@ -74,9 +74,9 @@ def sign_in_locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
     from tenants.forms import SignInForm  # forms import auth machinery that needs the app registry
 
     wait = seconds_until_unlocked(request)
+    # Unbound: validating the posted form would try the password again.
     form = SignInForm(request, initial={"username": sign_in_username(request, None) or ""})
-    form.add_error(None, too_many_attempts(wait))
-    next_url = request.POST.get("next", "")
-    response = render(request, "tenants/sign_in.html", {"form": form, "next": next_url}, status=429)
+    context = {"form": form, "next": request.POST.get("next", ""), "refusal": too_many_attempts(wait)}
+    response = render(request, "tenants/sign_in.html", context, status=429)
     response["Retry-After"] = str(wait)
     return response

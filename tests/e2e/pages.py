@@ -15,7 +15,6 @@ from playwright.sync_api import Page, expect
 
 from tests.processes import ARTIFACTS
 
-
 # Where the servers the browser tests start write their emails (Django's file backend), one folder per
 # pytest process; and rates that let every test sign up as the same person from 127.0.0.1 (the account
 # throttles have tests of their own, tests/tenants/test_account_security.py).

@@ -47,9 +47,7 @@ def test_a_removed_admins_key_gets_401_on_every_call(world: World) -> None:
     with tenant_context(world.tenant.pk):
         assert not ApiKey.objects.filter(name="fresh admin key").exists()
         events = list(AuditEvent.objects.filter(action="api_key.revoked").values_list("changes", flat=True))
-    assert events == [
-        {"name": "deploy script", "reason": "creator_removed", "creator": "admin@example.test"}
-    ]
+    assert events == [{"name": "deploy script", "reason": "creator_removed", "creator": "admin@example.test"}]
 
 
 def test_a_key_whose_creator_is_gone_is_refused_live_even_if_nobody_revoked_it(world: World) -> None:
@@ -74,7 +72,9 @@ def test_the_listings_say_a_key_stopped_with_its_creator(world: World, owner_cli
     page = owner_client.get("/app/api-keys/")
     assert "Inactive: creator removed" in text_of(page)
     recent_activity = text_of(owner_client.get("/app/"))
-    assert "stopped the API key deploy script , because its creator admin@example.test left" in recent_activity
+    assert (
+        "stopped the API key deploy script , because its creator admin@example.test left" in recent_activity
+    )
 
 
 def test_rejoining_does_not_revive_the_keys_made_before(world: World) -> None:
