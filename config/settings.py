@@ -368,7 +368,10 @@ LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # type: ignore[index]
 # in Redis by core.rate_limits): per client address, and per email address or account.
 ACCOUNT_RATE_PER_ADDRESS = env.str("ACCOUNT_RATE_PER_ADDRESS", default="20/hour")
 ACCOUNT_RATE_PER_EMAIL = env.str("ACCOUNT_RATE_PER_EMAIL", default="5/hour")
-# The REST API names the key statuses' enum (another app's "status" fields have their own).
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ApiKeyStatusEnum"] = "tenants.models.ApiKeyStatus"  # type: ignore[index]
+# The REST API names the key statuses' enum; documents' statuses keep the name they had before
+# another "status" enum existed.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[union-attr]
+    {"ApiKeyStatusEnum": "tenants.models.ApiKeyStatus", "StatusEnum": "knowledge.models.DocumentStatus"}
+)
 # How long an emailed verification link works.
 EMAIL_VERIFICATION_MAX_AGE_HOURS = env.int("EMAIL_VERIFICATION_MAX_AGE_HOURS", default=72)
