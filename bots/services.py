@@ -19,6 +19,7 @@ from bots import bot_settings, selectors
 from bots.models import (
     Bot,
     BotKnowledgeBase,
+    BotStatus,
     new_publishable_key,
 )
 from core.database import save_or_conflict
@@ -74,6 +75,9 @@ def bot_create(
         "chat_model", provider_selectors.model_settings(tenant=actor.tenant).default_chat_model
     )
     values = bot_settings.check_settings(actor.tenant, {"name": name, **settings})
+    _require_verified_email_to_publish(
+        actor, was=BotStatus.DRAFT, becomes=values.get("status", BotStatus.DRAFT)
+    )
     if not values.get("greeting"):
         values["greeting"] = f"Hi! I'm {values['name']}. What can I help you with?"
     bot = Bot(
@@ -104,6 +108,7 @@ def bot_update(
         to_check.setdefault("chat_model", bot.chat_model)
         to_check.setdefault("max_output_tokens", bot.max_output_tokens)
     checked = bot_settings.check_settings(actor.tenant, to_check)
+    _require_verified_email_to_publish(actor, was=bot.status, becomes=checked.get("status", bot.status))
     diff = {
         name: {"from": getattr(bot, name), "to": checked[name]}
         for name in changes
@@ -121,6 +126,12 @@ def bot_update(
     if diff:
         audit(actor, action="bot.updated", target=bot, changes=_jsonable(diff))
     return bot
+
+
+def _require_verified_email_to_publish(actor: Actor, *, was: str, becomes: str) -> None:
+    """Publishing puts a bot before the public: only a person who proved their email address may."""
+    if becomes == BotStatus.PUBLISHED and was != BotStatus.PUBLISHED:
+        actor.require_verified_email("publish a bot")
 
 
 def _jsonable(diff: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -352,3 +353,48 @@ MODEL_CALL_DEADLINE_SECONDS = env.float("MODEL_CALL_DEADLINE_SECONDS", default=3
 MODEL_ANSWER_BYTES_PER_TOKEN = env.int("MODEL_ANSWER_BYTES_PER_TOKEN", default=1024)
 # The cap of a model response that has no token bound (a call without max output tokens, a model list).
 MODEL_RESPONSE_MAX_BYTES = env.int("MODEL_RESPONSE_MAX_BYTES", default=32 * 1024 * 1024)
+# --- accounts: throttling and email verification (issue 13) ---------------------------------------
+
+# django-axes counts failed sign-ins and locks out per account and, separately, per client address.
+# Its database handler: attempts are rows beside the accounts they protect, kept through a Redis
+# restart or eviction (Redis is also the broker and cache here), isolated per test like all data, and
+# the "try again in N minutes" is read from the newest counted attempt.
+INSTALLED_APPS = [*INSTALLED_APPS, "axes"]
+# Last, as axes asks: it turns a locked-out sign-in into tenants.throttling.sign_in_locked_out's page.
+MIDDLEWARE = [*MIDDLEWARE, "axes.middleware.AxesMiddleware"]
+# axes' backend only refuses locked-out attempts; the model backend still checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Failed sign-ins of one account, or from one address, within the cool-off before both are refused.
+AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=10)
+# How long a lockout lasts after the last counted failure.
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: an account, an address
+AXES_CLIENT_IP_CALLABLE = "core.client_address.client_address"  # X-Forwarded-For only from TRUSTED_PROXIES
+AXES_USERNAME_CALLABLE = "tenants.throttling.sign_in_username"  # emails in any case are one account
+AXES_LOCKOUT_CALLABLE = "tenants.throttling.sign_in_locked_out"
+# Failures expire with the cool-off instead of being cleared by a success: a success from the same
+# address would otherwise clear that address's count against other accounts too. A password reset by
+# emailed link clears its own account's lockout (tenants.views.PasswordResetConfirmView).
+AXES_RESET_ON_SUCCESS = False
+# Attempts during a lockout do not extend it, so "try again in N minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not logged: nothing reads them, the table would grow
+AXES_VERBOSE = False
+# axes logs every attempt at INFO; its warnings (repeated failures, lockouts) are what operators need.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # type: ignore[index]
+
+# Sign-up, password reset, verification emails and invitation acceptance ("<count>/<period>", counted
+# in Redis by core.rate_limits): per client address, and per email address or account.
+ACCOUNT_RATE_PER_ADDRESS = env.str("ACCOUNT_RATE_PER_ADDRESS", default="20/hour")
+ACCOUNT_RATE_PER_EMAIL = env.str("ACCOUNT_RATE_PER_EMAIL", default="5/hour")
+# The REST API names the key statuses' enum; documents' statuses keep the name they had before
+# another "status" enum existed.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[union-attr]
+    {"ApiKeyStatusEnum": "tenants.models.ApiKeyStatus", "StatusEnum": "knowledge.models.DocumentStatus"}
+)
+# How long an emailed verification link works.
+EMAIL_VERIFICATION_MAX_AGE_HOURS = env.int("EMAIL_VERIFICATION_MAX_AGE_HOURS", default=72)

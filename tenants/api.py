@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.mixins import DestroyModelMixin, ListModelMixin, RetrieveModelMixin
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenants import services
+from tenants import selectors, services
 from tenants.api_base import TenantAPIView, TenantViewSet
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role
 from tenants.serializers import (
@@ -99,12 +100,17 @@ class ApiKeyViewSet(ListModelMixin, RetrieveModelMixin, DestroyModelMixin, Tenan
     serializer_class = ApiKeyOutput
     http_method_names = ["get", "post", "delete", "head", "options"]
 
+    def filter_tenant_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        # Each key's status and effective role depend on its creator's current membership.
+        return selectors.with_creator_role(queryset.select_related("created_by"))
+
     @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput})
     def create(self, request: Request) -> Response:
         data = ApiKeyCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         api_key, secret = services.api_key_create(actor=self.actor, **data.validated_data)
-        body: dict[str, Any] = {**ApiKeyOutput(api_key).data, "secret": secret}
+        shown = selectors.api_key_get(tenant=self.actor.tenant, api_key_id=api_key.pk)
+        body: dict[str, Any] = {**ApiKeyOutput(shown).data, "secret": secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: ApiKey) -> None:

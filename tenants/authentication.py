@@ -36,8 +36,14 @@ def api_key_from_request(request: HttpRequest) -> ApiKey | None:
     """The active API key a request's ``Authorization: Bearer`` header carries, marked as used.
 
     None when the request has no Bearer header; AuthenticationFailed for a malformed header or a key
-    that is unknown or revoked. DRF views reach it through ``ApiKeyAuthentication``; the async chat
-    views (which DRF cannot serve) call it directly, in a thread.
+    that is unknown or revoked, or whose creator is no longer a member. DRF views reach it through
+    ``ApiKeyAuthentication``; the async chat views (which DRF cannot serve) call it directly, in a thread.
+
+    Security invariant: a key acts for its creator. The returned key's ``role`` is its *effective* role
+    for this request, the lower of its own and its creator's current membership role, so every consumer
+    (the DRF permission, the base view's ``Actor``, the async chat views) can never act above the person
+    behind it. The instance is this request's own and never saved (``api_key_touch`` updates by query);
+    ``granted_role`` keeps the stored role.
     """
     header = request.META.get("HTTP_AUTHORIZATION", b"")
     if isinstance(header, str):
@@ -54,6 +60,14 @@ def api_key_from_request(request: HttpRequest) -> ApiKey | None:
     api_key = selectors.api_key_by_secret_hash(secret_hash=services.hash_secret(secret))
     if api_key is None:
         raise AuthenticationFailed("The API key is invalid or has been revoked.")
+    effective_role = api_key.effective_role
+    if effective_role is None:
+        raise AuthenticationFailed(
+            "This key's creator is no longer a member of the organisation, so the key no longer works. "
+            "Ask an admin for a new key."
+        )
+    api_key.granted_role = api_key.role  # type: ignore[attr-defined]
+    api_key.role = effective_role
     services.api_key_touch(api_key=api_key)
     return api_key
 

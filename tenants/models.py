@@ -40,6 +40,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)  # platform staff, not a tenant role
     date_joined = models.DateTimeField(default=timezone.now)
+    # When the person proved they read this address (a verification link, an accepted invitation, a
+    # password reset by email, or an account made by create_tenant). Until then they may use the
+    # dashboard but not create API keys or publish bots.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -53,6 +57,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def display_name(self) -> str:
         return self.full_name or self.email.split("@", 1)[0]
+
+    @property
+    def is_email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class Plan(models.TextChoices):
@@ -169,8 +177,25 @@ class Invitation(TenantOwnedModel):
         return self.accepted_at is None and self.expires_at > timezone.now()
 
 
+class ApiKeyStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    REVOKED = "revoked", "Revoked"
+    CREATOR_REMOVED = "creator_removed", "Inactive: creator removed"
+
+
+class ApiKeyRevokedReason(models.TextChoices):
+    BY_ADMIN = "", "Revoked"
+    CREATOR_REMOVED = "creator_removed", "Its creator left the organisation"
+
+
 class ApiKey(TenantOwnedModel):
-    """A secret key for the REST API. The secret is shown once; only its SHA-256 and a prefix are kept."""
+    """A secret key for the REST API. The secret is shown once; only its SHA-256 and a prefix are kept.
+
+    A key acts for the person who made it (``created_by``; a key made by a key belongs to that key's
+    creator): its effective role is the lower of its own and its creator's *current* membership role,
+    and it stops working when that membership ends. ``tenants.selectors`` annotate ``creator_role``
+    (the creator's current role, None when they are no longer a member) wherever keys are read.
+    """
 
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16)  # shown in listings so people can tell keys apart
@@ -179,13 +204,49 @@ class ApiKey(TenantOwnedModel):
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(
+        max_length=20, choices=ApiKeyRevokedReason.choices, default=ApiKeyRevokedReason.BY_ADMIN, blank=True
+    )
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.status == ApiKeyStatus.ACTIVE
+
+    @property
+    def creator_current_role(self) -> Role | None:
+        """The creator's role in the key's tenant now (annotated by the selectors that read keys)."""
+        try:
+            role: str | None = self.creator_role  # type: ignore[attr-defined]
+        except AttributeError:
+            raise RuntimeError(
+                "Read API keys through tenants.selectors, which annotate creator_role."
+            ) from None
+        return Role(role) if role else None
+
+    @property
+    def status(self) -> ApiKeyStatus:
+        if self.revoked_at is not None:
+            if self.revoked_reason == ApiKeyRevokedReason.CREATOR_REMOVED:
+                return ApiKeyStatus.CREATOR_REMOVED
+            return ApiKeyStatus.REVOKED
+        if self.creator_current_role is None:
+            return ApiKeyStatus.CREATOR_REMOVED
+        return ApiKeyStatus.ACTIVE
+
+    @property
+    def effective_role(self) -> Role | None:
+        """What the key may do now: the lower of its role and its creator's; None when it cannot act."""
+        creator_role = self.creator_current_role
+        if self.revoked_at is not None or creator_role is None:
+            return None
+        return lower_role(Role(self.role), creator_role)
+
+
+def lower_role(first: Role, second: Role) -> Role:
+    return first if second.includes(first) else second
 
 
 class AuditEvent(TenantOwnedModel):

@@ -1,4 +1,7 @@
-"""DRF permission: an API key of this tenant whose role covers the method's required role."""
+"""DRF permission: an API key of this tenant whose role covers the method's required role.
+
+``request.auth.role`` is the key's effective role (tenants.authentication): never above its creator's.
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import F, QuerySet
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from core.identifiers import one_by_id
@@ -59,9 +59,18 @@ def invitation_preview(*, token_hash: str) -> Invitation | None:
         return Invitation.objects.select_related("tenant").filter(token_hash=token_hash).first()
 
 
+def with_creator_role(queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
+    """Keys with ``creator_role``: their creator's current role in the key's tenant (None when the
+    creator is no longer a member), which ``ApiKey.status`` and ``ApiKey.effective_role`` read."""
+    creator_membership = Membership.objects.filter(
+        tenant_id=OuterRef("tenant_id"), user_id=OuterRef("created_by_id")
+    ).values("role")[:1]
+    return queryset.annotate(creator_role=Subquery(creator_membership))
+
+
 def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
     """Active keys first (newest first), then revoked ones."""
-    return (
+    return with_creator_role(
         ApiKey.objects.for_tenant(tenant)
         .select_related("created_by")
         .order_by(F("revoked_at").asc(nulls_first=True), "-created_at")
@@ -69,14 +78,22 @@ def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
 
 
 def api_key_get(*, tenant: Tenant, api_key_id: uuid.UUID | str) -> ApiKey:
-    return one_by_id(ApiKey.objects.for_tenant(tenant), api_key_id, missing="No such API key.")
+    return one_by_id(api_key_list(tenant=tenant), api_key_id, missing="No such API key.")
+
+
+def api_keys_created_by(*, tenant: Tenant, user: User) -> QuerySet[ApiKey]:
+    """The unrevoked keys a person made in one tenant: those a change of their membership affects."""
+    return with_creator_role(
+        ApiKey.objects.for_tenant(tenant).filter(created_by=user, revoked_at__isnull=True)
+    )
 
 
 def api_key_by_secret_hash(*, secret_hash: str) -> ApiKey | None:
-    """The active key with this hash, with its tenant: how a Bearer token finds its tenant."""
+    """The unrevoked key with this hash, with its tenant, its creator and the creator's current role:
+    how a Bearer token finds its tenant and what it may do there."""
     with unscoped(reason="an API key names its tenant only through its secret"):
         return (
-            ApiKey.objects.select_related("tenant")
+            with_creator_role(ApiKey.objects.select_related("tenant", "created_by"))
             .filter(secret_hash=secret_hash, revoked_at__isnull=True)
             .first()
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from core.serializers import StrictInputSerializer
-from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant
+from tenants.models import ApiKey, ApiKeyStatus, AuditEvent, Invitation, Membership, Role, Tenant
 
 # The roles a member or an API key may be given; ownership moves only by transfer.
 ASSIGNABLE_ROLES = [Role.VIEWER, Role.EDITOR, Role.ADMIN]
@@ -36,9 +36,41 @@ class InvitationOutput(serializers.ModelSerializer):
 
 
 class ApiKeyOutput(serializers.ModelSerializer):
+    status = serializers.ChoiceField(
+        choices=ApiKeyStatus.choices,
+        read_only=True,
+        help_text="`creator_removed`: the key stopped working when its creator left the organisation.",
+    )
+    status_label = serializers.SerializerMethodField(
+        help_text="The status in words, e.g. “Inactive: creator removed”."
+    )
+    effective_role = serializers.ChoiceField(
+        choices=Role.choices,
+        read_only=True,
+        allow_null=True,
+        help_text="What the key may do now: the lower of `role` and its creator's current role; "
+        "null when it does not work.",
+    )
+    created_by = serializers.EmailField(source="created_by.email", read_only=True, allow_null=True)
+
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "prefix", "role", "created_at", "last_used_at", "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "role",
+            "effective_role",
+            "status",
+            "status_label",
+            "created_by",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+
+    def get_status_label(self, api_key: ApiKey) -> str:
+        return str(api_key.status.label)
 
 
 class ApiKeyCreatedOutput(ApiKeyOutput):

@@ -14,17 +14,30 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.clock import TimestampSigner
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants import selectors
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
-from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant, User
+from tenants.models import (
+    ApiKey,
+    ApiKeyRevokedReason,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Role,
+    Tenant,
+    User,
+    lower_role,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,20 +100,136 @@ def tenant_create(*, name: str, owner: User) -> Tenant:
     return tenant
 
 
+def _send_on_commit(*, to: str, subject: str, body: str) -> None:
+    transaction.on_commit(
+        lambda: send_mail(subject=subject, message=body, from_email=None, recipient_list=[to])
+    )
+
+
+def _absolute(path: str) -> str:
+    return settings.PUBLIC_BASE_URL.rstrip("/") + path
+
+
 @transaction.atomic
-def user_sign_up(
-    *, email: str, password: str, full_name: str, organisation_name: str | None
-) -> tuple[User, Tenant | None]:
-    """A person signs up: their account and, unless they came to join one, their first organisation."""
+def user_sign_up(*, email: str, password: str, full_name: str, organisation_name: str | None) -> None:
+    """A person signs up: their account and, unless they came to join one, their first organisation;
+    and a link to verify the address.
+
+    Returns nothing on purpose, so no caller can answer differently for an address that already has an
+    account (which would tell anyone which addresses are customers). For such an address nothing is
+    created: its owner is emailed that they already have an account (sign in, or reset the password).
+    The password is hashed either way, so the two paths also take about as long.
+    """
     email = email.strip().lower()
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        make_password(password)  # the same work as creating an account: timing tells nothing either
+        _send_on_commit(
+            to=existing.email,
+            subject="You already have a Groundwork account",
+            body=(
+                "Someone (probably you) tried to sign up for Groundwork with this email address, "
+                "which already has an account, so nothing new was created.\n\n"
+                f"Sign in: {_absolute(reverse('login'))}\n"
+                f"Forgot your password? Choose a new one: {_absolute(reverse('password_reset'))}\n\n"
+                "If this was not you, you can ignore this email."
+            ),
+        )
+        return
+    user = User.objects.create_user(email=email, password=password, full_name=full_name.strip())
+    if organisation_name:
+        tenant_create(name=organisation_name, owner=user)
+    user_send_verification_email(user=user)
+
+
+@transaction.atomic
+def user_sign_up_invited(*, token: str, email: str, password: str, full_name: str) -> User | None:
+    """Sign up to accept an invitation: the emailed invitation link proves the address, so the account
+    is verified at once and no organisation is made (the invitation brings one).
+
+    None when the token is not a pending invitation for ``email``: the caller then signs the person up
+    as anyone else. An address that already has an account is a Conflict here, which reveals nothing:
+    only the holder of that address's invitation link can ask.
+    """
+    email = email.strip().lower()
+    invitation = selectors.invitation_preview(token_hash=hash_secret(token))
+    if invitation is None or not invitation.is_pending or invitation.email.lower() != email:
+        return None
     if User.objects.filter(email__iexact=email).exists():
         raise Conflict(
-            "An account with this email already exists. Sign in instead.",
-            field_errors={"email": ["An account with this email already exists."]},
+            "An account with this email already exists. Sign in to accept the invitation.",
+            field_errors={"email": ["An account with this email already exists. Sign in instead."]},
         )
-    user = User.objects.create_user(email=email, password=password, full_name=full_name.strip())
-    tenant = tenant_create(name=organisation_name, owner=user) if organisation_name else None
-    return user, tenant
+    return User.objects.create_user(
+        email=email, password=password, full_name=full_name.strip(), email_verified_at=timezone.now()
+    )
+
+
+# Email verification links are signed (user and address), not stored; changing the address or the
+# secret key invalidates them, and they expire after EMAIL_VERIFICATION_MAX_AGE_HOURS.
+EMAIL_VERIFICATION_SALT = "tenants.email-verification"
+
+
+def _verification_signer() -> TimestampSigner:
+    return TimestampSigner(salt=EMAIL_VERIFICATION_SALT)
+
+
+def email_verification_token(*, user: User) -> str:
+    return _verification_signer().sign_object({"user": user.pk, "email": user.email})
+
+
+def user_send_verification_email(*, user: User) -> None:
+    """Email ``user`` a signed, expiring link that proves they read their address."""
+    if user.is_email_verified:
+        return
+    link = _absolute(reverse("verify_email", args=[email_verification_token(user=user)]))
+    hours = settings.EMAIL_VERIFICATION_MAX_AGE_HOURS
+    _send_on_commit(
+        to=user.email,
+        subject="Verify your email address for Groundwork",
+        body=(
+            f"Welcome to Groundwork{', ' + user.full_name if user.full_name else ''}!\n\n"
+            f"Verify your email address: {link}\n\n"
+            f"The link works for {hours} hours. Until you verify, you can use the dashboard but not "
+            "create API keys or publish bots.\n\n"
+            "If you did not sign up, ignore this email: nothing happens without the link."
+        ),
+    )
+
+
+def user_verify_email(*, token: str) -> User:
+    """Verify the address a verification link was sent to. NotFound for a bad, expired or stale link."""
+    invalid = NotFound("This verification link is invalid or has expired. Sign in and send a new one.")
+    max_age = timedelta(hours=settings.EMAIL_VERIFICATION_MAX_AGE_HOURS)
+    try:
+        payload = _verification_signer().unsign_object(token, max_age=max_age)
+    except signing.BadSignature:
+        raise invalid from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("user"), int):
+        raise invalid
+    user = User.objects.filter(pk=payload["user"], email=payload.get("email")).first()
+    if user is None:
+        raise invalid
+    return user_mark_email_verified(user=user, via="link")
+
+
+@transaction.atomic
+def user_mark_email_verified(*, user: User, via: str) -> User:
+    """Record that ``user`` proved their address (``via``: link, invitation, password_reset, command),
+    audited in each of their organisations so admins see it. Idempotent."""
+    if user.is_email_verified:
+        return user
+    user.email_verified_at = timezone.now()
+    user.save(update_fields=["email_verified_at"])
+    for membership in selectors.memberships_of_user(user=user):
+        with tenant_context(membership.tenant_id):
+            audit(
+                Actor(tenant=membership.tenant, role=Role(membership.role), user=user),
+                action="user.email_verified",
+                target=user,
+                changes={"user": user.email, "via": via},
+            )
+    return user
 
 
 @runs_in_actor_tenant
@@ -174,9 +303,30 @@ def membership_change_role(*, actor: Actor, membership_id: uuid.UUID, role: str)
             target=membership,
             changes={"user": membership.user.email, "from": membership.role, "to": new_role},
         )
+        _audit_key_roles_following(actor, membership=membership, old=Role(membership.role), new=new_role)
         membership.role = new_role
         membership.save(update_fields=["role"])
     return membership
+
+
+def _audit_key_roles_following(actor: Actor, *, membership: Membership, old: Role, new: Role) -> None:
+    """A key acts at most with its creator's role, checked live at authentication; what a role change
+    does to each of the member's keys is written down here, one event per key whose power changes."""
+    for api_key in selectors.api_keys_created_by(tenant=actor.tenant, user=membership.user):
+        before, after = lower_role(Role(api_key.role), old), lower_role(Role(api_key.role), new)
+        if before != after:
+            audit(
+                actor,
+                action="api_key.role_limited" if after.rank < before.rank else "api_key.role_restored",
+                target=api_key,
+                changes={
+                    "name": api_key.name,
+                    "creator": membership.user.email,
+                    "role": api_key.role,
+                    "from": before,
+                    "to": after,
+                },
+            )
 
 
 @runs_in_actor_tenant
@@ -193,6 +343,23 @@ def membership_remove(*, actor: Actor, membership_id: uuid.UUID) -> None:
         target=membership,
         changes={"user": membership.user.email, "role": membership.role},
     )
+    # A key dies with its creator's membership: revoked now (so rejoining later does not revive it),
+    # one audited event per key. Authentication also checks the creator's membership live.
+    now = timezone.now()
+    for api_key in selectors.api_keys_created_by(tenant=actor.tenant, user=membership.user):
+        api_key.revoked_at = now
+        api_key.revoked_reason = ApiKeyRevokedReason.CREATOR_REMOVED
+        api_key.save(update_fields=["revoked_at", "revoked_reason"])
+        audit(
+            actor,
+            action="api_key.revoked",
+            target=api_key,
+            changes={
+                "name": api_key.name,
+                "reason": ApiKeyRevokedReason.CREATOR_REMOVED,
+                "creator": membership.user.email,
+            },
+        )
     membership.delete()
 
 
@@ -285,6 +452,8 @@ def invitation_accept(*, token: str, user: User) -> Membership:
             target=membership,
             changes={"user": user.email, "role": invitation.role, "via": "invitation"},
         )
+    # The link came to this address, and the invitation was for it: the address is proven.
+    user_mark_email_verified(user=user, via="invitation")
     return membership
 
 
@@ -301,6 +470,7 @@ def membership_touch(*, membership: Membership) -> None:
 def api_key_create(*, actor: Actor, name: str, role: str = Role.ADMIN) -> tuple[ApiKey, str]:
     """A new secret API key. Returns the key and its secret; the secret is never retrievable again."""
     actor.require(Role.ADMIN, "create API keys")
+    actor.require_verified_email("create API keys")
     name = name.strip()
     if not name:
         raise ValidationFailed(
@@ -316,7 +486,8 @@ def api_key_create(*, actor: Actor, name: str, role: str = Role.ADMIN) -> tuple[
         prefix=secret[: len(API_KEY_PREFIX) + 6],
         secret_hash=hash_secret(secret),
         role=key_role,
-        created_by=actor.user,
+        # A key made with a key belongs to that key's creator: it follows the same person's membership.
+        created_by=actor.person,
     )
     audit(actor, action="api_key.created", target=api_key, changes={"name": name, "role": key_role})
     return api_key, secret
@@ -328,7 +499,8 @@ def api_key_revoke(*, actor: Actor, api_key_id: uuid.UUID) -> ApiKey:
     api_key = selectors.api_key_get(tenant=actor.tenant, api_key_id=api_key_id)
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+        api_key.revoked_reason = ApiKeyRevokedReason.BY_ADMIN
+        api_key.save(update_fields=["revoked_at", "revoked_reason"])
         audit(actor, action="api_key.revoked", target=api_key, changes={"name": api_key.name})
     return api_key
 

@@ -45,10 +45,13 @@ account_urlpatterns = [
     path("sign-in/", views.SignInView.as_view(), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("sign-up/", views.SignUpView.as_view(), name="signup"),
+    path("sign-up/check-your-email/", views.SignUpCheckEmailView.as_view(), name="signup_check_email"),
+    path("verify-email/resend/", views.ResendVerificationView.as_view(), name="verify_email_resend"),
+    path("verify-email/<str:token>/", views.VerifyEmailView.as_view(), name="verify_email"),
     path("invitations/<str:token>/", views.InvitationAcceptView.as_view(), name="invitation_accept"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
+        views.PasswordResetView.as_view(
             template_name="tenants/password_reset.html",
             email_template_name="tenants/password_reset_email.txt",
             subject_template_name="tenants/password_reset_subject.txt",
@@ -62,7 +65,7 @@ account_urlpatterns = [
     ),
     path(
         "password-reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
+        views.PasswordResetConfirmView.as_view(
             template_name="tenants/password_reset_confirm.html",
             success_url=reverse_lazy("password_reset_complete"),
         ),

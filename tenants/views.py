@@ -12,8 +12,12 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
+from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import LoginView
 from django.forms import Form
@@ -24,8 +28,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
-from core.errors import GroundworkError
-from tenants import selectors, services
+from core.client_address import client_address
+from core.errors import GroundworkError, NotFound, RateLimited
+from tenants import selectors, services, throttling
 from tenants.context import activate_tenant
 from tenants.forms import (
     ApiKeyForm,
@@ -50,7 +55,13 @@ class SignInView(LoginView):
 
 
 class SignUpView(View):
-    """Sign up. Arriving from an invitation link (``?next=/app/invitations/...``), no organisation is made."""
+    """Sign up. Arriving from an invitation link (``?next=/app/invitations/...``), no organisation is made.
+
+    Every sign-up ends on the same "check your email" page whether or not the address already has an
+    account (the service emails its owner instead of creating anything), so the page cannot be used to
+    find out who is a customer. Only the invited address signing up from its own invitation link (which
+    proves it reads that mailbox) is signed in at once.
+    """
 
     template_name = "tenants/sign_up.html"
 
@@ -61,11 +72,16 @@ class SignUpView(View):
         )
         return next_url if allowed else ""
 
-    def joining(self) -> bool:
+    def invitation_token(self) -> str | None:
+        """The token of the invitation link in ``next``, when the person came to accept one."""
         try:
-            return resolve(urlsplit(self.safe_next()).path).url_name == "invitation_accept"
+            match = resolve(urlsplit(self.safe_next()).path)
         except Resolver404:
-            return False
+            return None
+        return str(match.kwargs["token"]) if match.url_name == "invitation_accept" else None
+
+    def joining(self) -> bool:
+        return self.invitation_token() is not None
 
     def render_form(self, form: SignUpForm, status: int = 200) -> HttpResponse:
         return render(
@@ -81,23 +97,108 @@ class SignUpView(View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = SignUpForm(request.POST, joining=self.joining())
-        if form.is_valid():
-            try:
-                user, tenant = services.user_sign_up(
-                    email=form.cleaned_data["email"],
-                    password=form.cleaned_data["password"],
-                    full_name=form.cleaned_data["full_name"],
-                    organisation_name=form.cleaned_data.get("organisation_name"),
+        if not form.is_valid():
+            return self.render_form(form, status=400)
+        data = form.cleaned_data
+        token = self.invitation_token()
+        try:
+            throttling.throttle_by_address_and_email(request, scope="sign-up", email=data["email"])
+            invited = (
+                services.user_sign_up_invited(
+                    token=token, email=data["email"], password=data["password"], full_name=data["full_name"]
                 )
-            except GroundworkError as error:
-                form_with_errors(form, error)
+                if token is not None
+                else None
+            )
+            if invited is None:
+                services.user_sign_up(
+                    email=data["email"],
+                    password=data["password"],
+                    full_name=data["full_name"],
+                    organisation_name=data.get("organisation_name"),
+                )
+        except RateLimited as error:
+            return self.render_form(form_with_errors(form, error), status=429)  # type: ignore[arg-type]
+        except GroundworkError as error:
+            return self.render_form(form_with_errors(form, error), status=400)  # type: ignore[arg-type]
+        if invited is not None:
+            login(request, invited, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(self.safe_next())
+        return redirect("signup_check_email")
+
+
+class SignUpCheckEmailView(View):
+    """Where every sign-up lands, new address or known one: the same words for both."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "tenants/sign_up_check_email.html")
+
+
+class VerifyEmailView(View):
+    """The link in the verification email. A GET verifies (a mail scanner that follows the link only
+    proves the address sooner); it never signs anyone in."""
+
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            user = services.user_verify_email(token=token)
+        except NotFound as error:
+            return render(
+                request, "tenants/verify_email_invalid.html", {"message": error.message}, status=404
+            )
+        if request.user.is_authenticated and request.user.pk == user.pk:
+            messages.success(request, "Your email address is verified. Thank you!")
+            return redirect("dashboard:home")
+        messages.success(request, f"{user.email} is verified. Sign in to continue.")
+        return redirect("login")
+
+
+class ResendVerificationView(LoginRequiredMixin, View):
+    """Send the signed-in person a new verification link (rate-limited per account)."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        assert isinstance(request.user, User)
+        user = request.user
+        try:
+            throttling.throttle("verification-email", str(user.pk), settings.ACCOUNT_RATE_PER_EMAIL)
+        except RateLimited as error:
+            messages.error(request, error.message)
+        else:
+            if user.is_email_verified:
+                messages.info(request, "Your email address is already verified.")
             else:
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                if tenant is not None:
-                    request.session[SESSION_TENANT_KEY] = str(tenant.pk)
-                    messages.success(request, f"Welcome to Groundwork! {tenant.name} is ready.")
-                return redirect(self.safe_next() or "dashboard:home")
-        return self.render_form(form, status=400)
+                services.user_send_verification_email(user=user)
+                messages.success(request, f"We sent a new verification link to {user.email}.")
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = ""
+        return redirect(back or "dashboard:home")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset request (the same answer for known and unknown addresses), rate-limited per
+    client address and per email address."""
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        try:
+            throttling.throttle_by_address_and_email(
+                self.request, scope="password-reset", email=form.cleaned_data["email"]
+            )
+        except RateLimited as error:
+            form.add_error(None, error.message)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().form_valid(form)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Choosing a new password from the emailed link also proves the address and lifts a sign-in
+    lockout of the account (its owner just showed they hold its mailbox)."""
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        user = form.user
+        services.user_mark_email_verified(user=user, via="password_reset")
+        axes_reset(username=user.email)
+        return response
 
 
 class OrganisationCreateView(LoginRequiredMixin, View):
@@ -156,6 +257,12 @@ class InvitationAcceptView(View):
             return redirect(f"{reverse('login')}?next={request.path}")
         assert isinstance(request.user, User)
         try:
+            throttling.throttle(
+                "invitation-accept:address", client_address(request), settings.ACCOUNT_RATE_PER_ADDRESS
+            )
+            throttling.throttle(
+                "invitation-accept:account", str(request.user.pk), settings.ACCOUNT_RATE_PER_EMAIL
+            )
             membership = services.invitation_accept(token=token, user=request.user)
         except GroundworkError as error:
             messages.error(request, error.message)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Response, sync_playwright
 
+from tests.e2e.pages import SIGN_UP_SERVER_ENV
 from tests.processes import running_server
 
 # Playwright's sync API keeps an event loop on the test thread; the test's own ORM calls are still
@@ -36,7 +37,7 @@ CHROMIUM_ARGS = [
 def server_url(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
     """The real ASGI server on the test database, production-like: hashed static files served by
     whitenoise (DEBUG off). Tests using it need ``transactional_db``."""
-    with running_server(log_name="e2e-server.log", DEBUG="false") as url:
+    with running_server(log_name="e2e-server.log", DEBUG="false", **SIGN_UP_SERVER_ENV) as url:
         yield url
 
 

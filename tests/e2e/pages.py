@@ -4,6 +4,7 @@ organisation, screenshots into test-artifacts/, and calling the REST API of the 
 from __future__ import annotations
 
 import json
+import os
 import re
 import urllib.error
 import urllib.request
@@ -14,15 +15,44 @@ from playwright.sync_api import Page, expect
 
 from tests.processes import ARTIFACTS
 
+# Where the servers the browser tests start write their emails (Django's file backend), one folder per
+# pytest process; and rates that let every test sign up as the same person from 127.0.0.1 (the account
+# throttles have tests of their own, tests/tenants/test_account_security.py).
+MAIL_DIR = ARTIFACTS / f"mail-{os.getpid()}"
+SIGN_UP_SERVER_ENV = {
+    "EMAIL_URL": f"filemail://{MAIL_DIR}",
+    "ACCOUNT_RATE_PER_ADDRESS": "100000/hour",
+    "ACCOUNT_RATE_PER_EMAIL": "100000/hour",
+}
+GRACE_EMAIL = "grace@example.test"
+GRACE_PASSWORD = "a-compiler-for-everyone"
+
+
+def emailed_link(to: str, path_prefix: str) -> str:
+    """The path of the link starting with ``path_prefix`` in the newest email to ``to``."""
+    for mail_file in sorted(MAIL_DIR.glob("*.log"), key=lambda path: path.stat().st_mtime, reverse=True):
+        text = mail_file.read_text()
+        match = re.search(rf"https?://[^/\s]+({re.escape(path_prefix)}\S+)", text)
+        if f"To: {to}" in text and match:
+            return match.group(1)
+    raise AssertionError(f"no email to {to} with a {path_prefix} link in {MAIL_DIR}")
+
 
 def sign_up(page: Page, base_url: str, organisation: str) -> None:
-    """Sign up as Grace Hopper (grace@example.test), owner of a new ``organisation``: the home page."""
+    """Sign up as Grace Hopper (grace@example.test), owner of a new ``organisation``, verify the address
+    with the emailed link and sign in: the home page."""
     page.goto(f"{base_url}/app/sign-up/")
     page.get_by_label("Your name").fill("Grace Hopper")
-    page.get_by_label("Work email").fill("grace@example.test")
+    page.get_by_label("Work email").fill(GRACE_EMAIL)
     page.get_by_label("Organisation").fill(organisation)
-    page.get_by_label("Password").fill("a-compiler-for-everyone")
+    page.get_by_label("Password").fill(GRACE_PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    page.goto(base_url + emailed_link(GRACE_EMAIL, "/app/verify-email/"))
+    expect(page.get_by_text(f"{GRACE_EMAIL} is verified")).to_be_visible()
+    page.get_by_label("Email").fill(GRACE_EMAIL)
+    page.get_by_label("Password").fill(GRACE_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/app/$"))
 
 

@@ -27,7 +27,7 @@ from providers import services as provider_services
 from tenants.actors import Actor
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant, User
-from tests.e2e.pages import screenshot, shot, sign_up
+from tests.e2e.pages import SIGN_UP_SERVER_ENV, screenshot, shot, sign_up
 from tests.processes import running_server, start_worker, stop_worker
 from tests.stubs.openai_stub import OpenAIStub
 
@@ -257,6 +257,7 @@ def stub_server(openai_stub: OpenAIStub, stub_queue: str, stub_worker: None) -> 
     with running_server(
         log_name="e2e-regression-server.log",
         DEBUG="false",
+        **SIGN_UP_SERVER_ENV,
         OPENAI_API_KEY="",
         OPENAI_BASE_URL=openai_stub.base_url,
         CELERY_TASK_DEFAULT_QUEUE=stub_queue,

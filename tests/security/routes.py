@@ -23,6 +23,8 @@ PUBLIC = {
     "/app/sign-in/",
     "/app/sign-out/",
     "/app/sign-up/",
+    "/app/sign-up/check-your-email/",
+    "/app/verify-email/{token}/",
     "/app/invitations/{token}/",
     "/app/password-reset/",
     "/app/password-reset/sent/",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import factory
+from django.utils import timezone
 
 from tenants import services
 from tenants.actors import Actor
@@ -27,6 +28,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"person{n}@example.test")
     full_name = factory.Faker("name")
     password = factory.django.Password(PASSWORD)
+    # Verified by default, as most tests are about what a verified person may do; tests of the
+    # unverified path pass ``email_verified_at=None``.
+    email_verified_at = factory.LazyFunction(timezone.now)
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
+from core.clock import ManualClock
 from core.errors import PermissionDenied
 from tenants import selectors, services
 from tenants.context import tenant_context
@@ -18,27 +19,44 @@ from tests.tenants.factories import PASSWORD, UserFactory, World, make_world
 pytestmark = pytest.mark.django_db
 
 
-def test_sign_up_creates_the_user_their_tenant_and_ownership() -> None:
+def test_sign_up_creates_the_user_their_tenant_and_ownership(
+    clock: ManualClock,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+    emailed_link: Callable[[str], str],
+) -> None:
     client = Client()
-    response = client.post(
-        "/app/sign-up/",
-        {
-            "full_name": "Ada Lovelace",
-            "email": "Ada@Example.test",
-            "organisation_name": "Analytical Engines",
-            "password": "difference-engine-1843",
-        },
-    )
-    assert response.status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/app/sign-up/",
+            {
+                "full_name": "Ada Lovelace",
+                "email": "Ada@Example.test",
+                "organisation_name": "Analytical Engines",
+                "password": "difference-engine-1843",
+            },
+        )
+    assert (response.status_code, response["Location"]) == (302, "/app/sign-up/check-your-email/")
     user = User.objects.get(email="ada@example.test")
+    assert not user.is_email_verified
     tenant = Tenant.objects.get(name="Analytical Engines")
     with tenant_context(tenant.pk):
         assert Membership.objects.get(user=user).role == Role.OWNER
+    assert mail.outbox[-1].to == ["ada@example.test"]
+
+    verified = client.get(emailed_link("/app/verify-email/"))
+    assert verified.status_code == 302 and verified["Location"] == "/app/sign-in/"
+    user.refresh_from_db()
+    assert user.is_email_verified
+    client.post("/app/sign-in/", {"username": "ada@example.test", "password": "difference-engine-1843"})
     home = client.get("/app/")
     assert home.status_code == 200 and "Analytical Engines" in home.content.decode()
 
 
-def test_sign_up_shows_field_errors_and_creates_nothing(world: World) -> None:
+def test_sign_up_shows_field_errors_and_creates_nothing(
+    world: World,
+    clock: ManualClock,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
     response = Client().post(
         "/app/sign-up/",
         {
@@ -52,17 +70,21 @@ def test_sign_up_shows_field_errors_and_creates_nothing(world: World) -> None:
     errors = response.context["form"].errors
     assert "password" in errors
     assert not Tenant.objects.filter(name="Dup").exists()
-    response = Client().post(
-        "/app/sign-up/",
-        {
-            "full_name": "X",
-            "email": world.owner.email,
-            "organisation_name": "Dup",
-            "password": "a-perfectly-fine-one",
-        },
-    )
-    assert response.status_code == 400 and "email" in response.context["form"].errors
+    # A known address gets the same "check your email" as a new one; its owner is told by email.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = Client().post(
+            "/app/sign-up/",
+            {
+                "full_name": "X",
+                "email": world.owner.email,
+                "organisation_name": "Dup",
+                "password": "a-perfectly-fine-one",
+            },
+        )
+    assert (response.status_code, response["Location"]) == (302, "/app/sign-up/check-your-email/")
     assert not Tenant.objects.filter(name="Dup").exists()
+    assert mail.outbox[-1].to == [world.owner.email]
+    assert "already has an account" in mail.outbox[-1].body
 
 
 def test_sign_in_with_email_and_out(world: World) -> None:
@@ -133,7 +155,9 @@ def test_a_user_in_two_tenants_switches_between_them_but_not_into_others() -> No
     assert client.get("/app/settings/").context["current_tenant"] == globex.tenant
 
 
-def test_password_reset_by_emailed_link(world: World, emailed_link: Callable[[str], str]) -> None:
+def test_password_reset_by_emailed_link(
+    world: World, clock: ManualClock, emailed_link: Callable[[str], str]
+) -> None:
     client = Client()
     assert client.post("/app/password-reset/", {"email": world.owner.email}).status_code == 302
     reset_path = emailed_link("/app/password-reset/")
@@ -144,7 +168,9 @@ def test_password_reset_by_emailed_link(world: World, emailed_link: Callable[[st
         final_path, {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"}
     )
     assert done.status_code == 302
-    assert Client().login(username=world.owner.email, password="a-brand-new-passphrase")
+    signed_in = Client()
+    signed_in.post("/app/sign-in/", {"username": world.owner.email, "password": "a-brand-new-passphrase"})
+    assert signed_in.get("/app/").status_code == 200
 
 
 def test_changes_are_audited_in_the_same_transaction_and_failures_leave_no_trace(world: World) -> None:
@@ -180,7 +206,7 @@ def test_the_audit_log_is_readable_by_admins_over_the_api(world: World) -> None:
     assert body["next"] is None
 
 
-def test_sign_up_never_redirects_off_site() -> None:
+def test_sign_up_never_redirects_off_site(clock: ManualClock) -> None:
     response = Client().post(
         "/app/sign-up/?next=https://evil.example/phish",
         {
@@ -191,11 +217,12 @@ def test_sign_up_never_redirects_off_site() -> None:
         },
     )
     assert response.status_code == 302
-    assert response["Location"] == "/app/"
+    assert response["Location"] == "/app/sign-up/check-your-email/"
 
 
 def test_signing_up_from_an_invitation_creates_no_extra_organisation(
     world: World,
+    clock: ManualClock,
     django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
     emailed_link: Callable[[str], str],
 ) -> None:
@@ -214,6 +241,7 @@ def test_signing_up_from_an_invitation_creates_no_extra_organisation(
     assert client.post(accept_path).status_code == 302
     joiner = User.objects.get(email="joiner@example.test")
     assert [m.tenant for m in selectors.memberships_of_user(user=joiner)] == [world.tenant]
+    assert joiner.is_email_verified  # the invitation link proved the address
 
 
 def test_sign_in_opens_the_organisation_used_last() -> None:

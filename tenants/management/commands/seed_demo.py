@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from config.embedded import var_dir
 from tenants import services
@@ -32,7 +33,9 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         with transaction.atomic():
-            owner = User.objects.create_user(email=DEMO_EMAIL, password=password, full_name="Demo Owner")
+            owner = User.objects.create_user(
+                email=DEMO_EMAIL, password=password, full_name="Demo Owner", email_verified_at=timezone.now()
+            )
             tenant = services.tenant_create(name=DEMO_ORGANISATION, owner=owner)
             _, secret = services.api_key_create(
                 actor=Actor(tenant=tenant, role=Role.OWNER, user=owner), name="Demo key"
