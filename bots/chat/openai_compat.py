@@ -39,6 +39,7 @@ from bots.models import (
     Channel,
 )
 from core.async_views import json_body
+from core.client_address import client_address
 from core.errors import GroundworkError, NotFound, ValidationFailed
 from core.problems import problem_exception_handler
 from core.serializers import validated
@@ -252,6 +253,7 @@ class ChatCompletionsView(AsyncChatView):
             question=question,
             channel=Channel.OPENAI,
             history=history,
+            client_ip=client_address(request),
         )
         started = await first_event(events)
         envelope = {
