@@ -355,3 +355,7 @@ PLATFORM_KEY_MONTHLY_SPEND_PER_TENANT_USD = _dollars_or_none(
 )
 # Questions to one bot from one client address, whatever visitor sessions it mints (bots.chat.limits).
 CHAT_RATE_PER_BOT_ADDRESS = env.str("CHAT_RATE_PER_BOT_ADDRESS", default="30/minute")
+# uvicorn runs with --no-proxy-headers (run_platform, the image), so the https scheme a TLS proxy saw
+# reaches Django only through this header: believed when a proxy is configured, which then carries every
+# request (a proxy must replace the header, platform/README.md); never without one.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
