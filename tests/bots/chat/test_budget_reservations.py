@@ -4,7 +4,8 @@ before the provider is called (``providers.budgets``), and the reservation is se
 The turns here run through the real ASGI server (uvicorn, as in production) on the test database and the
 real Redis, against an OpenAI-compatible stub. The tenant's own model is priced so that an answer costs
 exactly what was reserved for it (input free, every answer cut at the bot's longest answer): so "the
-budget fits ten" means exactly ten answers whichever order the turns finish in.
+budget fits ten" means exactly ten answers whichever order the turns finish in. The other tests run
+in process: settling, expiry, all-or-nothing holds, the early check, and a refusal after a turn began.
 """
 
 from __future__ import annotations
@@ -246,3 +247,59 @@ def test_the_early_refusal_counts_what_turns_in_flight_hold(world: World) -> Non
     budgets.settle(held, lambda: None)
     with tenant_context(world.tenant.pk):
         chat_services.check_budgets(tenant=world.tenant, bot=bot)
+
+
+def _spent_to_just_under(world: World, monthly: str, spent: str) -> None:
+    provider_services.usage_record(
+        tenant_id=world.tenant.pk,
+        model_ref="openai:gpt-4o-mini",
+        provider="openai",
+        operation="chat",
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=Decimal(spent),
+        latency_ms=1,
+        time_to_first_token_ms=None,
+    )
+    provider_services.monthly_budget_update(actor=world.actor(), monthly_budget_usd=Decimal(monthly))
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("db_thread_cleanup")
+async def test_a_turn_admitted_whose_answer_no_longer_fits_is_stored_as_refused_without_a_model_call(
+    openai_stub: OpenAIStub,
+) -> None:
+    """The early check passes (the month is not spent), the answer's reservation does not fit what is
+    left: the turn has started, so the refusal comes as an error after its start and is stored."""
+    from asgiref.sync import sync_to_async
+
+    from bots.chat import engine
+    from bots.chat.engine import TurnStarted
+    from tests.providers.factories import use_openai
+
+    world = await sync_to_async(make_world)()
+    await sync_to_async(use_openai)(world, "openai:gpt-4o-mini", "local:no-llm", "local:all-MiniLM-L6-v2")
+    bot = await sync_to_async(bot_services.bot_create)(
+        actor=world.actor(), name="Late", chat_model="openai:gpt-4o-mini", answer_policy="open"
+    )
+    await sync_to_async(_spent_to_just_under)(world, "0.01", "0.0099")
+    seen: list[Any] = []
+
+    async def run_the_turn() -> None:
+        async for event in engine.converse(
+            tenant_id=world.tenant.pk, bot_id=bot.pk, question="Hello?", channel="api"
+        ):
+            seen.append(event)
+
+    with pytest.raises(chat_services.BudgetExhausted, match=r"monthly budget of \$0\.01"):
+        await run_the_turn()
+
+    assert isinstance(seen[0], TurnStarted)
+    assert openai_stub.requests_to("/v1/chat/completions") == []
+
+    def stored() -> Message:
+        with tenant_context(world.tenant.pk):
+            return Message.objects.get(conversation__bot=bot, role="assistant")
+
+    answer = await sync_to_async(stored)()
+    assert answer.outcome == "error" and "monthly budget" in answer.error_message

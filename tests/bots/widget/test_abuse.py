@@ -6,6 +6,7 @@ visitor session for every question, and sends a new ``X-Forwarded-For`` with eve
 that is not a trusted proxy. None of it resets a limit: sessions are limited per address, questions per
 bot and address, and spend stops at the bot's default daily budget — refusals are 429s (with
 ``Retry-After`` for the rate limits), and the provider is called only for the answers the budget holds.
+The last test (in process) shows what a visitor reads when a budget runs out in the middle of a turn.
 """
 
 from __future__ import annotations
@@ -188,3 +189,49 @@ def test_the_server_leaves_the_peer_to_the_application(server_url: str, world: W
     [forged] = script.forged
     assert not list(counters.scan_iter(f"groundwork:rate:widget:session-ip:{forged}:*"))
     assert list(counters.scan_iter("groundwork:rate:widget:session-ip:127.0.0.1:*"))
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("db_thread_cleanup")
+async def test_a_budget_taken_mid_turn_ends_the_visitors_stream_without_the_figures(
+    openai_stub: OpenAIStub,
+) -> None:
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    from tests.bots.helpers import sse_events, streamed_body
+    from tests.bots.widget.helpers import new_session, visitor
+    from tests.providers.factories import use_openai
+
+    world = await sync_to_async(make_world)()
+    await sync_to_async(use_openai)(world, "openai:gpt-4o-mini", "local:no-llm", "local:all-MiniLM-L6-v2")
+    bot = await sync_to_async(published_bot)(world, chat_model="openai:gpt-4o-mini", answer_policy="open")
+    # Not spent (the early check passes), but an answer's most possible cost no longer fits.
+    await sync_to_async(provider_services.usage_record)(
+        tenant_id=world.tenant.pk,
+        model_ref="openai:gpt-4o-mini",
+        provider="openai",
+        operation="chat",
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=Decimal("0.0099"),
+        latency_ms=1,
+        time_to_first_token_ms=None,
+    )
+    await sync_to_async(provider_services.monthly_budget_update)(
+        actor=world.actor(), monthly_budget_usd=Decimal("0.01")
+    )
+    session = await sync_to_async(new_session)(bot)
+
+    response = await AsyncClient().post(
+        f"/public/v1/bots/{bot.publishable_key}/chat",
+        {"message": "Hello?"},
+        content_type="application/json",
+        headers=visitor(session["token"]),
+    )
+
+    events = sse_events(await streamed_body(response))
+    name, error = events[-1]
+    assert name == "error" and error["status"] == 429
+    assert "$" not in error["detail"] and "budget" not in error["detail"]
+    assert openai_stub.requests_to("/v1/chat/completions") == []
