@@ -168,8 +168,11 @@ class BotForm(KnowledgeBasesMixin):
         required=False,
         widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "No limit", "inputmode": "decimal"}),
         help_text="The bot stops answering for the rest of the day (UTC) once its model calls cost this "
-        "much. Empty: no daily limit.",
+        "much.",
     )
+    # Removing the daily budget is a choice of its own, never what an emptied field means by accident: new
+    # bots start with one in force. Not a bot setting: ``settings()`` turns it into the budget ``None``.
+    no_daily_budget = forms.BooleanField(label="No daily budget: spending is not capped", required=False)
 
     def __init__(
         self,
@@ -196,9 +199,22 @@ class BotForm(KnowledgeBasesMixin):
                 )
         return questions
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        amount, uncapped = cleaned.get("daily_budget_usd"), cleaned.get("no_daily_budget")
+        if uncapped and amount is not None:
+            self.add_error("daily_budget_usd", "Enter a budget or tick “No daily budget”, not both.")
+        elif not uncapped and amount is None and "daily_budget_usd" not in self.errors:
+            self.add_error("daily_budget_usd", "Enter a budget, or tick “No daily budget” to remove the cap.")
+        return cleaned
+
     def settings(self) -> dict[str, Any]:
         """The service's keyword arguments."""
-        values = {name: value for name, value in self.cleaned_data.items() if name != "knowledge_bases"}
+        values = {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if name not in ("knowledge_bases", "no_daily_budget")
+        }
         values["knowledge_base_ids"] = self.knowledge_base_ids()
         return values
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.utils.text import slugify
 
 from bots import bot_settings, selectors
@@ -66,7 +67,9 @@ BOT_FIELDS = bot_settings.NAMES
 def bot_create(
     *, actor: Actor, name: str, knowledge_base_ids: Sequence[uuid.UUID | str] = (), **settings: Any
 ) -> Bot:
-    """A bot that works at once: the tenant's default chat model, strict answers with citations."""
+    """A bot that works at once: the tenant's default chat model, strict answers with citations, and the
+    operator's default daily budget (``DEFAULT_BOT_DAILY_BUDGET_USD``) unless ``daily_budget_usd`` is
+    given — ``None`` given on purpose is a bot without a daily cap."""
     actor.require(Role.EDITOR, "create bots")
     unknown = set(settings) - set(BOT_FIELDS)
     if unknown:
@@ -74,6 +77,7 @@ def bot_create(
     settings.setdefault(
         "chat_model", provider_selectors.model_settings(tenant=actor.tenant).default_chat_model
     )
+    settings.setdefault("daily_budget_usd", django_settings.DEFAULT_BOT_DAILY_BUDGET_USD)
     values = bot_settings.check_settings(actor.tenant, {"name": name, **settings})
     _require_verified_email_to_publish(
         actor, was=BotStatus.DRAFT, becomes=values.get("status", BotStatus.DRAFT)

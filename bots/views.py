@@ -141,6 +141,7 @@ class BotPage(BotsView):
         rows = self.model_rows(bot)
         initial: dict[str, Any] = {name: getattr(bot, name) for name in services.BOT_FIELDS}
         initial["suggested_questions"] = lines_initial(bot.suggested_questions)
+        initial["no_daily_budget"] = bot.daily_budget_usd is None
         initial["knowledge_bases"] = [
             str(base.pk) for base in selectors.bot_knowledge_bases(tenant=self.tenant, bot=bot)
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -398,3 +399,32 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[union-attr]
 )
 # How long an emailed verification link works.
 EMAIL_VERIFICATION_MAX_AGE_HOURS = env.int("EMAIL_VERIFICATION_MAX_AGE_HOURS", default=72)
+# --- spend that abuse cannot exceed (issue 13) ---------------------------------------------------------
+
+
+def _dollars_or_none(name: str, default: str) -> Decimal | None:
+    """A USD amount from the environment; empty means none (no cap)."""
+    text = env.str(name, default=default).strip()
+    return Decimal(text) if text else None
+
+
+# The monthly budget a new organisation starts with, and the daily budget of a new bot (USD; empty:
+# none). Tenants raise or remove them knowingly on the Usage page, the bot's Limits or the API; existing
+# budgets are never changed by these.
+DEFAULT_TENANT_MONTHLY_BUDGET_USD = _dollars_or_none("DEFAULT_TENANT_MONTHLY_BUDGET_USD", "50")
+DEFAULT_BOT_DAILY_BUDGET_USD = _dollars_or_none("DEFAULT_BOT_DAILY_BUDGET_USD", "5")
+# How long a model call's budget reservation lives if its process dies before settling it (providers.
+# budgets); it must outlast the longest model call, or a call still running stops being counted.
+BUDGET_RESERVATION_SECONDS = env.int("BUDGET_RESERVATION_SECONDS", default=900)
+# Each tenant's share of the platform's own provider keys (OPENAI_API_KEY/ANTHROPIC_API_KEY, for plans in
+# PLATFORM_KEY_PLANS): model calls per window, and USD per calendar month per provider (empty: no cap).
+PLATFORM_KEY_RATE_PER_TENANT = env.str("PLATFORM_KEY_RATE_PER_TENANT", default="60/minute")
+PLATFORM_KEY_MONTHLY_SPEND_PER_TENANT_USD = _dollars_or_none(
+    "PLATFORM_KEY_MONTHLY_SPEND_PER_TENANT_USD", "20"
+)
+# Questions to one bot from one client address, whatever visitor sessions it mints (bots.chat.limits).
+CHAT_RATE_PER_BOT_ADDRESS = env.str("CHAT_RATE_PER_BOT_ADDRESS", default="30/minute")
+# uvicorn runs with --no-proxy-headers (run_platform, the image), so the https scheme a TLS proxy saw
+# reaches Django only through this header: believed when a proxy is configured, which then carries every
+# request (a proxy must replace the header, platform/README.md); never without one.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None

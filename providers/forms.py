@@ -158,7 +158,8 @@ class UsageFilterForm(forms.Form):
 
 
 class BudgetForm(forms.Form):
-    """The organisation's monthly budget; empty for none."""
+    """The organisation's monthly budget. Removing it is a choice of its own (``no_budget``), never what an
+    emptied field means by accident: new organisations start with a budget in force."""
 
     monthly_budget_usd = forms.DecimalField(
         label="Monthly budget (USD)",
@@ -168,5 +169,17 @@ class BudgetForm(forms.Form):
         decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "No limit", "inputmode": "decimal"}),
         help_text="Once this month's usage reaches it, bots refuse questions without calling a model, "
-        "until the 1st (UTC). Empty: no limit.",
+        "until the 1st (UTC).",
     )
+    no_budget = forms.BooleanField(label="No monthly budget: spending is not capped", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        amount, uncapped = cleaned.get("monthly_budget_usd"), cleaned.get("no_budget")
+        if uncapped and amount is not None:
+            self.add_error("monthly_budget_usd", "Enter a budget or tick “No monthly budget”, not both.")
+        elif not uncapped and amount is None and "monthly_budget_usd" not in self.errors:
+            self.add_error(
+                "monthly_budget_usd", "Enter a budget, or tick “No monthly budget” to remove the cap."
+            )
+        return cleaned

@@ -7,24 +7,37 @@ time to first token.
 
 Keys: the tenant's own credential for the provider when it has one; otherwise the platform's key
 (``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``) when the tenant's plan is in ``PLATFORM_KEY_PLANS``;
-otherwise :class:`ProviderNotConfigured`. Database work runs in a thread (``sync_to_async``), never on
-the event loop.
+otherwise :class:`ProviderNotConfigured`. A tenant's calls on the platform's keys are capped per tenant
+(``PLATFORM_KEY_RATE_PER_TENANT`` calls per window, ``PLATFORM_KEY_MONTHLY_SPEND_PER_TENANT_USD`` a month):
+the platform's provider account is shared by every tenant on an included plan.
+
+Budgets: before every chat call the most it can cost (prompt and longest answer, priced from the
+catalog) is reserved against the tenant's monthly budget, the bot's daily budget the caller passes, and
+the tenant's share of the platform's key (``providers.budgets``); a call that does not fit is refused with
+``BudgetExhausted`` before the provider is called, and the reservation is settled when the call's usage is
+recorded. Concurrent calls therefore cannot overshoot a budget. Embedding calls (ingestion, a question's
+vector) are not reserved: they are metered, and so counted by the next reservation.
+
+Database work runs in a thread (``sync_to_async``), never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from providers import selectors, services
+from core import rate_limits
+from providers import budgets, selectors, services
 from providers.adapters.base import (
     CallSettings,
     ChatAdapter,
@@ -45,7 +58,7 @@ from providers.tokens import count_message_tokens, count_tokens
 from tenants import selectors as tenant_selectors
 from tenants.actors import Actor
 from tenants.context import tenant_context
-from tenants.models import Role
+from tenants.models import Role, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +78,16 @@ class _Target:
     api_key: str = field(default="", repr=False)  # decrypted: never logged, never in a message
     base_url: str | None = None
     unusable: ProviderError | None = None
+    platform_key: bool = False  # the call goes through the platform's key: the tenant's share applies
+
+
+class PlatformKeyLimited(ProviderError):
+    """The tenant is calling through the platform's shared key faster than its share allows."""
+
+    status = 429
+    title = "Too many requests"
+    retryable = True
+    code = "platform_key_rate"
 
 
 def _call_settings() -> CallSettings:
@@ -126,7 +149,10 @@ def _resolve(tenant_id: uuid.UUID, ref: str, kind: str) -> _Target:
             return replace(target, api_key=api_key, base_url=_base_url(provider, credential))
         platform_key = _platform_key(provider)
         if platform_key and tenant.plan in settings.PLATFORM_KEY_PLANS:
-            return replace(target, api_key=platform_key, base_url=_base_url(provider, None))
+            on_platform = replace(
+                target, api_key=platform_key, base_url=_base_url(provider, None), platform_key=True
+            )
+            return replace(on_platform, unusable=_platform_rate_refusal(tenant, provider, label))
         if platform_key:
             message = (
                 f"Add your own {label} key in Models to use {model.display_name}: "
@@ -137,6 +163,19 @@ def _resolve(tenant_id: uuid.UUID, ref: str, kind: str) -> _Target:
         return replace(
             target, unusable=ProviderNotConfigured(message, provider=provider, code="not_configured")
         )
+
+
+def _platform_rate_refusal(tenant: Tenant, provider: str, label: str) -> ProviderError | None:
+    """Count one call on the platform's key for ``tenant``; the refusal once it is past its rate."""
+    rate = settings.PLATFORM_KEY_RATE_PER_TENANT
+    wait = rate_limits.hit("platform-key", f"{provider}:{tenant.pk}", rate_limits.Rate.parse(rate))
+    if not wait:
+        return None
+    return PlatformKeyLimited(
+        f"Your organisation is calling {label} through Groundwork's shared access faster than it allows "
+        f"({rate}); try again in {wait} seconds, or add your own {label} key in Models.",
+        provider=provider,
+    )
 
 
 async def _resolve_async(tenant_id: uuid.UUID, ref: str, kind: str) -> _Target:
@@ -208,6 +247,9 @@ class _Meter:
     model_version: str = ""
     # The caller's list to receive the UsageRecord (the chat engine sums one turn's cost from it).
     sink: list[UsageRecord] | None = None
+    # Budgets beyond the tenant's month the call spends from (a bot's day), and what it holds in them.
+    spends_from: Sequence[budgets.Budget] = ()
+    reservation: budgets.Reservation | None = None
 
     def text_arrived(self) -> None:
         if self.first_text_at is None:
@@ -230,6 +272,13 @@ class _Meter:
             self.log_failure(unusable)
             await self.record(CallOutcome.ERROR, unusable.code)
             raise unusable
+
+    async def reserve(self, request: ChatRequest) -> None:
+        """Hold the most this call can cost in every budget it spends from, before the provider is
+        called; ``BudgetExhausted`` (nothing called, nothing metered) when it does not fit."""
+        amount = _most_it_can_cost(self.target, request)
+        reserve = sync_to_async(_reserve)
+        self.reservation = await reserve(self.tenant_id, self.target, amount, self.spends_from)
 
     @asynccontextmanager
     async def measuring(
@@ -261,7 +310,8 @@ class _Meter:
     async def record(self, outcome: str, error_code: str = "") -> None:
         latency_ms = round((time.monotonic() - self.started) * 1000)
         first_ms = None if self.first_text_at is None else round((self.first_text_at - self.started) * 1000)
-        record = sync_to_async(services.usage_record)(
+        write = functools.partial(
+            services.usage_record,
             tenant_id=self.tenant_id,
             model_ref=self.target.ref,
             provider=self.target.provider,
@@ -277,6 +327,9 @@ class _Meter:
             model_version=self.model_version[:200],
             used_fallback=self.used_fallback,
         )
+        # The actual cost is recorded and the reservation released in one step (``budgets.settle``).
+        record = sync_to_async(budgets.settle)(self.reservation, write)
+        self.reservation = None
         try:
             # Shielded: a cancelled answer is still metered, even if the caller is cancelled again.
             created = await asyncio.shield(record)
@@ -290,6 +343,32 @@ class _Meter:
             self.sink.append(created)
 
 
+# What a provider's tokenizer may count beyond ours (OpenAI's cl100k/o200k) for the same prompt: the
+# reservation must be the most a call can cost, so the prompt is counted generously.
+PROMPT_TOKEN_MARGIN = Decimal("1.2")
+
+
+def _most_it_can_cost(target: _Target, request: ChatRequest) -> Decimal:
+    prompt_tokens = count_message_tokens(request.messages) + sum(
+        count_tokens(passage.text) for passage in request.passages
+    )
+    longest = request.max_output_tokens or target.spec.max_output_tokens or target.spec.context_window
+    return target.spec.cost_usd(int(prompt_tokens * PROMPT_TOKEN_MARGIN), longest)
+
+
+def _reserve(
+    tenant_id: uuid.UUID, target: _Target, amount: Decimal, spends_from: Sequence[budgets.Budget]
+) -> budgets.Reservation | None:
+    """Runs in a thread: the budgets' recorded spend comes from the database."""
+    with tenant_context(tenant_id):
+        tenant = tenant_selectors.tenant_get(tenant_id=tenant_id)
+        found = [budgets.tenant_month_budget(tenant=tenant), *spends_from]
+        if target.platform_key:
+            found.append(budgets.platform_key_budget(tenant=tenant, provider=target.provider))
+        in_force = [budget for budget in found if budget is not None]
+        return budgets.reserve(scope=str(tenant_id), budgets=in_force, amount_usd=amount)
+
+
 def _tenant_uuid(tenant_id: uuid.UUID | str) -> uuid.UUID:
     return tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
 
@@ -297,8 +376,9 @@ def _tenant_uuid(tenant_id: uuid.UUID | str) -> uuid.UUID:
 async def _metered_stream(
     target: _Target, request: ChatRequest, meter: _Meter
 ) -> AsyncGenerator[ChatEvent, None]:
-    """One attempt on one model, streamed, always metered."""
+    """One attempt on one model, within its budgets, streamed, always metered."""
     await meter.refuse_unusable()
+    await meter.reserve(request)
     adapter = _chat_adapter(target)
     events = adapter.stream(request)
     streamed: list[str] = []
@@ -392,6 +472,7 @@ async def chat_stream(
     bot_id: uuid.UUID | None = None,
     usage: list[UsageRecord] | None = None,
     fallback_model_ref: str | None = None,
+    spends_from: Sequence[budgets.Budget] = (),
 ) -> AsyncGenerator[ChatEvent, None]:
     """Stream an answer: TextDelta events, then one Completed. Raises ProviderError subclasses.
 
@@ -399,13 +480,25 @@ async def chat_stream(
     fallback (both attempts are metered; the second with ``used_fallback``). Once text has been shown
     the failure is raised: a visitor must not read half of one answer followed by another.
     Close the generator (``aclose()``) to stop early: the attempt is then metered as cancelled.
+
+    Each attempt first reserves its most possible cost in the tenant's monthly budget, ``spends_from``
+    (a bot's daily budget) and the tenant's share of a platform key; ``BudgetExhausted`` when it does not
+    fit (no fallback: the fallback spends from the same budgets).
     """
     tenant = _tenant_uuid(tenant_id)
     fallback = _Fallback.of(model_ref, fallback_model_ref)
     for attempt, ref in enumerate(fallback.refs):
         target = await _resolve_async(tenant, ref, ModelKind.CHAT)
         request = _chat_request(target, messages, temperature, max_output_tokens, passages)
-        meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0, sink=usage)
+        meter = _Meter(
+            tenant,
+            target,
+            ModelKind.CHAT,
+            bot_id,
+            used_fallback=attempt > 0,
+            sink=usage,
+            spends_from=spends_from,
+        )
         text_shown = False
         events = _metered_stream(target, request, meter)
         try:
@@ -431,6 +524,7 @@ async def chat_complete(
     bot_id: uuid.UUID | None = None,
     usage: list[UsageRecord] | None = None,
     fallback_model_ref: str | None = None,
+    spends_from: Sequence[budgets.Budget] = (),
 ) -> tuple[str, Completed]:
     """A whole answer in one plain (non-streamed) call, for evaluations and scripts. Metered, with the
     same fallback rule as :func:`chat_stream` (nothing was shown, so any provider failure falls back)."""
@@ -439,7 +533,15 @@ async def chat_complete(
     for attempt, ref in enumerate(fallback.refs):
         target = await _resolve_async(tenant, ref, ModelKind.CHAT)
         request = _chat_request(target, messages, temperature, max_output_tokens, passages)
-        meter = _Meter(tenant, target, ModelKind.CHAT, bot_id, used_fallback=attempt > 0, sink=usage)
+        meter = _Meter(
+            tenant,
+            target,
+            ModelKind.CHAT,
+            bot_id,
+            used_fallback=attempt > 0,
+            sink=usage,
+            spends_from=spends_from,
+        )
         try:
             return await _metered_complete(target, request, meter)
         except ProviderError as error:
@@ -449,6 +551,7 @@ async def chat_complete(
 
 async def _metered_complete(target: _Target, request: ChatRequest, meter: _Meter) -> tuple[str, Completed]:
     await meter.refuse_unusable()
+    await meter.reserve(request)
     adapter = _chat_adapter(target)
     async with meter.measuring(adapter, prompt=request.messages):
         complete = getattr(adapter, "complete", None)

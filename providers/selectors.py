@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
@@ -88,13 +89,16 @@ def credential_for_provider(*, tenant: Tenant, provider: str) -> ProviderCredent
 
 
 def model_settings(*, tenant: Tenant) -> TenantModelSettings:
-    """The tenant's settings; an unsaved default (local models only) when it never chose."""
+    """The tenant's settings; an unsaved default (local models only, the operator's default monthly
+    budget ``DEFAULT_TENANT_MONTHLY_BUDGET_USD``) when it never chose. The first save of the settings
+    keeps that budget; a stored row keeps whatever budget it holds, none included."""
     found = TenantModelSettings.objects.for_tenant(tenant).first()
     return found or TenantModelSettings(
         tenant=tenant,
         enabled_models=[DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL],
         default_chat_model=DEFAULT_CHAT_MODEL,
         default_embedding_model=DEFAULT_EMBEDDING_MODEL,
+        monthly_budget_usd=settings.DEFAULT_TENANT_MONTHLY_BUDGET_USD,
     )
 
 
@@ -196,11 +200,16 @@ def _row(
     }
 
 
-def spend_since(*, tenant: Tenant, since: datetime, bot_id: uuid.UUID | None = None) -> Decimal:
-    """The tenant's model spending since ``since``: every bot and operation, or one bot's."""
+def spend_since(
+    *, tenant: Tenant, since: datetime, bot_id: uuid.UUID | None = None, provider: str | None = None
+) -> Decimal:
+    """The tenant's model spending since ``since``: every bot and operation, or one bot's, or one
+    provider's."""
     records = UsageRecord.objects.for_tenant(tenant).filter(created_at__gte=since)
     if bot_id is not None:
         records = records.filter(bot_id=bot_id)
+    if provider is not None:
+        records = records.filter(provider=provider)
     return records.aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
 
 

@@ -368,9 +368,8 @@ def model_settings_update(
     for ref in (chat, embedding):
         if ref not in enabled:
             enabled.append(ref)
-    row = TenantModelSettings.objects.for_tenant(
-        actor.tenant
-    ).select_for_update().first() or TenantModelSettings(tenant=actor.tenant)
+    # The first save starts from the unsaved defaults, so a new tenant keeps its default budget.
+    row = TenantModelSettings.objects.for_tenant(actor.tenant).select_for_update().first() or current
     changes = {
         name: {"from": getattr(current, name), "to": value}
         for name, value in (

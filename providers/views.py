@@ -303,7 +303,8 @@ def budget_context(tenant: Any, form: BudgetForm | None = None) -> dict[str, Any
     spent = selectors.spend_this_month(tenant=tenant)
     share = None if budget is None else (100 if budget <= 0 else min(100, int(spent * 100 / budget)))
     return {
-        "budget_form": form or BudgetForm(initial={"monthly_budget_usd": budget}),
+        "budget_form": form
+        or BudgetForm(initial={"monthly_budget_usd": budget, "no_budget": budget is None}),
         "budget": budget,
         "budget_label": cost_label(budget) if budget is not None else "",
         "spent_label": cost_label(spent),

@@ -137,6 +137,7 @@ def running_server(*, log_name: str, **env: str) -> Iterator[str]:
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--no-proxy-headers",  # as run_platform and the container: the peer reaches the app untouched
             ],
             cwd=ROOT,
             env=child_environment(**env),

@@ -28,7 +28,7 @@ LOCAL_LAUNCHERS = (ROOT / "Makefile", ROOT / "tenants" / "management" / "command
 
 # The process contract: every way of running Groundwork runs exactly these.
 PROCESS_COMMANDS = {
-    "web": "uvicorn config.asgi:application --host 0.0.0.0 --port 8000 --proxy-headers",
+    "web": "uvicorn config.asgi:application --host 0.0.0.0 --port 8000 --no-proxy-headers",
     "worker": "celery -A config worker --loglevel=INFO",
     "beat": "celery -A config beat --loglevel=INFO",
     "migrate": "python manage.py migrate --noinput",

@@ -62,6 +62,7 @@ from bots.models import (
     Channel,
 )
 from core.async_views import AsyncEndpoint, json_body
+from core.client_address import client_address
 from core.errors import GroundworkError, NotFound, RequestRefused, ValidationFailed
 from core.problems import problem_response
 from core.serializers import validated
@@ -184,6 +185,7 @@ class BotChatView(AsyncChatView):
             question=data["message"],
             channel=Channel.API,
             conversation_id=data.get("conversation_id"),
+            client_ip=client_address(request),
         )
         started = await first_event(events)
         if data["stream"]:

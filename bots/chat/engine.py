@@ -29,13 +29,14 @@ from bots.chat import prompt
 from bots.chat import services as chat_services
 from bots.chat.services import AnswerRecord
 from bots.models import AnswerPolicy, Bot, MessageOutcome
-from core.errors import ValidationFailed
+from core.errors import GroundworkError, ValidationFailed
 from knowledge import retrieval
 from knowledge.models import KnowledgeBase, RetrievalMode
 from knowledge.retrieval import SearchResult
 from providers import gateway
 from providers import selectors as provider_selectors
 from providers.adapters.base import ChatMessage, Completed, Passage, TextDelta
+from providers.budgets import Budget
 from providers.errors import ProviderError
 from providers.models import ModelKind, UsageRecord
 from tenants.context import tenant_context
@@ -94,6 +95,9 @@ class _Turn:
     # The bot its model calls are metered to (its daily budget); None for a regression run's calls, which
     # count in the tenant's month but must not spend the live bot's day.
     metering_bot_id: uuid.UUID | None
+    # Budgets beyond the tenant's month each model call reserves in (the bot's day); the gateway adds the
+    # month and the platform key's share itself.
+    spends_from: list[Budget] = field(default_factory=list)
     outcome: str = MessageOutcome.ERROR
     began: float = field(default_factory=time.monotonic)
     usage: list[UsageRecord] = field(default_factory=list)
@@ -143,7 +147,9 @@ async def converse(
 
     Raises before the first event for requests that are refused (``ValidationFailed``, ``NotFound``,
     ``RateLimited``, ``chat_services.BudgetExhausted``): no provider is called for them. A provider
-    failure is stored on the answer and then raised (``ProviderError``).
+    failure is stored on the answer and then raised (``ProviderError``); so is a budget that a model call
+    of the turn no longer fits in once it started (``BudgetExhausted`` from the gateway's reservation,
+    when concurrent turns hold the rest).
     """
     question = question.strip()
     if not question:
@@ -170,13 +176,20 @@ async def converse(
         history=start.history,
         tenant_id=uuid.UUID(str(tenant_id)),
         metering_bot_id=start.bot.pk,
+        spends_from=[
+            budget
+            for budget in [chat_services.bot_daily_budget(tenant=start.bot.tenant, bot=start.bot)]
+            if budget is not None
+        ],
     )
     yield TurnStarted(conversation_id=start.conversation_id, question_id=start.user_message_id)
     try:
         async with contextlib.aclosing(_answer(turn, question)) as events:
             async for event in events:
                 yield event
-    except ProviderError as error:
+    except GroundworkError as error:
+        # A provider's failure, or a refusal between the model calls of one turn: a budget that the
+        # turn's next call no longer fits in (another turn reserved the rest), a platform key's share.
         await _store(turn, start.conversation_id, turn.record(MessageOutcome.ERROR, error.message))
         raise
     except (asyncio.CancelledError, GeneratorExit):
@@ -243,8 +256,9 @@ async def evaluate(
 ) -> AnswerRecord:
     """One question answered by ``bot`` as given — possibly a candidate's settings on an unsaved copy —
     with nothing stored: no conversation, and no rate limits or bot budget (a regression run is the
-    tenant's own deliberate spend; its caller checks the monthly budget). The gateway meters its model
-    calls to the tenant, not to the bot, so a run never spends the live bot's daily budget.
+    tenant's own deliberate spend). The gateway meters its model calls to the tenant, not to the bot, so
+    a run never spends the live bot's daily budget, and reserves each in the tenant's monthly budget:
+    ``BudgetExhausted`` is raised (not recorded as a failed case) once a call no longer fits.
 
     A provider failure is not raised: the record's outcome is ``error`` with the provider's message,
     which a regression report shows as a failed case.
@@ -284,6 +298,7 @@ async def _standalone_question(turn: _Turn, question: str) -> str:
             bot_id=turn.metering_bot_id,
             fallback_model_ref=bot.fallback_model or None,
             usage=turn.usage,
+            spends_from=turn.spends_from,
         )
     except ProviderError as error:
         logger.warning(
@@ -358,6 +373,7 @@ async def _stream_answer(turn: _Turn, question: str) -> AsyncGenerator[str, None
         bot_id=turn.metering_bot_id,
         fallback_model_ref=bot.fallback_model or None,
         usage=turn.usage,
+        spends_from=turn.spends_from,
     )
     async with contextlib.aclosing(stream):
         async for event in stream:

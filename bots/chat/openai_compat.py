@@ -39,6 +39,7 @@ from bots.models import (
     Channel,
 )
 from core.async_views import json_body
+from core.client_address import client_address
 from core.errors import GroundworkError, NotFound, ValidationFailed
 from core.problems import problem_exception_handler
 from core.serializers import validated
@@ -183,6 +184,10 @@ async def _completion_chunks(
             # How OpenAI reports a failure inside a started stream; the SDKs raise it with the message.
             yield _data({"error": openai_error(error.status, error.message, code=error.code)})
             return
+        except chat_services.BudgetExhausted as error:
+            # A concurrent turn took the rest of a budget between this turn's model calls.
+            yield _data({"error": openai_error(error.status, error.message, error_type="insufficient_quota")})
+            return
         except Exception:
             logger.exception("A streamed completion failed (%s)", envelope["id"])
             yield _data({"error": openai_error(500, "Something went wrong on our side; it has been logged.")})
@@ -252,6 +257,7 @@ class ChatCompletionsView(AsyncChatView):
             question=question,
             channel=Channel.OPENAI,
             history=history,
+            client_ip=client_address(request),
         )
         started = await first_event(events)
         envelope = {

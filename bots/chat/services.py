@@ -3,6 +3,7 @@ the feedback on answers (ratings, corrections into knowledge)."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,20 +24,16 @@ from bots.models import (
     MessageOutcome,
     MessageRole,
 )
-from core.errors import GroundworkError, NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from knowledge import services as knowledge_services
 from knowledge.models import Document
-from providers import selectors as provider_selectors
+from providers import budgets
+from providers.budgets import BudgetExhausted as BudgetExhausted  # the chat surfaces catch it from here
 from tenants import selectors as tenant_selectors
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context
 from tenants.models import Role, Tenant, User
 from tenants.services import audit
-
-
-class BudgetExhausted(GroundworkError):
-    status = 429
-    title = "Budget exhausted"
 
 
 @dataclass(frozen=True)
@@ -56,25 +53,36 @@ class ChatStart:
     history: list[HistoryMessage]  # earlier turns, oldest first
 
 
+def monthly_budget(*, tenant: Tenant) -> budgets.Budget | None:
+    """The organisation's monthly budget, which every model call of every bot spends from."""
+    return budgets.tenant_month_budget(tenant=tenant)
+
+
+def bot_daily_budget(*, tenant: Tenant, bot: Bot) -> budgets.Budget | None:
+    """The bot's daily budget (UTC days), which the model calls of its conversations spend from."""
+    if bot.daily_budget_usd is None:
+        return None
+    return budgets.Budget(
+        ledger=f"bot-day:{bot.pk}:{timezone.now():%Y-%m-%d}",
+        limit_usd=bot.daily_budget_usd,
+        spent_usd=functools.partial(chat_selectors.bot_spend_today, tenant=tenant, bot=bot),
+        refusal=f"{bot.name} has used its daily budget of ${bot.daily_budget_usd:,.2f}; "
+        "it answers again tomorrow (UTC).",
+    )
+
+
 def check_monthly_budget(*, tenant: Tenant) -> None:
-    monthly = provider_selectors.model_settings(tenant=tenant).monthly_budget_usd
-    if monthly is not None and provider_selectors.spend_this_month(tenant=tenant) >= monthly:
-        raise BudgetExhausted(
-            f"Your organisation has used its monthly budget of ${monthly:,.2f}; raise it on the Usage page."
-        )
+    """Refuse when the month's budget has no room left (recorded spend and the calls in flight)."""
+    budgets.check([budget for budget in [monthly_budget(tenant=tenant)] if budget is not None])
 
 
 def check_budgets(*, tenant: Tenant, bot: Bot) -> None:
-    """Refuse before any provider is called when the tenant's month or the bot's day is spent."""
-    check_monthly_budget(tenant=tenant)
-    if (
-        bot.daily_budget_usd is not None
-        and chat_selectors.bot_spend_today(tenant=tenant, bot=bot) >= bot.daily_budget_usd
-    ):
-        raise BudgetExhausted(
-            f"{bot.name} has used its daily budget of ${bot.daily_budget_usd:,.2f}; "
-            "it answers again tomorrow (UTC)."
-        )
+    """Refuse before any provider is called when the tenant's month or the bot's day has no room left.
+
+    This is the cheap early refusal; what makes concurrent turns unable to overshoot is the reservation
+    each model call makes in the gateway (``providers.budgets``)."""
+    found = [monthly_budget(tenant=tenant), bot_daily_budget(tenant=tenant, bot=bot)]
+    budgets.check([budget for budget in found if budget is not None])
 
 
 def chat_start(

@@ -20,6 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, StreamingHttpResponse
 
 from bots.chat.engine import EngineEvent, Sources, Token, TurnFinished, TurnStarted
+from core.errors import GroundworkError
 from providers.errors import ProviderError
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class TurnPresenter:
     provider_failure: Callable[[ProviderError], dict[str, Any]] = field(
         default=lambda error: stream_problem(error.status, error.message)
     )
+    # A refusal after the stream started (a budget the turn's next model call no longer fits in).
+    refusal: Callable[[GroundworkError], dict[str, Any]] = field(
+        default=lambda error: stream_problem(error.status, error.message)
+    )
 
 
 async def turn_events(
@@ -82,6 +87,14 @@ async def turn_events(
                 "A %s answer failed in conversation %s: %s", presenter.face, started.conversation_id, error
             )
             yield sse("error", presenter.provider_failure(error))
+        except GroundworkError as error:
+            logger.info(
+                "A %s answer was refused in conversation %s: %s",
+                presenter.face,
+                started.conversation_id,
+                error,
+            )
+            yield sse("error", presenter.refusal(error))
         except Exception:
             logger.exception("A %s answer failed in conversation %s", presenter.face, started.conversation_id)
             yield sse("error", stream_problem(500, "Something went wrong on our side; it has been logged."))

@@ -61,19 +61,25 @@ def execute(*, tenant_id: uuid.UUID | str, run_id: uuid.UUID | str, time_budget_
         answered = set(CaseResult.objects.filter(run=run).values_list("configuration_id", "case_id"))
         required = {identifier for case in cases for identifier in case.required_document_ids}
         titles = knowledge_selectors.document_titles(tenant=run.suite.bot.tenant, document_ids=list(required))
-    for configuration in configurations:
-        pending = [case for case in cases if (configuration.pk, case.pk) not in answered]
-        if not pending:
-            continue
-        column = _column(run, configuration)
-        for case in pending:
-            services.run_record_result(
-                tenant_id=tenant_id, run_id=run.pk, **_answer_and_score(run, column, case, titles)
-            )
-            answered.add((configuration.pk, case.pk))
-            if time.monotonic() > deadline and len(answered) < len(cases) * len(configurations):
-                services.run_pause(tenant_id=tenant_id, run_id=run.pk)
-                return CONTINUE  # every task answers at least one case
+    try:
+        for configuration in configurations:
+            pending = [case for case in cases if (configuration.pk, case.pk) not in answered]
+            if not pending:
+                continue
+            column = _column(run, configuration)
+            for case in pending:
+                services.run_record_result(
+                    tenant_id=tenant_id, run_id=run.pk, **_answer_and_score(run, column, case, titles)
+                )
+                answered.add((configuration.pk, case.pk))
+                if time.monotonic() > deadline and len(answered) < len(cases) * len(configurations):
+                    services.run_pause(tenant_id=tenant_id, run_id=run.pk)
+                    return CONTINUE  # every task answers at least one case
+    except chat_services.BudgetExhausted as error:
+        # The gateway reserves each model call in the monthly budget: a run stops where it no longer fits.
+        _drop_scratch_indexes(run, configurations)
+        services.run_fail(tenant_id=tenant_id, run_id=run.pk, reason=error.message)
+        return SKIPPED
     # Dropped before the run is marked complete: a worker dying in between leaves a run that a
     # redelivery finishes (and drops again), never a completed run with scratch chunks left behind.
     _drop_scratch_indexes(run, configurations)

@@ -4,6 +4,8 @@ Called from browsers on the tenants' websites, by visitors who have no account. 
 same gate (``PublicWidgetView.serve``): the bot named by the key; the page's ``Origin`` against the bot's
 allow-list (``bots.widget.rules``); the bot published (or a preview token from Groundwork's own pages); for
 the visitor's routes, a session token signed for this bot; rate limits per address, visitor and bot.
+The address is ``core.client_address``'s: ``X-Forwarded-For`` counts only from ``TRUSTED_PROXIES``, so a
+script rotating that header, or minting new sessions, still meets the per-address limits.
 CORS headers are sent only to allowed origins, so a page elsewhere cannot read a single answer; a
 refused origin gets a 403 without them.
 
@@ -50,6 +52,7 @@ from bots.widget.serializers import (
 )
 from core import rate_limits
 from core.async_views import AsyncEndpoint, json_body
+from core.client_address import client_address
 from core.errors import GroundworkError, RequestRefused
 from core.problems import problem_response
 from core.serializers import validated
@@ -134,21 +137,17 @@ def _bearer(request: HttpRequest) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _client_ip(request: HttpRequest) -> str:
-    # The direct peer. Behind a proxy, uvicorn's --forwarded-allow-ips makes this the visitor's address.
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
-
-
 def _rate(scope: str, subject: str, rate: str, message: str) -> None:
     rate_limits.enforce(f"widget:{scope}", subject, rate, message)
+
+
+BOT_RESTING = "This assistant isn't taking questions right now. Please try again later."
 
 
 def _problem(request: HttpRequest, error: GroundworkError) -> JsonResponse:
     if isinstance(error, chat_services.BudgetExhausted):
         # The tenant's budget figures are theirs; the visitor learns only that the bot is resting.
-        error = chat_services.BudgetExhausted(
-            "This assistant isn't taking questions right now. Please try again later."
-        )
+        error = chat_services.BudgetExhausted(BOT_RESTING)
     response = problem_response(request, error, realm="widget")
     response["Cache-Control"] = "no-store"
     return response
@@ -191,7 +190,7 @@ class PublicConfigView(PublicWidgetView):
     ) -> HttpResponseBase:
         await sync_to_async(_rate)(
             "read",
-            _client_ip(request),
+            client_address(request),
             settings.WIDGET_READ_RATE_PER_IP,
             "Too many requests from your network",
         )
@@ -223,7 +222,7 @@ class SessionView(PublicWidgetView):
         self, request: HttpRequest, bot: Bot, session: VisitorSession | None, *, preview: bool, **kwargs: Any
     ) -> HttpResponseBase:
         data = validated(SessionInput, json_body(request))
-        await sync_to_async(_session_rates)(bot, _client_ip(request))
+        await sync_to_async(_session_rates)(bot, client_address(request))
         visitor_id, identified = await sync_to_async(rules.visitor_for)(
             bot,
             visitor_id=data.get("visitor_id", ""),
@@ -288,7 +287,7 @@ class PublicChatView(PublicWidgetView):
             channel=Channel.WIDGET,
             conversation_id=data.get("conversation_id"),
             visitor_id=session.visitor_id,
-            client_ip=_client_ip(request),
+            client_ip=client_address(request),
         )
         started = await first_event(events)
         return await event_stream(request, turn_events(events, started, VISITOR_TURN))
@@ -309,6 +308,10 @@ VISITOR_TURN = TurnPresenter(
     },
     provider_failure=lambda error: stream_problem(
         503, "The assistant can't answer right now. Please try again."
+    ),
+    # Nor the tenant's budget figures, when a budget runs out between the model calls of a turn.
+    refusal=lambda error: stream_problem(
+        error.status, BOT_RESTING if isinstance(error, chat_services.BudgetExhausted) else error.message
     ),
 )
 
@@ -334,7 +337,10 @@ def _visitor_conversation(
     request: HttpRequest, bot: Bot, session: VisitorSession, conversation_id: str
 ) -> dict[str, Any]:
     _rate(
-        "read", _client_ip(request), settings.WIDGET_READ_RATE_PER_IP, "Too many requests from your network"
+        "read",
+        client_address(request),
+        settings.WIDGET_READ_RATE_PER_IP,
+        "Too many requests from your network",
     )
     with tenant_context(bot.tenant_id):
         conversation = chat_selectors.visitor_conversation(

@@ -36,6 +36,7 @@ def generous_rates(settings: Any) -> None:
     settings.CHAT_RATE_PER_BOT = GENEROUS
     settings.CHAT_RATE_PER_VISITOR = GENEROUS
     settings.CHAT_RATE_PER_IP = GENEROUS
+    settings.CHAT_RATE_PER_BOT_ADDRESS = GENEROUS
     settings.WIDGET_SESSION_RATE_PER_IP = GENEROUS
     settings.WIDGET_READ_RATE_PER_IP = GENEROUS
 

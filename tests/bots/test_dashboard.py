@@ -87,6 +87,8 @@ def builder_post(bot: Bot, **changes: Any) -> dict[str, Any]:
         data["show_citations"] = "on"
     if bot.rewrite_follow_ups:
         data["rewrite_follow_ups"] = "on"
+    if bot.daily_budget_usd is None:
+        data["no_daily_budget"] = "on"  # as the builder shows a bot without a daily budget
     data.update(changes)
     return {name: value for name, value in data.items() if value is not None}
 
@@ -842,27 +844,34 @@ def test_an_admin_sets_the_monthly_budget_and_sees_this_months_spend_against_it(
         time_to_first_token_ms=50,
     )
     before = owner_client.get("/app/usage/")
-    assert "No budget set: spending is not capped." in text_of(before)
+    # A new organisation starts with the operator's default budget in force, and is told so.
+    assert "$12.50 spent this month of $50.00" in text_of(before) and "A budget is in force" in text_of(
+        before
+    )
     assert 'name="monthly_budget_usd"' in before.content.decode()
 
-    saved = owner_client.post("/app/usage/", {"monthly_budget_usd": "50"})
+    saved = owner_client.post("/app/usage/", {"monthly_budget_usd": "100"})
     assert saved.status_code == 302 and saved["Location"] == "/app/usage/#budget"
     with tenant_context(world.tenant.pk):
-        assert TenantModelSettings.objects.get().monthly_budget_usd == Decimal("50")
+        assert TenantModelSettings.objects.get().monthly_budget_usd == Decimal("100")
     page = owner_client.get("/app/usage/")
     text = text_of(page)
-    assert "Monthly budget set to $50.00." in text
-    assert "$12.50 spent this month of $50.00" in text and "25% used." in text
-    assert '<progress class="gw-bar" max="100" value="25"' in page.content.decode()
+    assert "Monthly budget set to $100.00." in text
+    assert "$12.50 spent this month of $100.00" in text and "12% used." in text
+    assert '<progress class="gw-bar" max="100" value="12"' in page.content.decode()
 
     negative = owner_client.post("/app/usage/", {"monthly_budget_usd": "-5"})
     assert negative.status_code == 400 and "greater than or equal to 0" in text_of(negative)
-    removed = owner_client.post("/app/usage/", {"monthly_budget_usd": ""})
+    # Emptying the field does not remove the cap by accident: removing it is a choice of its own.
+    emptied = owner_client.post("/app/usage/", {"monthly_budget_usd": ""})
+    assert emptied.status_code == 400 and "tick “No monthly budget” to remove the cap" in text_of(emptied)
+    removed = owner_client.post("/app/usage/", {"monthly_budget_usd": "", "no_budget": "on"})
     assert removed.status_code == 302
-    assert "Monthly budget removed: spending is not capped." in text_of(owner_client.get("/app/usage/"))
+    after = text_of(owner_client.get("/app/usage/"))
+    assert "Monthly budget removed: spending is not capped." in after and "No budget set" in after
 
     activity = text_of(owner_client.get("/app/"))  # recent activity, in sentences
-    assert "set the monthly budget to $50.00" in activity and "removed the monthly budget" in activity
+    assert "set the monthly budget to $100.00" in activity and "removed the monthly budget" in activity
 
 
 def test_editors_see_the_budget_but_cannot_change_it(world: World) -> None:

@@ -97,17 +97,20 @@ def test_an_admin_sets_the_monthly_budget_and_sees_the_months_spend(
     record_usage(world, "openai:gpt-4o-mini", "1.25")
     record_usage(world, "openai:gpt-4o-mini", "9.00", days_ago=40)  # last month or before: not counted
 
+    # A new organisation starts with the operator's default budget in force.
+    assert admin.get("/api/v1/model-settings").json()["monthly_budget_usd"] == "50.00"
+
     response = admin.patch(
-        "/api/v1/model-settings", {"monthly_budget_usd": "50.00"}, content_type="application/json"
+        "/api/v1/model-settings", {"monthly_budget_usd": "80.00"}, content_type="application/json"
     )
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert (body["monthly_budget_usd"], Decimal(body["spent_this_month_usd"])) == ("50.00", Decimal("1.25"))
+    assert (body["monthly_budget_usd"], Decimal(body["spent_this_month_usd"])) == ("80.00", Decimal("1.25"))
     assert body["default_chat_model"] == "local:no-llm"  # nothing else changed
     with tenant_context(world.tenant.pk):
         event = AuditEvent.objects.get(action="model_settings.budget_updated")
-    assert event.changes == {"monthly_budget_usd": {"from": None, "to": "50.00"}}
+    assert event.changes == {"monthly_budget_usd": {"from": "50.00", "to": "80.00"}}
     assert (
         admin.patch(
             "/api/v1/model-settings", {"monthly_budget_usd": None}, content_type="application/json"

@@ -20,7 +20,10 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from config import embedded
 
-WEB_COMMAND = ["uvicorn", "config.asgi:application"]
+# --no-proxy-headers: uvicorn would otherwise rewrite the peer from X-Forwarded-For sent by 127.0.0.1 (its
+# default --forwarded-allow-ips), so any local script could pick its own address; the application alone
+# decides, from TRUSTED_PROXIES (core.client_address), which `make run` leaves empty.
+WEB_COMMAND = ["uvicorn", "config.asgi:application", "--no-proxy-headers"]
 WORKER_COMMAND = ["celery", "-A", "config", "worker", "--loglevel=INFO"]
 BEAT_COMMAND = ["celery", "-A", "config", "beat", "--loglevel=INFO"]
 

@@ -570,6 +570,36 @@ def test_a_run_spends_the_tenants_month_not_the_live_bots_day(stub: OpenAIStub) 
     assert failed.status == "failed" and "monthly budget" in failed.error_message
 
 
+def test_a_run_stops_where_the_monthly_budget_no_longer_fits_a_model_call(stub: OpenAIStub) -> None:
+    """The month is not spent when the run starts, but the first answer's reservation (its most possible
+    cost) does not fit in what is left: the run fails with the budget's reason, no model is called."""
+    world = make_world()
+    bot, base = shop(world)
+    suite = three_cases(world, bot, base)
+    script_good_answers(stub, "gpt-4o-mini")
+    provider_services.usage_record(
+        tenant_id=world.tenant.pk,
+        model_ref="openai:gpt-4o-mini",
+        provider="openai",
+        operation="chat",
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=Decimal("0.0099"),
+        latency_ms=1,
+        time_to_first_token_ms=None,
+    )
+    provider_services.monthly_budget_update(actor=world.actor(), monthly_budget_usd=Decimal("0.01"))
+    stub.requests.clear()
+    with enqueue_to(None):
+        run = services.run_start(actor=world.actor(), suite_id=suite.pk)
+
+    assert runner.execute(tenant_id=world.tenant.pk, run_id=run.pk, time_budget_seconds=300) == "skipped"
+
+    failed = _run(world, run.pk)
+    assert failed.status == "failed" and "monthly budget of $0.01" in failed.error_message
+    assert stub.requests_to("/v1/chat/completions") == []
+
+
 def test_a_case_added_since_the_last_run_is_not_mistaken_for_drift(stub: OpenAIStub) -> None:
     world = make_world()
     bot, base = shop(world)
