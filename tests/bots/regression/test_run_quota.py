@@ -97,13 +97,18 @@ def test_a_scheduled_run_past_the_quota_is_kept_as_a_failed_run_saying_why(
 
 @pytest.mark.django_db(transaction=True)
 def test_runs_started_together_cannot_pass_the_quota(settings: Any, runs_in_process: None) -> None:
+    """Eight runs of eight suites at once against room for three: the count is taken under the tenant's
+    row lock (the locks of a suite and its bot do not serialise runs of different bots)."""
     settings.QUOTA_REGRESSION_RUNS_PER_DAY = {"free": 3}
     world = make_world()
-    suite = suite_with_a_case(world)
+    # Each on a bot of its own: starting a run locks its suite and its bot, not the others'.
+    suites = [make_suite(world, make_bot(world, f"Shop {number}")) for number in range(8)]
+    for suite in suites:
+        make_case(world, suite, "Refunds?")
     start = threading.Barrier(8)
     outcomes: list[str] = []
 
-    def run() -> None:
+    def run(suite: RegressionSuite) -> None:
         try:
             start.wait()
             services.run_start(actor=world.actor(), suite_id=suite.pk)
@@ -113,7 +118,7 @@ def test_runs_started_together_cannot_pass_the_quota(settings: Any, runs_in_proc
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(8)]
+    threads = [threading.Thread(target=run, args=(suite,)) for suite in suites]
     for thread in threads:
         thread.start()
     for thread in threads:
