@@ -428,3 +428,32 @@ CHAT_RATE_PER_BOT_ADDRESS = env.str("CHAT_RATE_PER_BOT_ADDRESS", default="30/min
 # reaches Django only through this header: believed when a proxy is configured, which then carries every
 # request (a proxy must replace the header, platform/README.md); never without one.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+# --- quotas and fair shares of the workers (issue 13) ---
+
+# Per-plan quotas (tenants.quotas), written "plan=number;plan=number" (django-environ's dict with typed
+# values); a plan left out has no limit.
+# How many documents an organisation keeps (a crawl is one document, however many pages it reads).
+QUOTA_DOCUMENTS = env.dict(
+    "QUOTA_DOCUMENTS", cast={"value": int}, default={"free": 500, "team": 10_000, "business": 100_000}
+)
+# The bytes of its documents' sources: uploaded files as uploaded, pasted text and Q&A as UTF-8.
+QUOTA_STORED_BYTES = env.dict(
+    "QUOTA_STORED_BYTES",
+    cast={"value": int},
+    default={"free": 250 * 1024**2, "team": 5 * 1024**3, "business": 50 * 1024**3},
+)
+# Web pages its crawls may read per UTC day (first crawls, re-ingests and scheduled re-syncs alike).
+QUOTA_CRAWL_PAGES_PER_DAY = env.dict(
+    "QUOTA_CRAWL_PAGES_PER_DAY", cast={"value": int}, default={"free": 500, "team": 5_000, "business": 50_000}
+)
+# Regression runs it may start per UTC day (by hand, through the API, or on a suite's schedule).
+QUOTA_REGRESSION_RUNS_PER_DAY = env.dict(
+    "QUOTA_REGRESSION_RUNS_PER_DAY", cast={"value": int}, default={"free": 20, "team": 200, "business": 2_000}
+)
+# Ingestion tasks of one tenant that may run at once across all workers; the rest wait off the workers
+# (re-queued with a countdown), so one tenant's 500 uploads cannot hold every other tenant's behind them.
+INGESTION_IN_FLIGHT_PER_TENANT = env.int("INGESTION_IN_FLIGHT_PER_TENANT", default=2)
+# The first wait of a task that found its tenant's slots taken; each further wait doubles, up to the
+# maximum, so a long backlog costs the queue a few messages a minute per document, not a busy loop.
+INGESTION_SLOT_WAIT_SECONDS = env.float("INGESTION_SLOT_WAIT_SECONDS", default=2.0)
+INGESTION_SLOT_MAX_WAIT_SECONDS = env.float("INGESTION_SLOT_MAX_WAIT_SECONDS", default=30.0)

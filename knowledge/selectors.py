@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Func, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.errors import ValidationFailed
@@ -200,3 +200,14 @@ def document_titles(*, tenant: Tenant, document_ids: Sequence[uuid.UUID | str]) 
     """The titles of documents by id (as text), for reports that name them."""
     documents = Document.objects.for_tenant(tenant).filter(pk__in=document_ids)
     return {str(pk): title for pk, title in documents.values_list("pk", "title")}
+
+
+def stored_sources(*, tenant: Tenant) -> tuple[int, int]:
+    """The tenant's documents and the bytes of their sources, as its quotas count them: uploaded files
+    as uploaded, pasted text and Q&A in UTF-8 (``octet_length`` reads a stored value's size without
+    de-toasting it). Web sources store only their chunks, so they count as documents, not bytes."""
+    documents = Document.objects.for_tenant(tenant).aggregate(
+        count=Count("pk"), text_bytes=Sum(Func("source_text", function="OCTET_LENGTH"))
+    )
+    file_bytes = SourceFile.objects.for_tenant(tenant).aggregate(total=Sum("size_bytes"))["total"]
+    return documents["count"], (documents["text_bytes"] or 0) + (file_bytes or 0)

@@ -2,20 +2,27 @@
 
 Every task here may run twice (a duplicate delivery, a redelivery after its worker was killed: acks
 late and reject on worker lost are on for all of them in settings) and leaves the same result.
+
+The tasks that process a document run only in one of their tenant's ingestion slots (``_in_tenant_slot``):
+a tenant's tasks beyond ``INGESTION_IN_FLIGHT_PER_TENANT`` wait off the workers, so one tenant's backlog
+cannot hold every other tenant's documents behind it.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Callable
 
 from celery import Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from core.tasks import BackoffTask
 from knowledge import pipeline, selectors, services
 from knowledge.models import KnowledgeBase
+from tenants import quotas
 from tenants.context import tenant_context, unscoped
 from tenants.selectors import tenant_get
 
@@ -59,20 +66,69 @@ def _run_document(task: Task, *, tenant_id: str, document_id: str, reindex_versi
     return "failed"
 
 
+def _in_tenant_slot(
+    task: Task, *, tenant_id: str, waits: int, work: Callable[[], str], note_waiting: Callable[[], None]
+) -> str:
+    """``work()`` in one of the tenant's ingestion slots (``tenants.quotas.ingestion_slot``); when they
+    are all taken, the task goes back to the queue to try again later and frees its worker at once.
+
+    The copy keeps the task's retry count (waiting is not a failure, so it spends none of the retries
+    a provider outage needs) and nothing is claimed, so it spends no attempt either. Its wait doubles
+    with each try, from ``INGESTION_SLOT_WAIT_SECONDS`` up to ``INGESTION_SLOT_MAX_WAIT_SECONDS``, with
+    jitter so a backlog's tasks do not come back in step: a tenant's long backlog costs the queue a few
+    messages a minute per task, not a busy loop. ``note_waiting`` leaves a sign of life, so the stalled
+    sweep does not queue a waiting document a second time.
+    """
+    with quotas.ingestion_slot(tenant_id) as held:
+        if held:
+            return work()
+    note_waiting()
+    wait = min(settings.INGESTION_SLOT_MAX_WAIT_SECONDS, settings.INGESTION_SLOT_WAIT_SECONDS * 2**waits)
+    wait *= random.uniform(0.8, 1.2)  # noqa: S311 - spreading retries out, not a secret
+    task.signature_from_request(
+        kwargs={**(task.request.kwargs or {}), "waits": waits + 1},
+        countdown=wait,
+        retries=task.request.retries,
+    ).apply_async()
+    # Retry marks this delivery as handed on (the task's result stays pending for whoever waits on it).
+    raise Retry(f"tenant {tenant_id} has no free ingestion slot", when=wait)
+
+
 @shared_task(bind=True, name="knowledge.ingest_document", **DOCUMENT_TASK)
-def ingest_document(self: Task, tenant_id: str, document_id: str) -> str:
-    """Ingest one document at its current version (a no-op when that is done already)."""
-    return _run_document(self, tenant_id=tenant_id, document_id=document_id, reindex_version=None)
+def ingest_document(self: Task, tenant_id: str, document_id: str, waits: int = 0) -> str:
+    """Ingest one document at its current version (a no-op when that is done already); ``waits`` is how
+    many times it found no free slot of its tenant."""
+    return _in_tenant_slot(
+        self,
+        tenant_id=tenant_id,
+        waits=waits,
+        work=lambda: _run_document(self, tenant_id=tenant_id, document_id=document_id, reindex_version=None),
+        note_waiting=lambda: services.document_note_waiting(tenant_id=tenant_id, document_id=document_id),
+    )
 
 
 @shared_task(bind=True, name="knowledge.embed_document_into_version", **DOCUMENT_TASK)
 def embed_document_into_version(
-    self: Task, tenant_id: str, knowledge_base_id: str, document_id: str, index_version: int
+    self: Task, tenant_id: str, knowledge_base_id: str, document_id: str, index_version: int, waits: int = 0
 ) -> str:
     """Fill a knowledge base's new index version with one ready document; the last one switches."""
-    outcome = _run_document(self, tenant_id=tenant_id, document_id=document_id, reindex_version=index_version)
-    services.knowledge_base_switch_index(tenant_id=tenant_id, knowledge_base_id=knowledge_base_id)
-    return outcome
+
+    def work() -> str:
+        outcome = _run_document(
+            self, tenant_id=tenant_id, document_id=document_id, reindex_version=index_version
+        )
+        services.knowledge_base_switch_index(tenant_id=tenant_id, knowledge_base_id=knowledge_base_id)
+        return outcome
+
+    return _in_tenant_slot(
+        self,
+        tenant_id=tenant_id,
+        waits=waits,
+        work=work,
+        note_waiting=lambda: services.knowledge_base_note_waiting(
+            tenant_id=tenant_id, knowledge_base_id=knowledge_base_id
+        ),
+    )
 
 
 def _retry_delay(retries: int) -> int:

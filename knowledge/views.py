@@ -43,6 +43,7 @@ from knowledge.presentation import present_document, present_knowledge_base, pre
 from knowledge.uploads import limit_knowledge_uploads
 from providers import selectors as provider_selectors
 from tenants.models import Role
+from tenants.quotas import QuotaExceeded
 from tenants.views_base import TenantFormView, TenantView
 
 DOCUMENTS_PER_PAGE = 50
@@ -425,7 +426,13 @@ class DocumentStatusView(KnowledgeView):
 class DocumentReingestView(KnowledgeView):
     def post(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         document = selectors.document_get(tenant=self.tenant, document_id=pk)
-        document = services.document_reingest(actor=self.actor, document_id=document.pk)
+        try:
+            document = services.document_reingest(actor=self.actor, document_id=document.pk)
+        except QuotaExceeded as refused:  # a crawl with no pages left today: said where it was asked
+            messages.error(request, refused.message)
+            if request.POST.get("return_to") == "document":
+                return redirect("dashboard:knowledge_document", pk=document.pk)
+            return redirect(knowledge_base_url(document.knowledge_base_id, "documents"))
         document = selectors.document_get(tenant=self.tenant, document_id=document.pk)
         verb = "Re-syncing" if document.is_web_source else "Re-ingesting"
         if getattr(request, "htmx", False) and request.POST.get("return_to") != "document":

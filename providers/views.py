@@ -40,6 +40,7 @@ from providers.presentation import (
     usage_chart,
     usage_cost_places,
 )
+from tenants import quotas
 from tenants.models import Role
 from tenants.views_base import TenantFormView, TenantView, form_with_errors
 
@@ -361,6 +362,7 @@ class UsageView(TenantFormView):
             "report": report,
             "has_usage": selectors.usage_list(tenant=self.tenant).exists(),
             "can_manage": self.actor.can(Role.ADMIN),
+            "quotas": quotas.usage(self.tenant),
             **budget_context(self.tenant, budget_form),
         }
         if report is not None:

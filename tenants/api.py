@@ -15,7 +15,7 @@ from rest_framework.mixins import DestroyModelMixin, ListModelMixin, RetrieveMod
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenants import selectors, services
+from tenants import quotas, selectors, services
 from tenants.api_base import TenantAPIView, TenantViewSet
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role
 from tenants.serializers import (
@@ -27,6 +27,7 @@ from tenants.serializers import (
     MemberInviteInput,
     MemberOutput,
     MemberRoleInput,
+    QuotasOutput,
     TenantOutput,
     TenantUpdateInput,
 )
@@ -47,6 +48,20 @@ class TenantView(TenantAPIView):
         data.is_valid(raise_exception=True)
         tenant = services.tenant_update(actor=self.actor, **data.validated_data)
         return Response(TenantOutput(tenant).data)
+
+
+class QuotasView(TenantAPIView):
+    """The organisation's plan quotas: documents, stored bytes, crawl pages and regression runs per day,
+    each with what is used of it."""
+
+    @extend_schema(responses=QuotasOutput)
+    def get(self, request: Request) -> Response:
+        tenant = self.actor.tenant
+        usages = [
+            {"name": usage.quota.value, "used": usage.used, "limit": usage.limit, "resets_daily": usage.daily}
+            for usage in quotas.usage(tenant)
+        ]
+        return Response(QuotasOutput({"plan": tenant.plan, "quotas": usages}).data)
 
 
 class MemberViewSet(ListModelMixin, RetrieveModelMixin, DestroyModelMixin, TenantViewSet):

@@ -13,5 +13,6 @@ router.register("audit-events", api.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("tenant", api.TenantView.as_view(), name="tenant"),
+    path("tenant/quotas", api.QuotasView.as_view(), name="tenant-quotas"),
     *router.urls,
 ]

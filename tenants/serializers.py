@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from core.serializers import StrictInputSerializer
 from tenants.models import ApiKey, ApiKeyStatus, AuditEvent, Invitation, Membership, Role, Tenant
+from tenants.quotas import Quota
 
 # The roles a member or an API key may be given; ownership moves only by transfer.
 ASSIGNABLE_ROLES = [Role.VIEWER, Role.EDITOR, Role.ADMIN]
@@ -105,3 +106,17 @@ class MemberRoleInput(StrictInputSerializer):
 class ApiKeyCreateInput(StrictInputSerializer):
     name = serializers.CharField(max_length=100)
     role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.ADMIN)
+
+
+class QuotaOutput(serializers.Serializer):
+    """One quota of the organisation's plan: what is used of it, and its limit (``null``: none)."""
+
+    name = serializers.ChoiceField(choices=[quota.value for quota in Quota])
+    used = serializers.IntegerField(help_text="Documents, bytes, pages or runs, by the quota's name.")
+    limit = serializers.IntegerField(allow_null=True)
+    resets_daily = serializers.BooleanField(help_text="Counted per UTC day, from midnight.")
+
+
+class QuotasOutput(serializers.Serializer):
+    plan = serializers.CharField()
+    quotas = QuotaOutput(many=True)

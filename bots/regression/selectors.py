@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
@@ -304,3 +305,8 @@ def drift_alerts(*, tenant: Tenant, bot: Bot | None = None) -> QuerySet[Regressi
     if bot is not None:
         runs = runs.filter(suite__bot=bot)
     return runs
+
+
+def runs_started_since(*, tenant: Tenant, since: datetime) -> int:
+    """Regression runs the tenant started (by hand or on schedule) since ``since``: its daily quota."""
+    return RegressionRun.objects.for_tenant(tenant).filter(created_at__gte=since).count()

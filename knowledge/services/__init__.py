@@ -39,6 +39,7 @@ from knowledge.services.documents import (
 )
 from knowledge.services.indexes import (
     SCRATCH_INDEX_VERSION_BASE,
+    knowledge_base_note_waiting,
     knowledge_base_switch_index,
     knowledge_base_touch,
     scratch_index_build,
@@ -65,6 +66,7 @@ from knowledge.services.pipeline_records import (
     document_claim,
     document_fail,
     document_fail_unfinished,
+    document_note_waiting,
     document_record_progress,
     document_store,
 )
@@ -94,6 +96,7 @@ __all__ = [
     "document_delete",
     "document_fail",
     "document_fail_unfinished",
+    "document_note_waiting",
     "document_record_progress",
     "document_reingest",
     "document_store",
@@ -102,6 +105,7 @@ __all__ = [
     "embedding_choice",
     "knowledge_base_create",
     "knowledge_base_delete",
+    "knowledge_base_note_waiting",
     "knowledge_base_switch_index",
     "knowledge_base_touch",
     "knowledge_base_update",

@@ -2,7 +2,9 @@
 answers), processing it again from its source, deleting it.
 
 Each is queued for the worker (``knowledge.tasks.ingest_document``) when the actor's transaction commits;
-what a source must be to be accepted is checked here, before anything is stored.
+what a source must be to be accepted is checked here, before anything is stored, and so are the tenant's
+quotas (``tenants.quotas``): its documents and their bytes, counted under a lock on the tenant's row so
+that concurrent uploads cannot pass them, and its crawl pages of the day.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from knowledge.ingestion import IngestionError
 from knowledge.ingestion.sniff import check_declared_type, display_name, sniff
 from knowledge.models import Document, DocumentStatus, KnowledgeBase, SourceFile, SourceType
 from knowledge.uploads import limit_message
+from tenants import quotas
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant
 from tenants.models import Role, Tenant
@@ -38,8 +41,15 @@ MAX_TEXT_CHARACTERS = 2_000_000
 
 
 def _new_document(
-    actor: Actor, knowledge_base: KnowledgeBase, *, source_type: str, title: str, **fields: Any
+    actor: Actor,
+    knowledge_base: KnowledgeBase,
+    *,
+    source_type: str,
+    title: str,
+    stored_bytes: int = 0,
+    **fields: Any,
 ) -> Document:
+    _make_room(actor.tenant, stored_bytes)
     document = Document.objects.create(
         tenant=actor.tenant,
         knowledge_base=knowledge_base,
@@ -56,6 +66,21 @@ def _new_document(
     )
     services._enqueue_ingest(document)
     return document
+
+
+def _make_room(tenant: Tenant, adding_bytes: int) -> None:
+    """Refuse a document the tenant's quotas have no room for. The tenant's row stays locked until the
+    transaction ends, so a concurrent upload counts after this one is stored (or rolled back)."""
+    if (
+        quotas.limit(tenant, quotas.Quota.DOCUMENTS) is None
+        and quotas.limit(tenant, quotas.Quota.STORED_BYTES) is None
+    ):
+        return
+    quotas.lock_tenant(tenant)
+    documents, stored_bytes = selectors.stored_sources(tenant=tenant)
+    quotas.check_documents(
+        tenant=tenant, documents=documents, stored_bytes=stored_bytes, adding_bytes=adding_bytes
+    )
 
 
 def _writable_knowledge_base(actor: Actor, knowledge_base_id: uuid.UUID | str) -> KnowledgeBase:
@@ -95,6 +120,7 @@ def document_upload(
         original_filename=shown_name[:255],
         content_type=kind,
         content_hash=content_hash,
+        stored_bytes=len(content),
     )
     SourceFile.objects.create(
         tenant=actor.tenant, document=document, content=content, size_bytes=len(content)
@@ -134,6 +160,7 @@ def document_add_text(
         title=title or first_line[:80],
         source_text=text,
         content_type="text",
+        stored_bytes=len(text.encode()),
     )
 
 
@@ -159,6 +186,9 @@ def document_add_crawl(
 ) -> Document:
     knowledge_base = _writable_knowledge_base(actor, knowledge_base_id)
     url = _checked_url(url)
+    # Refused while today's pages are used up; with some left, the crawl reads at most those when it runs
+    # (``document_claim`` reserves them), so a crawl queued now and run later is bounded then.
+    quotas.check_crawl(actor.tenant)
     limit = settings.CRAWL_MAX_PAGES_LIMIT
     max_pages = settings.CRAWL_DEFAULT_MAX_PAGES if max_pages is None else max_pages
     if not 1 <= max_pages <= limit:
@@ -208,13 +238,15 @@ def document_add_qa(
         raise ValidationFailed.on(
             "qa", f"Up to {MAX_QA_PAIRS:,} pairs at a time; add the rest as another document."
         )
+    source_text = json.dumps(cleaned, ensure_ascii=False)
     return _new_document(
         actor,
         knowledge_base,
         source_type=SourceType.QA,
         title=title or f"{len(cleaned)} questions and answers",
-        source_text=json.dumps(cleaned, ensure_ascii=False),
+        source_text=source_text,
         content_type="qa",
+        stored_bytes=len(source_text.encode()),
     )
 
 
@@ -244,6 +276,8 @@ def document_reingest(*, actor: Actor, document_id: uuid.UUID | str) -> Document
     keep answering searches until the new ones replace them."""
     actor.require(Role.EDITOR, "re-ingest documents")
     document = _document_for_update(actor.tenant, document_id)
+    if document.source_type == SourceType.CRAWL:
+        quotas.check_crawl(actor.tenant)
     requeue(document)
     audit(actor, action="document.reingested", target=document, changes={"version": document.version})
     return document

@@ -24,6 +24,13 @@ def knowledge_base_touch(*, knowledge_base: KnowledgeBase) -> None:
     KnowledgeBase.objects.filter(pk=knowledge_base.pk).update(updated_at=timezone.now())
 
 
+def knowledge_base_note_waiting(*, tenant_id: uuid.UUID | str, knowledge_base_id: uuid.UUID | str) -> None:
+    """A task of the switch waits for one of its tenant's ingestion slots: a sign of life of the switch,
+    so the stalled-switch sweep does not queue its documents again meanwhile."""
+    with tenant_context(tenant_id):
+        KnowledgeBase.objects.filter(pk=knowledge_base_id).update(updated_at=timezone.now())
+
+
 def knowledge_base_switch_index(*, tenant_id: uuid.UUID | str, knowledge_base_id: uuid.UUID | str) -> bool:
     """Make the building index version the active one once every ready document has chunks in it.
 

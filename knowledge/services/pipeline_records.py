@@ -14,11 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from knowledge.ingestion import ChunkDraft
-from knowledge.models import EMBEDDING_COLUMNS, Chunk, Document, DocumentStatus, KnowledgeBase
+from knowledge.models import EMBEDDING_COLUMNS, Chunk, Document, DocumentStatus, KnowledgeBase, SourceType
+from tenants import quotas
 from tenants.context import tenant_context
+from tenants.selectors import tenant_get
 
 # A document whose processing killed its worker this many times is failed rather than retried again.
 MAX_ATTEMPTS = 5
@@ -52,6 +56,9 @@ class IngestJob:
     chunk_overlap_tokens: int
     targets: tuple[IndexTarget, ...]
     reindex_only: bool  # filling a new index version of a ready document: leave its status alone
+    # The UTC day whose crawl-page quota this run reserved ``crawl_max_pages`` of (empty: none reserved);
+    # the pages it does not read are given back to that day when it stores.
+    crawl_quota_day: str = ""
 
 
 def _targets(knowledge_base: KnowledgeBase) -> tuple[IndexTarget, ...]:
@@ -86,7 +93,9 @@ def document_claim(
     failed (only a re-ingest request starts it again) or, for a re-index, already has that version.
     A run that finds the document ``processing`` is a redelivery after its worker died: it starts again,
     and after ``MAX_ATTEMPTS`` such starts the document is failed instead, so a file that kills workers
-    cannot do it forever.
+    cannot do it forever. A crawl reserves the pages it may read from the tenant's quota of the day (at
+    most what is left, which becomes the run's ``crawl_max_pages``); with none left it is failed, saying
+    when it can run again.
     """
     with tenant_context(tenant_id):
         document = (
@@ -98,6 +107,7 @@ def document_claim(
         if document is None:
             return None
         knowledge_base = document.knowledge_base
+        crawl_max_pages, crawl_quota_day = document.crawl_max_pages, ""
         if reindex_version is not None:
             if (
                 knowledge_base.building_index_version != reindex_version
@@ -116,6 +126,9 @@ def document_claim(
                     "large or damaged. Try a smaller or re-saved copy.",
                 )
                 return None
+            crawl_max_pages, crawl_quota_day = _reserve_crawl_pages(document)
+            if crawl_max_pages == 0:
+                return None
             document.status = DocumentStatus.PROCESSING
             document.attempts += 1
             document.failure_reason = ""
@@ -132,12 +145,26 @@ def document_claim(
             source_text=document.source_text,
             original_filename=document.original_filename,
             content_type=document.content_type,
-            crawl_max_pages=document.crawl_max_pages,
+            crawl_max_pages=crawl_max_pages,
             chunk_size_tokens=knowledge_base.chunk_size_tokens,
             chunk_overlap_tokens=knowledge_base.chunk_overlap_tokens,
             targets=targets,
             reindex_only=reindex_version is not None,
+            crawl_quota_day=crawl_quota_day,
         )
+
+
+def _reserve_crawl_pages(document: Document) -> tuple[int | None, str]:
+    """For a crawl about to run: the pages it may read, reserved from today's quota, and the day they
+    were reserved on. A crawl finding none left is failed, saying so; other sources reserve nothing."""
+    if document.source_type != SourceType.CRAWL:
+        return document.crawl_max_pages, ""
+    tenant = tenant_get(tenant_id=document.tenant_id)
+    wanted = document.crawl_max_pages or settings.CRAWL_DEFAULT_MAX_PAGES
+    granted, day = quotas.reserve_crawl_pages(tenant=tenant, wanted=wanted)
+    if granted == 0:
+        _fail(document, quotas.crawl_refused_message(tenant))
+    return granted, day
 
 
 def document_record_progress(*, job: IngestJob, stage: str, state: str, **details: Any) -> None:
@@ -225,6 +252,8 @@ def document_store(
                 batch_size=500,
             )
         if not job.reindex_only:
+            if job.crawl_quota_day and document.ingested_version != job.version:
+                _give_back_unread_pages(job, stats)
             document.status = DocumentStatus.READY
             document.failure_reason = ""
             document.ingested_version = job.version
@@ -246,6 +275,16 @@ def document_store(
             document.chunks.filter(document_version=job.version).values_list("index_version", flat=True)
         )
         return tuple(target for version, target in wanted.items() if version not in present)
+
+
+def _give_back_unread_pages(job: IngestJob, stats: DocumentStats) -> None:
+    """The crawl read ``stats.pages`` of the pages it reserved: the rest go back to the day's quota once
+    its result is stored (a store that rolls back gives nothing back; a second store of the same version,
+    by a duplicate run, does not give back twice)."""
+    unread = (job.crawl_max_pages or 0) - stats.pages
+    transaction.on_commit(
+        lambda: quotas.release_crawl_pages(tenant_id=job.tenant_id, day=job.crawl_quota_day, pages=unread)
+    )
 
 
 def _fail(document: Document, reason: str) -> None:
@@ -300,3 +339,13 @@ def document_fail_unfinished(
             and not document.chunks.filter(index_version=reindex_version).exists()
         ):
             _fail(document, f"Re-embedding for the new embedding model failed: {reason}")
+
+
+def document_note_waiting(*, tenant_id: uuid.UUID | str, document_id: uuid.UUID | str) -> None:
+    """A queued document's task is waiting for one of its tenant's ingestion slots: a sign of life, so
+    the stalled-document sweep (which looks for documents untouched for longer than a task may run) does
+    not queue it a second time while its tenant's backlog drains."""
+    with tenant_context(tenant_id):
+        Document.objects.filter(pk=document_id, status=DocumentStatus.QUEUED).update(
+            updated_at=timezone.now()
+        )

@@ -1,5 +1,8 @@
 """Writes of regression runs: starting one with up to three candidates, the runner's records (claim,
-pause, results, finish, fail), acknowledging drift, and beat's schedule and sweep."""
+pause, results, finish, fail), acknowledging drift, and beat's schedule and sweep.
+
+A run, by hand or on schedule, counts against the tenant's regression runs per day (``tenants.quotas``),
+counted under a lock on the tenant's row so that runs started together cannot pass the quota."""
 
 from __future__ import annotations
 
@@ -31,9 +34,11 @@ from bots.regression.services.suites import SCHEDULE_PERIODS, suite_for_update
 from core.errors import NotFound, ValidationFailed
 from knowledge import services as knowledge_services
 from providers import selectors as provider_selectors
+from tenants import quotas
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context, unscoped
 from tenants.models import Role, Tenant
+from tenants.selectors import tenant_get
 from tenants.services import audit
 
 MAX_CANDIDATES = 3
@@ -116,6 +121,7 @@ def run_start(
         raise ValidationFailed.on("candidates", f"Compare up to {MAX_CANDIDATES} candidates at a time.")
     if not include_live and not candidates:
         raise ValidationFailed.on("candidates", "Run the live bot, a candidate, or both.")
+    _check_daily_quota(actor.tenant)
     columns: list[tuple[str, bool, dict[str, Any]]] = []
     if include_live:
         columns.append(("Live", True, {}))
@@ -131,6 +137,16 @@ def run_start(
         changes={"suite": suite.name, "columns": len(columns)},
     )
     return run
+
+
+def _check_daily_quota(tenant: Tenant) -> None:
+    """Refuse a run past the tenant's regression runs of the day. The tenant's row stays locked until
+    the transaction ends, so a run started at the same moment counts this one."""
+    if quotas.limit(tenant, quotas.Quota.REGRESSION_RUNS_PER_DAY) is None:
+        return
+    quotas.lock_tenant(tenant)
+    started_today = selectors.runs_started_since(tenant=tenant, since=quotas.start_of_today())
+    quotas.check_regression_runs(tenant=tenant, started_today=started_today)
 
 
 def _create_run(
@@ -301,9 +317,23 @@ def start_scheduled_runs(*, now: Any = None) -> list[tuple[uuid.UUID, uuid.UUID]
                 continue
             suite.next_run_at = now + SCHEDULE_PERIODS[SuiteSchedule(suite.schedule)]
             suite.save(update_fields=["next_run_at"])
-            if RegressionCase.objects.filter(suite=suite).exists():
-                run = _create_run(suite, [("Live", True, {})], trigger=RunTrigger.SCHEDULED, user=None)
-                started.append((tenant_id, run.pk))
+            if not RegressionCase.objects.filter(suite=suite).exists():
+                continue
+            try:
+                _check_daily_quota(tenant_get(tenant_id=tenant_id))
+            except quotas.QuotaExceeded as refused:
+                # Kept as a failed run, so the suite's page says why no run happened this time.
+                RegressionRun.objects.create(
+                    tenant_id=tenant_id,
+                    suite=suite,
+                    trigger=RunTrigger.SCHEDULED,
+                    status=RunStatus.FAILED,
+                    error_message=refused.message[:500],
+                    finished_at=timezone.now(),
+                )
+                continue
+            run = _create_run(suite, [("Live", True, {})], trigger=RunTrigger.SCHEDULED, user=None)
+            started.append((tenant_id, run.pk))
     return started
 
 
