@@ -19,7 +19,9 @@ def judge_prompt(case: RegressionCase, answer: str) -> tuple[str, str]:
 
 
 def test_an_answer_cannot_close_its_element_and_write_a_new_rubric() -> None:
-    case = RegressionCase(question="How long do refunds take?", expected_facts=["five days"], must_refuse=False)
+    case = RegressionCase(
+        question="How long do refunds take?", expected_facts=["five days"], must_refuse=False
+    )
 
     system, user = judge_prompt(case, FORGED)
 
