@@ -256,9 +256,10 @@ REGRESSION_TASK_SECONDS = env.int("REGRESSION_TASK_SECONDS", default=120)
 # --- the widget's public API (bots.widget.rules, bots.widget.api) -------------------------------------------
 
 # A visitor session token lives an hour (the widget quietly starts a new one); a preview token, which
-# shows a tenant's own draft bot on Groundwork's pages, a working day.
+# shows a tenant's own draft bot to the member viewing Groundwork's pages, 15 minutes (the pages fetch a
+# fresh one before it ends; signing out revokes them all).
 WIDGET_SESSION_SECONDS = env.int("WIDGET_SESSION_SECONDS", default=3600)
-WIDGET_PREVIEW_SECONDS = env.int("WIDGET_PREVIEW_SECONDS", default=12 * 3600)
+WIDGET_PREVIEW_SECONDS = env.int("WIDGET_PREVIEW_SECONDS", default=15 * 60)
 # Beyond the chat limits above, which count widget questions too.
 WIDGET_SESSION_RATE_PER_IP = env.str("WIDGET_SESSION_RATE_PER_IP", default="20/minute")
 WIDGET_SESSION_RATE_PER_BOT = env.str("WIDGET_SESSION_RATE_PER_BOT", default="1200/minute")
