@@ -15,6 +15,7 @@ from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every response (security headers below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -256,9 +258,10 @@ REGRESSION_TASK_SECONDS = env.int("REGRESSION_TASK_SECONDS", default=120)
 # --- the widget's public API (bots.widget.rules, bots.widget.api) -------------------------------------------
 
 # A visitor session token lives an hour (the widget quietly starts a new one); a preview token, which
-# shows a tenant's own draft bot on Groundwork's pages, a working day.
+# shows a tenant's own draft bot to the member viewing Groundwork's pages, 15 minutes (the pages fetch a
+# fresh one before it ends; signing out revokes them all).
 WIDGET_SESSION_SECONDS = env.int("WIDGET_SESSION_SECONDS", default=3600)
-WIDGET_PREVIEW_SECONDS = env.int("WIDGET_PREVIEW_SECONDS", default=12 * 3600)
+WIDGET_PREVIEW_SECONDS = env.int("WIDGET_PREVIEW_SECONDS", default=15 * 60)
 # Beyond the chat limits above, which count widget questions too.
 WIDGET_SESSION_RATE_PER_IP = env.str("WIDGET_SESSION_RATE_PER_IP", default="20/minute")
 WIDGET_SESSION_RATE_PER_BOT = env.str("WIDGET_SESSION_RATE_PER_BOT", default="1200/minute")
@@ -457,3 +460,41 @@ INGESTION_IN_FLIGHT_PER_TENANT = env.int("INGESTION_IN_FLIGHT_PER_TENANT", defau
 # maximum, so a long backlog costs the queue a few messages a minute per document, not a busy loop.
 INGESTION_SLOT_WAIT_SECONDS = env.float("INGESTION_SLOT_WAIT_SECONDS", default=2.0)
 INGESTION_SLOT_MAX_WAIT_SECONDS = env.float("INGESTION_SLOT_MAX_WAIT_SECONDS", default=30.0)
+# --- security headers (issue 13) ---------------------------------------------------------------------
+
+# True when users reach Groundwork over HTTPS (a TLS proxy in front, see platform/README.md).
+HTTPS = env.bool("HTTPS", default=False)
+# Plain-HTTP requests are redirected to HTTPS, except the health check: probes and load balancers call it
+# on the pod's or container's own address over HTTP.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Browsers remember "HTTPS only" for this long (a year once HTTPS is on). Subdomains and the preload
+# list are opt-in: they bind hosts this deployment may not own.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# SECURE_PROXY_SSL_HEADER stays unset on purpose: uvicorn (--proxy-headers) takes the scheme from
+# X-Forwarded-Proto only when the peer is in FORWARDED_ALLOW_IPS, hop by hop, which a Django setting
+# could not (it would believe the header from any client that reached the server directly).
+
+# Content-Security-Policy (django-csp) for the dashboard and the API docs: scripts, styles, fonts and
+# images only from this server, no inline script or style, never framed (like X-Frame-Options DENY).
+# data: images are Bootstrap's inline SVG icons and the favicon. The widget's files and API are loaded by
+# customers' pages, where this header (on a script or JSON response) governs nothing; the widget styles
+# itself with constructed stylesheets, which a strict style-src allows.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        # Where browsers report violations (e.g. https://csp.example.com/report); none by default.
+        "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,
+    },
+}

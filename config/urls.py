@@ -1,6 +1,8 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from bots.chat.urls import urlpatterns as chat_pages
 from bots.regression.urls import urlpatterns as regression_pages
@@ -31,8 +33,18 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("knowledge.api_urls")),
     path("", include("bots.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # The split view serves Swagger UI's start-up script from its own URL (?script), not inline, so the
+    # docs run under the dashboard's strict Content-Security-Policy.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    # ReDoc renders with styled-components, which writes <style> elements, and builds its search worker
+    # from a blob: URL: this page alone allows inline styles and blob: workers (scripts stay 'self').
+    path(
+        "redoc/",
+        csp_update({"style-src": [UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})(
+            SpectacularRedocView.as_view(url_name="schema")
+        ),
+        name="api-redoc",
+    ),
 ]
 
 urlpatterns = [

@@ -3,7 +3,8 @@
 Instructions live in the system message and nowhere else. Retrieved passages are untrusted data — a
 document may say "ignore your instructions" — so they go into the user's turn inside a ``<knowledge>``
 block, each in its own ``<passage>`` element, with the characters that could close or forge those
-elements escaped, and the system message tells the model that nothing inside them is an instruction.
+elements escaped (in attribute values the quotes too, so a document's title cannot end its attribute and
+write others), and the system message tells the model that nothing inside them is an instruction.
 
 Budget: the model's context window (from the catalog) less the answer's ``max_output_tokens``, the
 system message, the question and a margin; the best passages are kept first, then as much recent
@@ -12,6 +13,7 @@ history as still fits, newest first.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,7 +43,14 @@ class Prompt:
 
 def escape_data(text: str) -> str:
     """Untrusted text made inert inside the knowledge block: no tag can be closed or opened in it."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=False)
+
+
+def escape_attribute(text: str) -> str:
+    """Untrusted text made inert as a quoted attribute value: ``&``, ``<``, ``>``, ``"`` and ``'``
+    escaped, and line breaks (and other runs of whitespace) folded to one space, so a title can neither
+    end its attribute nor start what looks like a new line of the prompt."""
+    return html.escape(" ".join(text.split()), quote=True)
 
 
 def system_message(bot: Bot, *, organisation: str) -> str:
@@ -78,8 +87,8 @@ def _knowledge_block(passages: Sequence[PromptPassage]) -> str:
     if not passages:
         return "<knowledge>\n(no passages were found for this question)\n</knowledge>"
     elements = [
-        f'<passage number="{passage.number}" title="{escape_data(passage.title)}" '
-        f'source="{escape_data(passage.source)}">\n{escape_data(passage.text)}\n</passage>'
+        f'<passage number="{passage.number}" title="{escape_attribute(passage.title)}" '
+        f'source="{escape_attribute(passage.source)}">\n{escape_data(passage.text)}\n</passage>'
         for passage in passages
     ]
     return "<knowledge>\n" + "\n".join(elements) + "\n</knowledge>"

@@ -87,7 +87,8 @@ class PublicWidgetView(AsyncEndpoint):
         allowed_origin: str | None = None
         try:
             bot = await sync_to_async(_bot_for_key)(key)
-            preview = rules.is_preview(bot, request.headers.get(PREVIEW_HEADER))
+            # Reads Redis and the user's membership: a preview token is bound to its user's sign-in.
+            preview = await sync_to_async(rules.is_preview)(bot, request.headers.get(PREVIEW_HEADER))
             if not rules.origin_allowed(bot, origin, preview=preview, own_origin=_own_origin(request)):
                 # No CORS headers: a browser on that page cannot read this (the widget tells the two
                 # apart by probing the server, see static/widget/loader.js).
@@ -104,7 +105,10 @@ class PublicWidgetView(AsyncEndpoint):
                 session = None
                 if self.needs_session:
                     session = rules.session_from_token(bot, _bearer(request))
-                    preview = preview or session.preview
+                    if session.preview and not preview:
+                        # A preview session is worth no more than the preview token it came with: once
+                        # that expires or its user signs out, the session cannot reach a draft either.
+                        raise WidgetRefused(401, "The preview has ended; reload the page to preview again.")
                 rules.check_published(bot, preview=preview)
                 handler = getattr(self, "get" if request.method == "HEAD" else str(request.method).lower())
                 response = await handler(request, bot, session, preview=preview, **kwargs)

@@ -10,7 +10,13 @@ the server for every public request (``bots.widget.api``):
   to everyone, and what a token grants is one visitor's conversations with one bot;
 - a visitor session token, signed by Groundwork for that one bot and visitor, short-lived;
 - for the tenant's own preview (the dashboard's Install page and test page), a preview token signed for
-  the bot, accepted only from Groundwork's own origin, which also lets a draft bot answer there.
+  the bot and the signed-in member who opened the page, accepted only from Groundwork's own origin,
+  which also lets a draft bot answer there. It lives ``WIDGET_PREVIEW_SECONDS`` (15 minutes; the pages
+  fetch a fresh one before it ends), only while its user is still an active member of the bot's
+  organisation, and dies when that user signs out: it carries the user's preview generation, a random
+  value kept in Redis that signing out deletes (``bots.widget.receivers``). The widget's requests carry
+  no cookies (a customer's page must never ride a Groundwork sign-in), so the token cannot be tied to
+  the browser's session cookie itself; the generation is the session's stand-in on the server.
 
 Identified visitors: when a bot has an identity secret, the tenant's server signs a signed-in user's id
 with it (hex HMAC-SHA256), and the widget passes both along. Only a correct signature makes a visitor
@@ -29,11 +35,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 
 from bots.models import Bot, BotStatus
 from core import clock
 from core.errors import GroundworkError
 from providers import crypto
+from tenants import selectors as tenant_selectors
+from tenants.context import tenant_context
+from tenants.models import User
 
 SESSION_SALT = "groundwork.widget.session"
 PREVIEW_SALT = "groundwork.widget.preview"
@@ -78,12 +88,30 @@ def check_published(bot: Bot, *, preview: bool) -> None:
 # --- tokens -------------------------------------------------------------------------------------------
 
 
-def preview_token(bot: Bot) -> str:
-    """For the tenant's own pages: the widget of this bot, even as a draft, from Groundwork's origin."""
-    return clock.TimestampSigner(salt=PREVIEW_SALT).sign_object({"b": str(bot.pk)})
+def _preview_generation_key(user_id: object) -> str:
+    return f"widget:preview-generation:{user_id}"
+
+
+def preview_token(bot: Bot, *, user: User) -> str:
+    """For the tenant's own pages: the widget of this bot, even as a draft, from Groundwork's origin, for
+    ``user`` (the signed-in member viewing the page) until they sign out or 15 minutes pass."""
+    # One generation per user, made on first need and kept until sign-out deletes it. Were Redis to lose
+    # it, every outstanding token fails closed (its generation no longer matches) and pages fetch anew.
+    generation = cache.get_or_set(
+        _preview_generation_key(user.pk), lambda: secrets.token_urlsafe(16), timeout=None
+    )
+    payload = {"b": str(bot.pk), "u": str(user.pk), "g": generation}
+    return clock.TimestampSigner(salt=PREVIEW_SALT).sign_object(payload)
+
+
+def revoke_previews(*, user_id: object) -> None:
+    """Every preview token of this user stops working (signing out calls this)."""
+    cache.delete(_preview_generation_key(user_id))
 
 
 def is_preview(bot: Bot, token: str | None) -> bool:
+    """A valid preview token of this bot: signed, under 15 minutes old, its user's generation still
+    current (not signed out since) and its user still an active member of the bot's organisation."""
     if not token:
         return False
     try:
@@ -92,7 +120,21 @@ def is_preview(bot: Bot, token: str | None) -> bool:
         )
     except signing.BadSignature:
         return False
-    return isinstance(payload, dict) and payload.get("b") == str(bot.pk)
+    if not isinstance(payload, dict) or payload.get("b") != str(bot.pk) or not payload.get("g"):
+        return False
+    user_id = str(payload.get("u"))
+    current = cache.get(_preview_generation_key(user_id))
+    if current is None or not hmac.compare_digest(str(current), str(payload["g"])):
+        return False
+    return _still_a_member(bot, user_id)
+
+
+def _still_a_member(bot: Bot, user_id: str) -> bool:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    with tenant_context(bot.tenant_id):
+        return tenant_selectors.membership_of_user(tenant_id=bot.tenant_id, user=user) is not None
 
 
 def session_token(session: VisitorSession) -> str:

@@ -7,6 +7,11 @@ from bots.widget import views
 urlpatterns: list[URLPattern | URLResolver] = [
     path("bots/<uuid:pk>/install/", views.BotInstallView.as_view(), name="bot_install"),
     path("bots/<uuid:pk>/install/test-page/", views.BotWidgetTestView.as_view(), name="bot_widget_test"),
+    path(
+        "bots/<uuid:pk>/install/preview-token/",
+        views.BotPreviewTokenView.as_view(),
+        name="bot_preview_token",
+    ),
     path("bots/<uuid:pk>/install/publish/", views.BotPublishView.as_view(), name="bot_publish"),
     path(
         "bots/<uuid:pk>/install/identity-secret/",

@@ -14,6 +14,7 @@ from django.forms import Form
 from django.http import (
     HttpRequest,
     HttpResponse,
+    JsonResponse,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,6 +30,7 @@ from bots.widget import rules
 from bots.widget import services as widget_services
 from bots.widget.forms import WidgetForm
 from bots.widget.presentation import origin_reach, preview_script_url, widget_choice_rows, widget_snippet
+from tenants.actors import Actor
 from tenants.models import Role
 from tenants.views_base import TenantFormView
 
@@ -39,6 +41,12 @@ IDENTITY_EXAMPLE_PYTHON = (IDENTITY_EXAMPLES / "groundwork_identity.py").read_te
 IDENTITY_EXAMPLE_NODE = (IDENTITY_EXAMPLES / "groundwork_identity.js").read_text()
 # The page example starts with the bot's own snippet, written in where "{snippet}" stands.
 IDENTITY_EXAMPLE_PAGE = (IDENTITY_EXAMPLES / "page.html").read_text()
+
+
+def member_preview_token(actor: Actor, bot: Bot) -> str:
+    # Dashboard pages are always a signed-in member's (API keys never reach them).
+    assert actor.user is not None, "a dashboard page without a signed-in member"
+    return rules.preview_token(bot, user=actor.user)
 
 
 class BotInstallPage(BotsView):
@@ -67,11 +75,11 @@ class BotInstallPage(BotsView):
             "is_published": bot.status == BotStatus.PUBLISHED,
             "snippet": widget_snippet(bot),
             "widget_script": preview_script_url(),
-            "preview_token": rules.preview_token(bot),
+            "preview_token": member_preview_token(self.actor, bot),
+            "preview_seconds": settings.WIDGET_PREVIEW_SECONDS,
             "preview_host": urlsplit(bot.allowed_origins[0]).netloc
             if bot.allowed_origins
             else "www.example.com",
-            "preview_hours": max(1, settings.WIDGET_PREVIEW_SECONDS // 3600),
             "identity_on": bool(bot.identity_secret),
             "new_identity_secret": new_identity_secret,
             "user_id_length": rules.MAX_USER_ID_LENGTH,
@@ -166,6 +174,23 @@ class BotWidgetTestView(BotsView):
                 "bot": bot,
                 "is_published": bot.status == BotStatus.PUBLISHED,
                 "widget_script": preview_script_url(),
-                "preview_token": rules.preview_token(bot),
+                "preview_token": member_preview_token(self.actor, bot),
+                "preview_seconds": settings.WIDGET_PREVIEW_SECONDS,
             },
         )
+
+
+class BotPreviewTokenView(BotsView):
+    """A fresh preview token for the page the member has open (app.js fetches one before the page's
+    token ends: preview tokens live 15 minutes), for whoever may see the Install page."""
+
+    def get(self, request: HttpRequest, pk: uuid.UUID) -> JsonResponse:
+        bot = self.bot(pk)
+        response = JsonResponse(
+            {
+                "token": member_preview_token(self.actor, bot),
+                "expires_in": settings.WIDGET_PREVIEW_SECONDS,
+            }
+        )
+        response["Cache-Control"] = "no-store"
+        return response

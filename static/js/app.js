@@ -7,6 +7,9 @@
  *   <button data-copy-target="#id">          copies the text of #id (a <span data-copy-label> inside says "Copied")
  *   <button data-copy="text">                copies the given text
  *   <div class="toast" data-autohide="true"> fades out after a few seconds
+ *   <script data-preview data-preview-refresh="url" data-preview-seconds="900">
+ *                                            the widget's preview token, replaced with a fresh one from
+ *                                            url before it ends (the widget reads the attribute each time)
  */
 (function () {
   "use strict";
@@ -213,4 +216,24 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { init(document); });
   else init(document);
   document.addEventListener("htmx:load", function (event) { init(event.target); });
+  /* Preview tokens live minutes (bots.widget.rules): while the page stays open, fetch a fresh one at two
+     thirds of its life, and at once when the tab comes back after a sleep longer than that. */
+  function keepPreviewFresh(script) {
+    var url = script.getAttribute("data-preview-refresh");
+    var lifetimeMs = (parseInt(script.getAttribute("data-preview-seconds"), 10) || 900) * 1000;
+    var refreshMs = Math.max(lifetimeMs * 2 / 3, 10000);
+    var fetchedAt = Date.now();
+    function refresh() {
+      fetchedAt = Date.now();
+      fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (body) { if (body && body.token) script.setAttribute("data-preview", body.token); })
+        .catch(function () { /* signed out or offline: the widget says so when it is used */ });
+    }
+    setInterval(refresh, refreshMs);
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible" && Date.now() - fetchedAt > refreshMs) refresh();
+    });
+  }
+  document.querySelectorAll("script[data-preview-refresh]").forEach(keepPreviewFresh);
 })();

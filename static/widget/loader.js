@@ -59,13 +59,14 @@
     }
     if (!script || !script.getAttribute("data-bot")) return warn("no <script data-bot> found");
     ctx.key = script.getAttribute("data-bot");
-    ctx.preview = script.getAttribute("data-preview") || "";
     ctx.nonce = script.nonce || "";
     ctx.base = new URL(script.src, location.href).origin;
     ctx.api = ctx.base + "/public/v1/bots/" + encodeURIComponent(ctx.key);
     ctx.headers = function (extra) {
       var headers = extra || {};
-      if (ctx.preview) headers["Groundwork-Preview"] = ctx.preview;
+      // Read on every request: Groundwork's own pages replace their short-lived preview token in place.
+      var preview = script.getAttribute("data-preview");
+      if (preview) headers["Groundwork-Preview"] = preview;
       return headers;
     };
     ctx.loadConfig = loadConfig;

@@ -151,7 +151,7 @@ def test_a_draft_is_refused_readably_to_its_allowed_origins(world: World) -> Non
 def test_a_preview_token_shows_a_draft_on_groundworks_own_pages_only(world: World) -> None:
     bot = published_bot(world, status="draft", allowed_origins=[])
     other = published_bot(world, "Other", status="draft")
-    preview = {"Groundwork-Preview": widget_rules.preview_token(bot)}
+    preview = {"Groundwork-Preview": widget_rules.preview_token(bot, user=world.owner)}
 
     same_origin = Client().get(base(bot), headers=preview)  # a same-origin GET has no Origin header
     own = Client().get(base(bot), headers={**preview, "Origin": "http://testserver"})
