@@ -36,7 +36,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 DESCRIPTIONS = {
     400: "The request is invalid: `detail` says why, `errors` names the fields.",
     401: "No valid secret API key.",
-    403: "The key's role (or, on the public API, the page's origin or the visitor's token) does not allow it.",
+    403: "Not allowed: the key's role, or on the public API the page's origin or the visitor's token.",
     404: "Nothing here with an id (or name) the request gave; another organisation's is the same answer.",
     409: "The change clashes with the current state: `detail` says how.",
     413: "The request body is larger than this endpoint accepts.",

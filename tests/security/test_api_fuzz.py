@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,7 @@ import yaml
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
-from django.test import override_settings
+from django.test import Client, override_settings
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
@@ -67,6 +68,7 @@ from tenants.context import tenant_context, unscoped
 from tenants.models import ApiKey, Invitation, Membership, Role
 from tests.bots.factories import make_bot, published_bot, record_turn
 from tests.bots.regression.factories import make_case, make_suite
+from tests.clients import api_client
 from tests.knowledge.factories import add_text, make_knowledge_base
 from tests.providers.factories import add_credential, endpoint_credential, own_model
 from tests.providers.helpers import OPENAI_KEY
@@ -105,12 +107,20 @@ class Worlds:
 
 @dataclass
 class Figures:
-    """What the closing note reports: operations reached, examples sent, failures seen."""
+    """What the closing note reports: each operation's answers by status, and the wall time."""
 
-    operations: set[str] = field(default_factory=set)
-    examples: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
+    statuses: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
     started: float = field(default_factory=time.monotonic)
+
+    def summary(self) -> str:
+        every = sum(self.statuses.values(), Counter[int]())
+        succeeded = [label for label, counts in self.statuses.items() if any(200 <= c < 300 for c in counts)]
+        return (
+            f"API fuzz: {len(self.statuses)}/{OPERATIONS} operations, "
+            f"{len(succeeded)} of them answered 2xx; {every.total()} examples "
+            f"({', '.join(f'{code}: {count}' for code, count in sorted(every.items()))}); "
+            f"{time.monotonic() - self.started:.0f} s"
+        )
 
 
 def populate(world: World, name: str) -> None:
@@ -216,15 +226,15 @@ def worlds(django_db_setup: None, django_db_blocker: Any) -> Iterator[Worlds]:
 
 @pytest.fixture(scope="module")
 def figures(request: pytest.FixtureRequest) -> Iterator[Figures]:
+    """The figures, printed past pytest's output capture when the module ends."""
     collected = Figures()
     yield collected
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        statuses = ", ".join(f"{code}: {count}" for code, count in sorted(collected.statuses.items()))
-        reporter.write_line(
-            f"API fuzz: {len(collected.operations)} operations, {collected.examples} examples "
-            f"({statuses}) in {time.monotonic() - collected.started:.0f} s"
-        )
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None and collected.statuses:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            reporter.write_line(collected.summary())
 
 
 class InProcessApp(WSGIHandler):
@@ -269,7 +279,9 @@ FUZZ_CONFIG = schemathesis.Config.from_dict(
         },
     }
 )
-schema = schemathesis.openapi.from_dict(served_schema(), config=FUZZ_CONFIG)
+SERVED = served_schema()
+OPERATIONS = sum(len(operations) for operations in SERVED["paths"].values())
+schema = schemathesis.openapi.from_dict(SERVED, config=FUZZ_CONFIG)
 schema.app = InProcessApp()
 
 
@@ -312,9 +324,7 @@ def test_no_operation_fails_or_leaks_another_tenants_data(
     case: schemathesis.Case, worlds: Worlds, figures: Figures, in_process: None
 ) -> None:
     response = case.call(headers={"Authorization": f"Bearer {worlds.secret}"})
-    figures.operations.add(case.operation.label)
-    figures.examples += 1
-    figures.statuses[response.status_code] = figures.statuses.get(response.status_code, 0) + 1
+    figures.statuses[case.operation.label][response.status_code] += 1
     case.validate_response(
         response,
         checks=[
@@ -327,3 +337,36 @@ def test_no_operation_fails_or_leaks_another_tenants_data(
     sent = f"{case.formatted_path} {case.path_parameters} {case.query} {case.body}"
     leaked = [marker for marker in worlds.victim_markers if marker in response.text and marker not in sent]
     assert leaked == [], f"{case.operation.label} showed tenant B's {leaked} to tenant A"
+
+
+def test_the_fuzz_reads_the_schema_the_api_serves(worlds: Worlds, in_process: None) -> None:
+    assert yaml.safe_load(Client().get("/api/v1/schema/").content) == SERVED
+
+
+# Where tenant B's own key finds the canary: the check above can fail on every kind of object the API
+# lists, because the canary is there to leak.
+CANARY_LISTINGS = [
+    "/api/v1/api-keys",
+    "/api/v1/bots",
+    "/api/v1/conversations",
+    "/api/v1/custom-models",
+    "/api/v1/invitations",
+    "/api/v1/knowledge-bases",
+    "/api/v1/members",
+    "/api/v1/models",
+    "/api/v1/provider-credentials",
+    "/api/v1/suites",
+    "/api/v1/tenant",
+]
+
+
+def test_tenant_b_sees_its_canary_in_every_listing(worlds: Worlds, in_process: None) -> None:
+    with tenant_context(worlds.victim.tenant.pk):
+        _, secret = tenant_services.api_key_create(actor=worlds.victim.actor(), name="b", role=Role.ADMIN)
+    victim = api_client(secret)
+    without_canary = [path for path in CANARY_LISTINGS if CANARY not in victim.get(path).content.decode()]
+    knowledge_base = victim.get("/api/v1/knowledge-bases").json()["results"][0]["id"]
+    documents = victim.get(f"/api/v1/knowledge-bases/{knowledge_base}/documents").content.decode()
+
+    assert without_canary == []
+    assert documents.count(CANARY) >= 2  # the pasted text's title and the uploaded file's name
