@@ -1,33 +1,42 @@
 """schemathesis over the REST API's own schema (``/api/v1/schema/``): every operation, authenticated
-with tenant A's secret key, must never answer 5xx, must answer what the schema says (status code, media
-type, body), and must never hold anything of tenant B's.
+with tenant A's secret key, must never answer 5xx, must answer what the schema says (documented status
+code, media type and body), and must never hold anything of tenant B's.
 
 How it runs:
 
-- In process, through Django's WSGI application (``schemathesis.openapi.from_wsgi``), on the real test
-  database and Redis: no server to start, and the whole fuzz is one test transaction (pytest-django's
-  ``db``), rolled back at the end. Work a request hands to ``transaction.on_commit`` (ingestion,
-  regression runs) is therefore never enqueued: the fuzz examines the API, not the workers.
-- One pytest test; schemathesis runs each operation as a subtest of it, so a failure names its
-  operation and the others still run. The worlds below are made once for all of them.
-- Bounded and reproducible: ``FUZZ_MAX_EXAMPLES`` examples per operation (5 by default; set it higher
-  locally for a deeper run), ``derandomize`` (the same examples every run), no deadline, the schema's
-  explicit examples then generated ones, and no shrinking (a failure is reported as found, which is
-  readable enough with one request per example and keeps a failing run from searching for minutes).
-- Path ids: half the time generated (random: the 404 path), otherwise one of A's real ids (real content:
-  details, updates, deletes) or one of B's (must be the same 404 as a missing id).
+- The schema is the one ``/api/v1/schema/`` serves, made by the view's own generator when the module is
+  collected (collection may not touch the database, and the view's request would);
+  ``test_the_fuzz_reads_the_schema_the_api_serves`` checks that the served document is the same.
+- Requests go in process through Django's WSGI application (``schema.app``), on the real test database
+  and Redis: no server to start. Work a request hands to ``transaction.on_commit`` (ingestion,
+  regression runs) is never enqueued, because nothing commits: the fuzz examines the API, not the workers.
+- schemathesis's pytest integration (``schema.parametrize()``): one test per operation, so a failure
+  names its operation and the others still run. (The lazy ``schemathesis.pytest.from_fixture`` loader
+  would let the schema come from a fixture, but it sets a private attribute of pytest's nodes that
+  pytest 9 no longer has.)
+- The two worlds are made once, in an outer transaction the module rolls back at its end; each
+  operation's test runs in a savepoint inside it (``db``), rolled back after the operation, so every
+  operation starts from the same data whatever the ones before it deleted.
+- Bounded and reproducible: ``FUZZ_MAX_EXAMPLES`` generated examples per operation (20 by default; set it
+  higher for a deeper run), positive and negative data, the schema's own examples first; deterministic
+  (the same examples every run), no deadline, no shrinking (one request per example reads well enough
+  as found, and a failing run does not search for minutes). schemathesis's coverage phase (hundreds of
+  fixed cases an operation) and stateful phase are off.
+- Path ids: half the time generated (the 404 path), otherwise one of A's real ids (real content:
+  details, updates, deletes, chats) or one of B's (which must be the same 404 as a missing id).
 
-Stateful and destructive on purpose: deletes, rotations and revocations of A's objects happen, and the
-operations after them see what is left. Two things are kept out of the id pools so that the fuzz cannot
-lock itself out and then pass vacuously on 401s: the key the fuzz authenticates with (``DELETE
+Stateful and destructive on purpose: within an operation, deletes, rotations and revocations of A's
+objects happen and the later examples see what is left. Two ids are kept out of the pools so that the
+fuzz cannot lock itself out and then pass vacuously on 401s: the key it authenticates with (``DELETE
 /api-keys/{id}`` of it) and the membership of that key's creator (removing or demoting the creator ends
-or narrows the creator's keys). Their operations are still fuzzed with every other id.
+or narrows the creator's keys). Those operations are still fuzzed, with every other id.
 
-Tenant B ("the victim") holds a canary word in every kind of object the API can list or show: the
-tenant's name, members' and invitations' emails, API key names, provider credentials' names, custom
-models, knowledge bases, documents and their passages, bots, conversations and their messages,
-regression suites, cases and runs. No response to A's key may contain the canary, nor any of B's ids
-that the request itself did not carry (a 404 may echo the path it was asked for).
+Tenant B (the victim) holds a canary word in every kind of object the API can list or show: the
+tenant's name, its owner's, members' and invitations' emails, API key names, provider credentials' and
+custom models' names, knowledge bases, documents and their passages, bots, conversations and their
+messages and ratings, regression suites and cases. No response to A's key may contain the canary, nor
+any of B's ids (regression runs' included) that the request itself did not carry (a 404 may echo the
+path it was asked). ``test_tenant_b_sees_its_canary_in_every_listing`` shows the canary is there to leak.
 """
 
 from __future__ import annotations
@@ -75,7 +84,7 @@ from tests.providers.helpers import OPENAI_KEY
 from tests.stubs.openai_stub import OpenAIStub
 from tests.tenants.factories import World, make_world
 
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "5"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "20"))
 # A word no generator produces and no A object holds: wherever it appears, B's data has leaked.
 CANARY = "zqcanaryglobex"
 
