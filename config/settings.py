@@ -192,6 +192,11 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Every operation's problem+json errors documented beside its answers (core/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.document_problems",
+    ],
     # Fields named "role" hold three choice sets: a member's role, the roles one may assign, and a
     # message's author.
     "ENUM_NAME_OVERRIDES": {

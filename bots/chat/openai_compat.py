@@ -142,12 +142,13 @@ def _exchange(messages: list[dict[str, Any]]) -> tuple[str, list[chat_services.H
     if messages[-1]["role"] != "user":
         message = "The last message must be the user's question."
         raise ValidationFailed(message, field_errors={"messages": [message]})
+    # ``content`` may be absent or null (OpenAI's assistant messages that only call tools have null).
     history = [
-        chat_services.HistoryMessage(role=message["role"], content=message.get("content", ""))
+        chat_services.HistoryMessage(role=message["role"], content=message.get("content") or "")
         for message in messages[:-1]
-        if message["role"] in ("user", "assistant") and message.get("content", "").strip()
+        if message["role"] in ("user", "assistant") and (message.get("content") or "").strip()
     ]
-    return messages[-1].get("content", ""), history
+    return messages[-1].get("content") or "", history
 
 
 def _usage(finished: TurnFinished) -> dict[str, int]:

@@ -368,3 +368,23 @@ def test_the_model_list_needs_a_key_and_answers_errors_the_openai_way() -> None:
     assert anonymous.status_code == 401 and anonymous["Content-Type"] == PROBLEM
     assert anonymous.json()["error"]["code"] == "invalid_api_key"
     assert unknown.status_code == 404 and "does not exist" in unknown.json()["error"]["message"]
+
+
+def test_null_contents_are_empty_messages_not_server_errors() -> None:
+    # Found by the schema fuzz: ``"content": null`` (what OpenAI's tool-calling assistant messages carry)
+    # was a 500.
+    world = make_world()
+    services.bot_create(actor=world.actor(), name="Helper")
+    client = api_client(world.api_key(role=Role.VIEWER)[1])
+
+    null_question = completions(client, {"model": "helper", "messages": [{"role": "user", "content": None}]})
+    null_history = completions(
+        client,
+        {
+            "model": "helper",
+            "messages": [{"role": "assistant", "content": None}, {"role": "user", "content": "Hi?"}],
+        },
+    )
+
+    assert null_question.status_code == 400 and null_question["Content-Type"] == PROBLEM
+    assert null_history.status_code == 200, null_history.content
