@@ -72,8 +72,12 @@ logger = logging.getLogger(__name__)
 # Imported once by the zygote, so a document pays for a fork, not for these imports.
 PRELOAD = ["knowledge.ingestion.parse"]
 TEST_FAULT_MARKER = b"%groundwork-test-fault: "
-# Seconds the worker waits past the deadline for the keeper's report before it kills the keeper.
-KEEPER_GRACE_SECONDS = 5.0
+# Seconds the worker waits past the deadline for the keeper's report before it kills the keeper, and
+# for a new keeper to say it runs (a fork: milliseconds, unless the machine is swamped).
+KEEPER_GRACE_SECONDS = 30.0
+# Seconds a new zygote may take to import the parsers and warm them up.
+ZYGOTE_START_SECONDS = 120.0
+_ZYGOTE_READY = b"ready"
 # The parser process's answer: the text limit (10 M characters, up to 4 bytes each in JSON) and structure.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 # A parser that used this share of its address space before it died ran out of it; below, it crashed.
@@ -211,6 +215,16 @@ class _Zygote:
         )
         theirs.close()
         self._socket = ours
+        # The imports and the warm-up take seconds on a busy machine; no keeper is asked for before.
+        ours.settimeout(ZYGOTE_START_SECONDS)
+        try:
+            ready = ours.recv(len(_ZYGOTE_READY))
+        except TimeoutError:
+            ready = b""
+        ours.settimeout(None)
+        if ready != _ZYGOTE_READY:
+            self._stop()
+            raise RuntimeError("the parse box's zygote did not start; see the worker's log")
 
     def _stop(self) -> None:
         if self._socket is not None:
@@ -312,6 +326,7 @@ def zygote_main(socket_fd: int) -> None:
     # in a child would walk (and so copy) all of it. Frozen objects are never walked.
     gc.freeze()
     control = socket.socket(fileno=socket_fd)
+    control.sendall(_ZYGOTE_READY)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # keepers are reaped by the kernel
     while True:
         try:
