@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import ipaddress
 import socket
 import ssl
@@ -323,6 +324,17 @@ def _declared_too_large(response: httpx2.Response, limits: ResponseLimits) -> bo
 # --- transports -------------------------------------------------------------------------------------
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every guarded client of the process.
+
+    Building one loads the CA bundle: about 45 ms of CPU (bench/chat.py measured it as a fifth of
+    Groundwork's time to first token), paid by every fetched page and model call otherwise. A context is
+    safe to share between clients and threads.
+    """
+    return httpx2.create_ssl_context()
+
+
 class _Guard:
     """What both transports share: the policy, the default limits and the checks on a response."""
 
@@ -357,9 +369,9 @@ class GuardedTransport(httpx2.HTTPTransport):
         policy: AddressPolicy | None,
         limits: ResponseLimits,
         refuse_redirects: bool = False,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(verify=verify, trust_env=False)
+        super().__init__(verify=verify or shared_ssl_context(), trust_env=False)
         self._guard = _Guard(policy, limits, refuse_redirects)
         if policy is not None:
             # httpx2 has no public way to choose httpcore2's network backend; its pool is replaced with
@@ -389,9 +401,9 @@ class GuardedAsyncTransport(httpx2.AsyncHTTPTransport):
         policy: AddressPolicy | None,
         limits: ResponseLimits,
         refuse_redirects: bool = False,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(verify=verify, trust_env=False)
+        super().__init__(verify=verify or shared_ssl_context(), trust_env=False)
         self._guard = _Guard(policy, limits, refuse_redirects)
         if policy is not None:
             self._pool = httpcore2.AsyncConnectionPool(
