@@ -359,6 +359,16 @@ class _Guard:
         return None
 
 
+def _pool_options(pool: Any) -> dict[str, Any]:
+    """The TLS context and connection limits httpx2 gave the pool it built, for the one replacing it."""
+    return {
+        "ssl_context": pool._ssl_context,
+        "max_connections": pool._max_connections,
+        "max_keepalive_connections": pool._max_keepalive_connections,
+        "keepalive_expiry": pool._keepalive_expiry,
+    }
+
+
 class GuardedTransport(httpx2.HTTPTransport):
     """An httpx transport (sync) under the guards above; ``policy=None`` skips the address check (for
     URLs the operator configured, such as the platform's own provider base URLs)."""
@@ -375,9 +385,9 @@ class GuardedTransport(httpx2.HTTPTransport):
         self._guard = _Guard(policy, limits, refuse_redirects)
         if policy is not None:
             # httpx2 has no public way to choose httpcore2's network backend; its pool is replaced with
-            # one that keeps the same TLS context (pinned versions, covered by the tests).
+            # one that keeps the same TLS context and limits (pinned versions, covered by the tests).
             self._pool = httpcore2.ConnectionPool(
-                ssl_context=self._pool._ssl_context, network_backend=_GuardedSyncBackend(policy)
+                **_pool_options(self._pool), network_backend=_GuardedSyncBackend(policy)
             )
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -407,7 +417,7 @@ class GuardedAsyncTransport(httpx2.AsyncHTTPTransport):
         self._guard = _Guard(policy, limits, refuse_redirects)
         if policy is not None:
             self._pool = httpcore2.AsyncConnectionPool(
-                ssl_context=self._pool._ssl_context, network_backend=_GuardedAsyncBackend(policy)
+                **_pool_options(self._pool), network_backend=_GuardedAsyncBackend(policy)
             )
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
