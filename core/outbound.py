@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import ipaddress
 import socket
 import ssl
@@ -323,6 +324,17 @@ def _declared_too_large(response: httpx2.Response, limits: ResponseLimits) -> bo
 # --- transports -------------------------------------------------------------------------------------
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every guarded client of the process.
+
+    Building one loads the CA bundle: about 45 ms of CPU (bench/chat.py measured it as a fifth of
+    Groundwork's time to first token), paid by every fetched page and model call otherwise. A context is
+    safe to share between clients and threads.
+    """
+    return httpx2.create_ssl_context()
+
+
 class _Guard:
     """What both transports share: the policy, the default limits and the checks on a response."""
 
@@ -347,6 +359,16 @@ class _Guard:
         return None
 
 
+def _pool_options(pool: Any) -> dict[str, Any]:
+    """The TLS context and connection limits httpx2 gave the pool it built, for the one replacing it."""
+    return {
+        "ssl_context": pool._ssl_context,
+        "max_connections": pool._max_connections,
+        "max_keepalive_connections": pool._max_keepalive_connections,
+        "keepalive_expiry": pool._keepalive_expiry,
+    }
+
+
 class GuardedTransport(httpx2.HTTPTransport):
     """An httpx transport (sync) under the guards above; ``policy=None`` skips the address check (for
     URLs the operator configured, such as the platform's own provider base URLs)."""
@@ -357,15 +379,15 @@ class GuardedTransport(httpx2.HTTPTransport):
         policy: AddressPolicy | None,
         limits: ResponseLimits,
         refuse_redirects: bool = False,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(verify=verify, trust_env=False)
+        super().__init__(verify=verify or shared_ssl_context(), trust_env=False)
         self._guard = _Guard(policy, limits, refuse_redirects)
         if policy is not None:
             # httpx2 has no public way to choose httpcore2's network backend; its pool is replaced with
-            # one that keeps the same TLS context (pinned versions, covered by the tests).
+            # one that keeps the same TLS context and limits (pinned versions, covered by the tests).
             self._pool = httpcore2.ConnectionPool(
-                ssl_context=self._pool._ssl_context, network_backend=_GuardedSyncBackend(policy)
+                **_pool_options(self._pool), network_backend=_GuardedSyncBackend(policy)
             )
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -389,13 +411,13 @@ class GuardedAsyncTransport(httpx2.AsyncHTTPTransport):
         policy: AddressPolicy | None,
         limits: ResponseLimits,
         refuse_redirects: bool = False,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(verify=verify, trust_env=False)
+        super().__init__(verify=verify or shared_ssl_context(), trust_env=False)
         self._guard = _Guard(policy, limits, refuse_redirects)
         if policy is not None:
             self._pool = httpcore2.AsyncConnectionPool(
-                ssl_context=self._pool._ssl_context, network_backend=_GuardedAsyncBackend(policy)
+                **_pool_options(self._pool), network_backend=_GuardedAsyncBackend(policy)
             )
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import functools
 import logging
 import re
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
@@ -131,15 +129,8 @@ class CallSettings:
 T = TypeVar("T")
 
 
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every SDK client of the process.
-
-    Each SDK client otherwise builds its own, loading the CA bundle: about 45 ms of CPU, on the event
-    loop, for every model call (bench/chat.py measured it as a fifth of Groundwork's time to first
-    token). A context is safe to share between clients and threads.
-    """
-    return httpx2.create_ssl_context()
+# One TLS context for every SDK client of the process (see core.outbound.shared_ssl_context).
+shared_ssl_context = outbound.shared_ssl_context
 
 
 # --- caps on what a model sends back ------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from providers import services
 from providers.adapters.anthropic import AnthropicChatAdapter
@@ -122,6 +123,35 @@ def test_a_name_resolving_to_the_metadata_service_through_nat64_is_refused_at_sa
 
     with pytest.raises(services.ValidationFailed, match="private or does not resolve"):
         services.validate_endpoint_url(f"https://{HOST}/v1")
+
+
+def test_the_api_reports_the_refusal_without_anything_the_service_said(
+    world: World, admin: Client, internal_service: OpenAIStub, fake_dns: dict[str, str], settings: Any
+) -> None:
+    settings.ALLOW_PRIVATE_MODEL_ENDPOINTS = False
+    fake_dns[HOST] = PUBLIC_ADDRESS
+    created = admin.post(
+        "/api/v1/provider-credentials",
+        {
+            "provider": "openai_compatible",
+            "name": "Our model server",
+            "base_url": f"http://{HOST}:{port_of(internal_service)}/v1",
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    fake_dns[HOST] = "127.0.0.1"
+    internal_service.model_ids = [INTERNAL_TEXT]
+
+    tested = admin.post(f"/api/v1/provider-credentials/{created.json()['id']}/test")
+
+    assert tested.status_code == 200
+    assert (tested.json()["last_test_ok"], tested.json()["last_test_message"]) == (
+        False,
+        f"Refused: {HOST} points to a private or reserved address (127.0.0.1); it is not called.",
+    )
+    assert INTERNAL_TEXT not in tested.content.decode()
+    assert internal_service.requests == []
 
 
 # --- redirects are refused -------------------------------------------------------------------------
