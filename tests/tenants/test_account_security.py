@@ -8,11 +8,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.core import mail
 from django.db.models import F
-from django.test import Client
+from django.test import AsyncClient, Client
 
 from bots import services as bot_services
 from core.clock import ManualClock
@@ -60,6 +61,20 @@ def test_twenty_wrong_passwords_then_the_right_one_is_refused_until_the_window_p
     let_the_lockout_pass()
     accepted = sign_in(client, world.owner.email, PASSWORD)
     assert accepted.status_code == 302 and client.get("/app/").status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("db_thread_cleanup")
+@pytest.mark.django_db(transaction=True)
+async def test_the_lockout_page_under_asgi_as_make_run_serves_it() -> None:
+    """axes' middleware runs its async half under ASGI, which calls the lockout page differently."""
+    person = await sync_to_async(UserFactory)()
+    client = AsyncClient()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        await client.post("/app/sign-in/", {"username": person.email, "password": "wrong"})
+    refused = await client.post("/app/sign-in/", {"username": person.email, "password": PASSWORD})
+    assert refused.status_code == 429
+    assert TOO_MANY.search(text_of(refused))
 
 
 def test_the_account_is_locked_from_every_address_and_case(world: World) -> None:
