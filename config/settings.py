@@ -370,7 +370,7 @@ ACCOUNT_RATE_PER_ADDRESS = env.str("ACCOUNT_RATE_PER_ADDRESS", default="20/hour"
 ACCOUNT_RATE_PER_EMAIL = env.str("ACCOUNT_RATE_PER_EMAIL", default="5/hour")
 # The REST API names the key statuses' enum; documents' statuses keep the name they had before
 # another "status" enum existed.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[union-attr]
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[attr-defined]
     {"ApiKeyStatusEnum": "tenants.models.ApiKeyStatus", "StatusEnum": "knowledge.models.DocumentStatus"}
 )
 # How long an emailed verification link works.
