@@ -96,6 +96,12 @@ def test_one_address_is_locked_for_every_account_and_a_forged_forwarded_for_does
     assert sign_in(Client(REMOTE_ADDR="192.0.2.8"), bystander.email, PASSWORD).status_code == 302
 
 
+def test_a_peer_without_a_readable_address_is_counted_not_crashed(world: World) -> None:
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        assert sign_in(Client(REMOTE_ADDR=""), world.owner.email, "wrong").status_code in (200, 429)
+    assert sign_in(Client(REMOTE_ADDR=""), world.owner.email, PASSWORD).status_code == 429
+
+
 def test_a_password_reset_by_email_lifts_the_lockout(
     world: World, clock: ManualClock, emailed_link: Callable[[str], str]
 ) -> None:
