@@ -62,6 +62,14 @@ def test_twenty_wrong_passwords_then_the_right_one_is_refused_until_the_window_p
     accepted = sign_in(client, world.owner.email, PASSWORD)
     assert accepted.status_code == 302 and client.get("/app/").status_code == 200
 
+    # The organisation's admins see it once, however many attempts the lockout refused.
+    with tenant_context(world.tenant.pk):
+        locks = list(
+            AuditEvent.objects.filter(action="user.sign_in_locked").values_list("changes", flat=True)
+        )
+    assert locks == [{"user": world.owner.email, "failures": settings.AXES_FAILURE_LIMIT, "minutes": 15}]
+    assert "could not sign in for 15 minutes after 10 wrong passwords" in text_of(client.get("/app/"))
+
 
 @pytest.mark.anyio
 @pytest.mark.usefixtures("db_thread_cleanup")
