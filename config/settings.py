@@ -382,7 +382,8 @@ AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=10)
 # How long a lockout lasts after the last counted failure.
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: an account, an address
-AXES_CLIENT_IP_CALLABLE = "core.client_address.client_address"  # X-Forwarded-For only from TRUSTED_PROXIES
+# core.client_address (X-Forwarded-For only from TRUSTED_PROXIES); its "unknown" as None (inet column).
+AXES_CLIENT_IP_CALLABLE = "tenants.throttling.sign_in_client_address"
 AXES_USERNAME_CALLABLE = "tenants.throttling.sign_in_username"  # emails in any case are one account
 AXES_LOCKOUT_CALLABLE = "tenants.throttling.sign_in_locked_out"
 # Failures expire with the cool-off instead of being cleared by a success: a success from the same
@@ -402,7 +403,7 @@ ACCOUNT_RATE_PER_ADDRESS = env.str("ACCOUNT_RATE_PER_ADDRESS", default="20/hour"
 ACCOUNT_RATE_PER_EMAIL = env.str("ACCOUNT_RATE_PER_EMAIL", default="5/hour")
 # The REST API names the key statuses' enum; documents' statuses keep the name they had before
 # another "status" enum existed.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[union-attr]
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[attr-defined]
     {"ApiKeyStatusEnum": "tenants.models.ApiKeyStatus", "StatusEnum": "knowledge.models.DocumentStatus"}
 )
 # How long an emailed verification link works.

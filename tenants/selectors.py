@@ -81,6 +81,15 @@ def api_key_get(*, tenant: Tenant, api_key_id: uuid.UUID | str) -> ApiKey:
     return one_by_id(api_key_list(tenant=tenant), api_key_id, missing="No such API key.")
 
 
+def api_key_working_count(*, tenant: Tenant) -> int:
+    """Keys that authenticate now: not revoked, and made by someone who is still a member."""
+    return (
+        ApiKey.objects.for_tenant(tenant)
+        .filter(revoked_at__isnull=True, created_by__memberships__tenant=tenant)
+        .count()
+    )
+
+
 def api_keys_created_by(*, tenant: Tenant, user: User) -> QuerySet[ApiKey]:
     """The unrevoked keys a person made in one tenant: those a change of their membership affects."""
     return with_creator_role(

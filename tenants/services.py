@@ -68,6 +68,32 @@ def audit(actor: Actor, *, action: str, target: Any, changes: dict[str, Any] | N
 # --- accounts and tenants ---------------------------------------------------------------------------
 
 
+def user_sign_in_locked_out(*, email: str) -> None:
+    """Sign-in to ``email``'s account was locked after repeated failures (django-axes): each of the
+    person's organisations hears of it once per lockout, so admins notice someone guessing."""
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        return  # an address with no account: nothing to tell anyone
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    for membership in selectors.memberships_of_user(user=user):
+        with tenant_context(membership.tenant_id):
+            already = AuditEvent.objects.for_tenant(membership.tenant_id).filter(
+                action="user.sign_in_locked", target_id=str(user.pk), created_at__gte=since
+            )
+            if not already.exists():
+                audit(
+                    Actor(tenant=membership.tenant, role=Role(membership.role), user=user),
+                    action="user.sign_in_locked",
+                    target=user,
+                    changes={
+                        "user": user.email,
+                        "failures": settings.AXES_FAILURE_LIMIT,
+                        "minutes": minutes,
+                    },
+                )
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:48] or "org"
     slug = base

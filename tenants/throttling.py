@@ -47,6 +47,13 @@ def throttle_by_address_and_email(request: HttpRequest, *, scope: str, email: st
     throttle(f"{scope}:email", email.strip().lower(), settings.ACCOUNT_RATE_PER_EMAIL)
 
 
+def sign_in_client_address(request: HttpRequest) -> str | None:
+    """``core.client_address.client_address`` for axes (``AXES_CLIENT_IP_CALLABLE``), with its
+    "unknown" as None: axes keeps addresses in an ``inet`` column, which refuses anything else."""
+    address = client_address(request)
+    return None if address == "unknown" else address
+
+
 def sign_in_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
     """The account a sign-in attempt names, as axes counts it: emails in any case are one account."""
     username = (credentials or {}).get("username") or request.POST.get("username")
@@ -58,7 +65,7 @@ def seconds_until_unlocked(request: HttpRequest) -> int:
     (an upper bound: the lock may lift sooner for one of the two)."""
     cool_off = get_cool_off(request) or timedelta(0)
     username = sign_in_username(request, None)
-    matching = Q(ip_address=client_address(request))
+    matching = Q(ip_address=sign_in_client_address(request))
     if username:
         matching |= Q(username=username)
     latest = AccessAttempt.objects.filter(matching).aggregate(latest=Max("attempt_time"))["latest"]

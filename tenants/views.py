@@ -279,9 +279,7 @@ class HomeView(TenantView):
     def get(self, request: HttpRequest) -> HttpResponse:
         context = {
             "member_count": selectors.tenant_member_count(tenant=self.tenant),
-            "api_key_count": selectors.api_key_list(tenant=self.tenant)
-            .filter(revoked_at__isnull=True)
-            .count(),
+            "api_key_count": selectors.api_key_working_count(tenant=self.tenant),
             "recent_events": selectors.audit_event_list(tenant=self.tenant)[:6]
             if self.actor.can(Role.ADMIN)
             else [],

@@ -20,7 +20,8 @@ from tests.processes import ARTIFACTS
 # throttles have tests of their own, tests/tenants/test_account_security.py).
 MAIL_DIR = ARTIFACTS / f"mail-{os.getpid()}"
 SIGN_UP_SERVER_ENV = {
-    "EMAIL_URL": f"filemail://{MAIL_DIR}",
+    # django-environ drops the first slash of the path, so an absolute path needs four in all.
+    "EMAIL_URL": f"filemail:///{MAIL_DIR.resolve()}",
     "ACCOUNT_RATE_PER_ADDRESS": "100000/hour",
     "ACCOUNT_RATE_PER_EMAIL": "100000/hour",
 }

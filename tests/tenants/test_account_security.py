@@ -8,11 +8,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.core import mail
 from django.db.models import F
-from django.test import Client
+from django.test import AsyncClient, Client
 
 from bots import services as bot_services
 from core.clock import ManualClock
@@ -61,6 +62,28 @@ def test_twenty_wrong_passwords_then_the_right_one_is_refused_until_the_window_p
     accepted = sign_in(client, world.owner.email, PASSWORD)
     assert accepted.status_code == 302 and client.get("/app/").status_code == 200
 
+    # The organisation's admins see it once, however many attempts the lockout refused.
+    with tenant_context(world.tenant.pk):
+        locks = list(
+            AuditEvent.objects.filter(action="user.sign_in_locked").values_list("changes", flat=True)
+        )
+    assert locks == [{"user": world.owner.email, "failures": settings.AXES_FAILURE_LIMIT, "minutes": 15}]
+    assert "could not sign in for 15 minutes after 10 wrong passwords" in text_of(client.get("/app/"))
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("db_thread_cleanup")
+@pytest.mark.django_db(transaction=True)
+async def test_the_lockout_page_under_asgi_as_make_run_serves_it() -> None:
+    """axes' middleware runs its async half under ASGI, which calls the lockout page differently."""
+    person = await sync_to_async(UserFactory)()
+    client = AsyncClient()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        await client.post("/app/sign-in/", {"username": person.email, "password": "wrong"})
+    refused = await client.post("/app/sign-in/", {"username": person.email, "password": PASSWORD})
+    assert refused.status_code == 429
+    assert TOO_MANY.search(text_of(refused))
+
 
 def test_the_account_is_locked_from_every_address_and_case(world: World) -> None:
     for n in range(settings.AXES_FAILURE_LIMIT):
@@ -79,6 +102,12 @@ def test_one_address_is_locked_for_every_account_and_a_forged_forwarded_for_does
     )
     assert from_attacker.status_code == 429
     assert sign_in(Client(REMOTE_ADDR="192.0.2.8"), bystander.email, PASSWORD).status_code == 302
+
+
+def test_a_peer_without_a_readable_address_is_counted_not_crashed(world: World) -> None:
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        assert sign_in(Client(REMOTE_ADDR=""), world.owner.email, "wrong").status_code in (200, 429)
+    assert sign_in(Client(REMOTE_ADDR=""), world.owner.email, PASSWORD).status_code == 429
 
 
 def test_a_password_reset_by_email_lifts_the_lockout(
