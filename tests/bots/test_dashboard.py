@@ -303,6 +303,8 @@ def test_saving_the_builder_changes_every_setting(world: World, owner_client: Cl
         ({"name": ""}, "name", "This field is required."),
         ({"chat_model": "openai:gpt-4o"}, "chat_model", "Select a valid choice."),
         ({"daily_budget_usd": "-1"}, "daily_budget_usd", "greater than or equal to 0"),
+        # An emptied budget is not a removed one: removing it is ticked on purpose.
+        ({"daily_budget_usd": ""}, "daily_budget_usd", "tick “No daily budget” to remove the cap"),
     ],
 )
 def test_builder_errors_show_on_their_fields_and_nothing_is_saved(
@@ -318,6 +320,23 @@ def test_builder_errors_show_on_their_fields_and_nothing_is_saved(
     assert reload(world, bot).name == "Helper"
     with tenant_context(world.tenant.pk):
         assert not AuditEvent.objects.filter(action="bot.updated").exists()
+
+
+def test_a_new_bots_default_daily_budget_is_in_force_and_removed_only_on_purpose(
+    world: World, owner_client: Client
+) -> None:
+    bot = make_bot(world, "Helper")
+    assert bot.daily_budget_usd == Decimal("5")  # the operator's default for new bots
+    page = owner_client.get(f"/app/bots/{bot.pk}/")
+    assert "of $5.00" in text_of(page) and 'name="no_daily_budget"' in page.content.decode()
+
+    removed = owner_client.post(
+        f"/app/bots/{bot.pk}/settings/", builder_post(bot, daily_budget_usd="", no_daily_budget="on")
+    )
+
+    assert removed.status_code == 302
+    assert reload(world, bot).daily_budget_usd is None
+    assert "No daily limit." in text_of(owner_client.get(f"/app/bots/{bot.pk}/"))
 
 
 def test_an_answer_longer_than_the_model_writes_is_refused_by_the_service_on_its_field(

@@ -221,7 +221,7 @@ def test_a_call_must_fit_every_budget_it_spends_from_and_holds_none_when_refused
         ledger=f"test-tight:{uuid.uuid4()}",
         limit_usd=Decimal(1),
         spent_usd=lambda: Decimal("0.9"),
-        refusal="B",
+        refusal="The tight one",
     )
 
     with pytest.raises(budgets.BudgetExhausted, match="The tight one"):
