@@ -504,3 +504,5 @@ CONTENT_SECURITY_POLICY = {
         "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,
     },
 }
+# The quotas' names in the API schema (GET /api/v1/tenant/quotas) under a name of their own.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["QuotaNameEnum"] = "tenants.quotas.QUOTA_CHOICES"

@@ -63,6 +63,8 @@ LABELS = {
     Quota.REGRESSION_RUNS_PER_DAY: "Regression runs today",
 }
 DAILY = frozenset({Quota.CRAWL_PAGES_PER_DAY, Quota.REGRESSION_RUNS_PER_DAY})
+# The quotas as choices (the API's field, and its enum in the schema).
+QUOTA_CHOICES = [(quota.value, LABELS[quota]) for quota in Quota]
 
 
 class QuotaExceeded(GroundworkError):

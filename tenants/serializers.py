@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from core.serializers import StrictInputSerializer
 from tenants.models import ApiKey, ApiKeyStatus, AuditEvent, Invitation, Membership, Role, Tenant
-from tenants.quotas import Quota
+from tenants.quotas import QUOTA_CHOICES
 
 # The roles a member or an API key may be given; ownership moves only by transfer.
 ASSIGNABLE_ROLES = [Role.VIEWER, Role.EDITOR, Role.ADMIN]
@@ -109,9 +109,9 @@ class ApiKeyCreateInput(StrictInputSerializer):
 
 
 class QuotaOutput(serializers.Serializer):
-    """One quota of the organisation's plan: what is used of it, and its limit (``null``: none)."""
+    """One quota of the organisation's plan: what is used of it, and its limit (null: none)."""
 
-    name = serializers.ChoiceField(choices=[quota.value for quota in Quota])
+    name = serializers.ChoiceField(choices=QUOTA_CHOICES)
     used = serializers.IntegerField(help_text="Documents, bytes, pages or runs, by the quota's name.")
     limit = serializers.IntegerField(allow_null=True)
     resets_daily = serializers.BooleanField(help_text="Counted per UTC day, from midnight.")
