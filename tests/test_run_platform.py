@@ -39,8 +39,8 @@ def wait_healthy(url: str, launcher: subprocess.Popen[bytes], timeout: float = 9
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             last = json.loads(error.read())  # 503 while the worker is still starting
-        except (urllib.error.URLError, ConnectionError):
-            pass
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet, or a first answer slower than 3 s on a busy machine
         time.sleep(0.5)
     raise AssertionError(f"not healthy in time: {last}")
 
