@@ -38,10 +38,12 @@ browser:
 static: $(STAMP)
 	@$(PY) manage.py collectstatic --noinput --verbosity 0
 
+# Production-like by default: no debug pages (they show settings and code to anyone who reaches the
+# port), hashed static files served by WhiteNoise. Debug only when asked: DEBUG=true make run.
 run: $(STAMP) static
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	DEBUG=$${DEBUG:-true} $(PY) manage.py run_platform
+	$(PY) manage.py run_platform
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

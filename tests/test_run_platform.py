@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.processes import ROOT
 
@@ -37,22 +39,51 @@ def wait_healthy(url: str, launcher: subprocess.Popen[bytes], timeout: float = 9
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             last = json.loads(error.read())  # 503 while the worker is still starting
-        except (urllib.error.URLError, ConnectionError):
-            pass
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet, or a first answer slower than 3 s on a busy machine
         time.sleep(0.5)
     raise AssertionError(f"not healthy in time: {last}")
 
 
-def test_run_platform_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(GROUNDWORK_VAR_DIR=str(tmp_path / "var"), HOST="127.0.0.1", PORT=str(free_port()))
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+def assert_no_debug_pages_and_static_files_served(base_url: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{base_url}/app/no-such-page/", timeout=10)
+    assert missing.value.code == 404
+    body = missing.value.read().decode()
+    # Django's debug 404 lists the URLconf and says DEBUG = True; the product's own page does neither.
+    assert "URLconf" not in body and "DEBUG = True" not in body
+    with urllib.request.urlopen(f"{base_url}/app/sign-in/", timeout=10) as response:
+        page = response.read().decode()
+    stylesheet = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page)
+    assert stylesheet, "the sign-in page links no hashed stylesheet"
+    with urllib.request.urlopen(base_url + stylesheet.group(1), timeout=10) as response:
+        assert response.status == 200 and b"gw-" in response.read()
+        assert "max-age=315360000" in response.headers["Cache-Control"]  # WhiteNoise: hashed, kept long
+
+
+def test_make_run_turns_debug_on_only_when_asked() -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "DEBUG"}
+    plan = subprocess.run(
+        ["make", "-n", "run"],
         cwd=ROOT,
-        env=env,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=True,
-        timeout=180,
-    )
+    ).stdout
+    (launch,) = [line for line in plan.splitlines() if "manage.py run_platform" in line]
+    assert "DEBUG" not in launch  # DEBUG comes from the caller's environment only (DEBUG=true make run)
+
+
+def test_run_platform_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    # As `make run` starts it: DEBUG unset (off), static files collected into var/.
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "STATIC_ROOT")
+    }
+    env.update(GROUNDWORK_VAR_DIR=str(tmp_path / "var"), HOST="127.0.0.1", PORT=str(free_port()))
+    for command in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, timeout=180)
     launcher = subprocess.Popen(
         [sys.executable, "manage.py", "run_platform"],
         cwd=ROOT,
@@ -67,6 +98,7 @@ def test_run_platform_starts_everything_and_ctrl_c_stops_everything(tmp_path: Pa
         children = psutil.Process(launcher.pid).children(recursive=True)
         names = " ".join(" ".join(child.cmdline()) for child in children)
         assert "uvicorn" in names and "worker" in names and "beat" in names
+        assert_no_debug_pages_and_static_files_served(f"http://127.0.0.1:{env['PORT']}")
 
         os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         assert launcher.wait(timeout=60) == 0
