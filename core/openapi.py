@@ -50,8 +50,9 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[in
     statuses = [429]  # rate limits, budgets and quotas may refuse any request
     if method != "get":
         statuses.append(409)
-    takes_input = bool(operation.get("parameters")) or "requestBody" in operation
-    if takes_input:
+    # A path id that names nothing is a 404 (below), whatever its form; query and body are validated.
+    validated = [parameter for parameter in operation.get("parameters", []) if parameter.get("in") != "path"]
+    if validated or "requestBody" in operation:
         statuses.append(400)
     if operation.get("security") or path.startswith("/public/"):
         statuses += [401, 403]

@@ -124,11 +124,12 @@ class Figures:
     def summary(self) -> str:
         every = sum(self.statuses.values(), Counter[int]())
         succeeded = [label for label, counts in self.statuses.items() if any(200 <= c < 300 for c in counts)]
+        never = sorted(set(self.statuses) - set(succeeded))
         return (
             f"API fuzz: {len(self.statuses)}/{OPERATIONS} operations, "
             f"{len(succeeded)} of them answered 2xx; {every.total()} examples "
             f"({', '.join(f'{code}: {count}' for code, count in sorted(every.items()))}); "
-            f"{time.monotonic() - self.started:.0f} s"
+            f"{time.monotonic() - self.started:.0f} s\nNever answered 2xx: {', '.join(never) or 'none'}"
         )
 
 
@@ -243,7 +244,8 @@ def figures(request: pytest.FixtureRequest) -> Iterator[Figures]:
     if reporter is not None and capture is not None and collected.statuses:
         with capture.global_and_fixture_disabled():
             reporter.write_line("")
-            reporter.write_line(collected.summary())
+            for line in collected.summary().splitlines():
+                reporter.write_line(line)
 
 
 class InProcessApp(WSGIHandler):
