@@ -388,9 +388,11 @@ def model_settings_update(
 
 @runs_in_actor_tenant
 def monthly_budget_update(*, actor: Actor, monthly_budget_usd: Decimal | None) -> TenantModelSettings:
-    """Cap the organisation's model spending per calendar month (UTC); None removes the cap.
+    """Cap the organisation's model spending per calendar month (UTC); None removes the cap (on purpose:
+    a new organisation starts with ``DEFAULT_TENANT_MONTHLY_BUDGET_USD``).
 
-    Once the month's usage reaches it, bots refuse questions before calling any model (``bots.chat.engine``).
+    Every chat model call reserves its most possible cost in it first (``providers.budgets``), so bots
+    refuse questions before calling a model once it has no room, however many answer at once.
     """
     actor.require(Role.ADMIN, "change the budget")
     if monthly_budget_usd is not None and monthly_budget_usd < 0:
