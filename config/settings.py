@@ -359,4 +359,6 @@ INGESTION_IN_FLIGHT_PER_TENANT = env.int("INGESTION_IN_FLIGHT_PER_TENANT", defau
 INGESTION_SLOT_WAIT_SECONDS = env.float("INGESTION_SLOT_WAIT_SECONDS", default=2.0)
 INGESTION_SLOT_MAX_WAIT_SECONDS = env.float("INGESTION_SLOT_MAX_WAIT_SECONDS", default=30.0)
 # The quotas' names in the API schema (GET /api/v1/tenant/quotas) under a name of their own.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["QuotaNameEnum"] = "tenants.quotas.QUOTA_CHOICES"
+_enum_name_overrides = SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
+if isinstance(_enum_name_overrides, dict):
+    _enum_name_overrides["QuotaNameEnum"] = "tenants.quotas.QUOTA_CHOICES"
