@@ -505,4 +505,6 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # The quotas' names in the API schema (GET /api/v1/tenant/quotas) under a name of their own.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["QuotaNameEnum"] = "tenants.quotas.QUOTA_CHOICES"
+_enum_name_overrides = SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
+if isinstance(_enum_name_overrides, dict):
+    _enum_name_overrides["QuotaNameEnum"] = "tenants.quotas.QUOTA_CHOICES"
