@@ -12,9 +12,10 @@ people's sites, in infinite calendars, or on a server that asked not to be crawl
 - robots.txt is obeyed as search engines obey it: a missing one (4xx) allows everything, one that
   cannot be read (5xx, unreachable) allows nothing, ``Crawl-delay`` spaces the requests (up to a cap),
   and ``<meta name="robots">`` and ``rel="nofollow"`` are honoured;
-- only HTML pages are kept; anything else is reported in ``CrawlReport.skipped`` with a reason a person
-  can read, and the crawl goes on. Only the start page's failure fails the crawl, since without it
-  there is nothing to crawl.
+- only HTML pages are kept, each written to a spool directory as soon as it is fetched (``CrawledPage``
+  holds its path, not its bytes), so the memory a crawl takes does not grow with its pages; anything
+  else is reported in ``CrawlReport.skipped`` with a reason a person can read, and the crawl goes on.
+  Only the start page's failure fails the crawl, since without it there is nothing to crawl.
 
 Links are read with lxml, the HTML library the HTML parser already uses, and decoded the same way.
 
