@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.UntrustedForwardingMiddleware",  # X-Forwarded-Proto only from TRUSTED_PROXIES
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every response (security headers below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -203,6 +204,11 @@ SPECTACULAR_SETTINGS = {
         "MemberRoleEnum": "tenants.models.Role",
         "AssignableRoleEnum": "tenants.serializers.ASSIGNABLE_ROLES",
         "MessageRoleEnum": "bots.models.MessageRole",
+        # API keys' statuses and the quotas' names under names of their own; documents' statuses keep
+        # the name they had before another "status" enum existed.
+        "ApiKeyStatusEnum": "tenants.models.ApiKeyStatus",
+        "StatusEnum": "knowledge.models.DocumentStatus",
+        "QuotaNameEnum": "tenants.quotas.QUOTA_CHOICES",
     },
 }
 
@@ -339,7 +345,8 @@ LOGGING = {
     },
 }
 
-# --- Parsing in a box (issue 13) ---
+# --- parsing in a box (issue 13) ---------------------------------------------------------------------
+
 # Every parser runs in a child process with these limits (knowledge/ingestion/box.py). Address space
 # (RLIMIT_AS) of the parser process. Calibrated (bench/RESULTS.md, "Parsing in a box"): the parser
 # process starts at 64 MB of address space and a 600-page PDF peaks at 51 MB of RSS, while a worker
@@ -352,7 +359,7 @@ INGESTION_BOX_WALL_SECONDS = env.float("INGESTION_BOX_WALL_SECONDS", default=180
 # Tests only: bytes carrying knowledge.ingestion.box.TEST_FAULT_MARKER make the parser process abort,
 # segfault, spin or sleep, to prove the crash and hang paths through a real worker. Never set in production.
 INGESTION_BOX_TEST_FAULTS = env.bool("INGESTION_BOX_TEST_FAULTS", default=False)
-# --- outbound transport (issue 13) ---
+# --- outbound transport (issue 13) -------------------------------------------------------------------
 
 # Total wall-clock time of one model request (one attempt), streamed or not: a model server that keeps
 # sending, however slowly, is cut here with a clear error (providers.adapters.base.answer_limits).
@@ -401,11 +408,6 @@ LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # type: ignore[index]
 # in Redis by core.rate_limits): per client address, and per email address or account.
 ACCOUNT_RATE_PER_ADDRESS = env.str("ACCOUNT_RATE_PER_ADDRESS", default="20/hour")
 ACCOUNT_RATE_PER_EMAIL = env.str("ACCOUNT_RATE_PER_EMAIL", default="5/hour")
-# The REST API names the key statuses' enum; documents' statuses keep the name they had before
-# another "status" enum existed.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[attr-defined]
-    {"ApiKeyStatusEnum": "tenants.models.ApiKeyStatus", "StatusEnum": "knowledge.models.DocumentStatus"}
-)
 # How long an emailed verification link works.
 EMAIL_VERIFICATION_MAX_AGE_HOURS = env.int("EMAIL_VERIFICATION_MAX_AGE_HOURS", default=72)
 # --- spend that abuse cannot exceed (issue 13) ---------------------------------------------------------
@@ -433,11 +435,7 @@ PLATFORM_KEY_MONTHLY_SPEND_PER_TENANT_USD = _dollars_or_none(
 )
 # Questions to one bot from one client address, whatever visitor sessions it mints (bots.chat.limits).
 CHAT_RATE_PER_BOT_ADDRESS = env.str("CHAT_RATE_PER_BOT_ADDRESS", default="30/minute")
-# uvicorn runs with --no-proxy-headers (run_platform, the image), so the https scheme a TLS proxy saw
-# reaches Django only through this header: believed when a proxy is configured, which then carries every
-# request (a proxy must replace the header, platform/README.md); never without one.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
-# --- quotas and fair shares of the workers (issue 13) ---
+# --- quotas and fair shares of the workers (issue 13) ------------------------------------------------
 
 # Per-plan quotas (tenants.quotas), written "plan=number;plan=number" (django-environ's dict with typed
 # values); a plan left out has no limit.
@@ -479,9 +477,10 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-# SECURE_PROXY_SSL_HEADER stays unset on purpose: uvicorn (--proxy-headers) takes the scheme from
-# X-Forwarded-Proto only when the peer is in FORWARDED_ALLOW_IPS, hop by hop, which a Django setting
-# could not (it would believe the header from any client that reached the server directly).
+# uvicorn runs with --no-proxy-headers (run_platform, the image), so the https scheme a TLS proxy saw
+# reaches Django only through X-Forwarded-Proto. core.middleware.UntrustedForwardingMiddleware drops
+# that header unless the peer is one of TRUSTED_PROXIES, so Django believes it only from a proxy.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 
 # Content-Security-Policy (django-csp) for the dashboard and the API docs: scripts, styles, fonts and
 # images only from this server, no inline script or style, never framed (like X-Frame-Options DENY).
@@ -504,7 +503,3 @@ CONTENT_SECURITY_POLICY = {
         "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,
     },
 }
-# The quotas' names in the API schema (GET /api/v1/tenant/quotas) under a name of their own.
-_enum_name_overrides = SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
-if isinstance(_enum_name_overrides, dict):
-    _enum_name_overrides["QuotaNameEnum"] = "tenants.quotas.QUOTA_CHOICES"

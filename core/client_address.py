@@ -41,6 +41,13 @@ def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+def peer_is_trusted_proxy(request: Any) -> bool:
+    """Did one of ``TRUSTED_PROXIES`` hand us this request (so its forwarding headers may be believed)?"""
+    peer = _parse(str(request.META.get("REMOTE_ADDR") or ""))
+    trusted = _trusted(tuple(settings.TRUSTED_PROXIES))
+    return peer is not None and any(peer in network for network in trusted)
+
+
 def client_address(request: Any) -> str:
     """The client's IP address as text ("unknown" when the peer gave none a machine can read).
 

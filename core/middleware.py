@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from core.client_address import peer_is_trusted_proxy
 from core.errors import RequestRefused
 from core.problems import MACHINE_PREFIXES, problem_response
 
@@ -35,4 +36,21 @@ class RequestBodyLimitMiddleware:
                     f"{settings.API_MAX_BODY_BYTES} bytes.",
                 )
                 return problem_response(request, refusal)
+        return self.get_response(request)
+
+
+class UntrustedForwardingMiddleware:
+    """Drop ``X-Forwarded-Proto`` unless a trusted proxy sent the request.
+
+    Django's ``SECURE_PROXY_SSL_HEADER`` believes the header from anyone; a client reaching the server
+    past the proxy could otherwise make a plain-HTTP request look secure (skipping the HTTPS redirect).
+    First in the middleware, before SecurityMiddleware reads it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "HTTP_X_FORWARDED_PROTO" in request.META and not peer_is_trusted_proxy(request):
+            del request.META["HTTP_X_FORWARDED_PROTO"]
         return self.get_response(request)

@@ -1,13 +1,15 @@
-"""core.client_address: X-Forwarded-For is believed only from configured trusted proxies."""
+"""core.client_address: X-Forwarded-For (and -Proto) are believed only from configured trusted proxies."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from django.http import HttpResponse
 from django.test import RequestFactory
 
 from core.client_address import client_address
+from core.middleware import UntrustedForwardingMiddleware
 
 
 def _request(peer: str, forwarded: str | None = None) -> Any:
@@ -56,3 +58,20 @@ def test_forwarded_forms(settings: Any, forwarded: str, expected: str) -> None:
 def test_an_unreadable_peer_is_unknown(settings: Any) -> None:
     settings.TRUSTED_PROXIES = []
     assert client_address(_request("")) == "unknown"
+
+
+def test_forwarded_proto_is_believed_only_from_a_trusted_proxy(settings: Any) -> None:
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    seen: list[bool] = []
+
+    def view(request: Any) -> HttpResponse:
+        seen.append(request.is_secure())
+        return HttpResponse()
+
+    middleware = UntrustedForwardingMiddleware(view)
+    for peer in ("10.1.2.3", "198.51.100.9"):
+        request = _request(peer)
+        request.META["HTTP_X_FORWARDED_PROTO"] = "https"
+        middleware(request)
+    assert seen == [True, False]
