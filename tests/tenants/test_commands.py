@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
@@ -51,12 +50,11 @@ def test_create_tenant_refuses_a_weak_password_and_creates_nothing() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_seed_demo_is_idempotent(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    os.environ["GROUNDWORK_VAR_DIR"] = str(tmp_path)  # the demo password file goes to a scratch folder
-    try:
-        first, second = run_manage("seed_demo"), run_manage("seed_demo")
-    finally:
-        del os.environ["GROUNDWORK_VAR_DIR"]
+def test_seed_demo_is_idempotent(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The demo password file goes to a scratch folder; monkeypatch restores the caller's own
+    # GROUNDWORK_VAR_DIR afterwards (deleting it sent later child processes to another var/).
+    monkeypatch.setenv("GROUNDWORK_VAR_DIR", str(tmp_path))
+    first, second = run_manage("seed_demo"), run_manage("seed_demo")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert "Demo API key" in first.stdout and "Demo API key" not in second.stdout
     password = (tmp_path / "demo-login.txt").read_text().strip()

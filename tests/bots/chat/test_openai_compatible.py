@@ -68,7 +68,11 @@ def server_url(django_db_setup: None, django_db_blocker: Any, model_stub: OpenAI
         ANTHROPIC_API_KEY="",
         MODEL_CALL_MAX_RETRIES="0",
         MODEL_CALL_TIMEOUT_SECONDS="30",
+        # Every request comes from 127.0.0.1, like other server tests' in the same minute: the address
+        # limits (tested in test_client_address_limits.py) are opened wide here.
         CHAT_RATE_PER_BOT="1000/minute",
+        CHAT_RATE_PER_IP="1000/minute",
+        CHAT_RATE_PER_BOT_ADDRESS="1000/minute",
     ) as url:
         yield url
 
