@@ -172,7 +172,7 @@ class BotForm(KnowledgeBasesMixin):
     )
     # Removing the daily budget is a choice of its own, never what an emptied field means by accident: new
     # bots start with one in force. Not a bot setting: ``settings()`` turns it into the budget ``None``.
-    no_daily_budget = forms.BooleanField(label="No daily budget: spending is not capped", required=False)
+    no_daily_budget = checkbox("No daily budget: spending is not capped")
 
     def __init__(
         self,

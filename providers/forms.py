@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 
-from core.forms import choice_field
+from core.forms import checkbox, choice_field
 from providers.models import ModelKind, Provider, ProviderCredential
 
 CREDENTIAL_PROVIDER_CHOICES = [
@@ -171,7 +171,7 @@ class BudgetForm(forms.Form):
         help_text="Once this month's usage reaches it, bots refuse questions without calling a model, "
         "until the 1st (UTC).",
     )
-    no_budget = forms.BooleanField(label="No monthly budget: spending is not capped", required=False)
+    no_budget = checkbox("No monthly budget: spending is not capped")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
