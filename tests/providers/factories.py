@@ -53,7 +53,14 @@ def endpoint_credential(
         )
 
 
-def own_model(world: World, credential: ProviderCredential, name: str = "llama3.1:8b") -> CustomModel:
+def own_model(
+    world: World,
+    credential: ProviderCredential,
+    name: str = "llama3.1:8b",
+    *,
+    input_price_per_million: Decimal = Decimal("0.10"),
+    output_price_per_million: Decimal = Decimal("0.20"),
+) -> CustomModel:
     """A chat model of the tenant's own on ``credential``'s endpoint, with prices."""
     return services.custom_model_create(
         actor=world.actor(),
@@ -62,8 +69,8 @@ def own_model(world: World, credential: ProviderCredential, name: str = "llama3.
         display_name=f"Llama ({name})",
         kind="chat",
         context_window=8192,
-        input_price_per_million=Decimal("0.10"),
-        output_price_per_million=Decimal("0.20"),
+        input_price_per_million=input_price_per_million,
+        output_price_per_million=output_price_per_million,
     )
 
 

@@ -33,7 +33,7 @@ from providers.models import CustomModel, UsageRecord
 from tenants.context import tenant_context
 from tenants.models import Role
 from tests.processes import running_server
-from tests.providers.factories import enable_models
+from tests.providers.factories import enable_models, endpoint_credential, own_model, use_openai
 from tests.stubs.openai_stub import OpenAIStub
 from tests.tenants.factories import World, make_world
 
@@ -75,16 +75,11 @@ def server_url(django_db_setup: None, django_db_blocker: Any, model_stub: OpenAI
 
 def priced_model(world: World, stub: OpenAIStub, settings: Any) -> CustomModel:
     settings.ALLOW_PRIVATE_MODEL_ENDPOINTS = True
-    credential = provider_services.credential_create(
-        actor=world.actor(), provider="openai_compatible", name="Own server", base_url=stub.base_url
-    )
-    model = provider_services.custom_model_create(
-        actor=world.actor(),
-        credential_id=credential.pk,
-        model_name="priced-model",
-        display_name="Priced model",
-        kind="chat",
-        context_window=8192,
+    credential = endpoint_credential(world, name="Own server", base_url=stub.base_url)
+    model = own_model(
+        world,
+        credential,
+        "priced-model",
         input_price_per_million=Decimal(0),
         output_price_per_million=PRICE_PER_ANSWER / LONGEST_ANSWER * 1_000_000,
     )
@@ -275,7 +270,6 @@ async def test_a_turn_admitted_whose_answer_no_longer_fits_is_stored_as_refused_
 
     from bots.chat import engine
     from bots.chat.engine import TurnStarted
-    from tests.providers.factories import use_openai
 
     world = await sync_to_async(make_world)()
     await sync_to_async(use_openai)(world, "openai:gpt-4o-mini", "local:no-llm", "local:all-MiniLM-L6-v2")

@@ -29,7 +29,7 @@ from providers.models import UsageRecord
 from tenants.context import tenant_context
 from tests.bots.factories import SITE, published_bot
 from tests.processes import running_server
-from tests.providers.factories import enable_models
+from tests.providers.factories import enable_models, endpoint_credential, own_model, use_openai
 from tests.stubs.openai_stub import OpenAIStub
 from tests.tenants.factories import World, make_world
 
@@ -102,16 +102,11 @@ def tenant_with_priced_model(stub: OpenAIStub, settings: Any) -> tuple[World, Bo
     settings.ALLOW_PRIVATE_MODEL_ENDPOINTS = True
     settings.DEFAULT_BOT_DAILY_BUDGET_USD = DEFAULT_DAILY_BUDGET
     world = make_world()
-    credential = provider_services.credential_create(
-        actor=world.actor(), provider="openai_compatible", name="Own server", base_url=stub.base_url
-    )
-    model = provider_services.custom_model_create(
-        actor=world.actor(),
-        credential_id=credential.pk,
-        model_name="priced-model",
-        display_name="Priced model",
-        kind="chat",
-        context_window=8192,
+    credential = endpoint_credential(world, name="Own server", base_url=stub.base_url)
+    model = own_model(
+        world,
+        credential,
+        "priced-model",
         input_price_per_million=Decimal(0),
         output_price_per_million=PRICE_PER_ANSWER / LONGEST_ANSWER * 1_000_000,
     )
@@ -201,7 +196,6 @@ async def test_a_budget_taken_mid_turn_ends_the_visitors_stream_without_the_figu
 
     from tests.bots.helpers import sse_events, streamed_body
     from tests.bots.widget.helpers import new_session, visitor
-    from tests.providers.factories import use_openai
 
     world = await sync_to_async(make_world)()
     await sync_to_async(use_openai)(world, "openai:gpt-4o-mini", "local:no-llm", "local:all-MiniLM-L6-v2")
