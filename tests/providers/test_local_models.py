@@ -315,6 +315,34 @@ async def test_answers_with_the_top_passages_and_their_sources() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_visitor_gets_a_friendly_lead_in_and_the_same_passages() -> None:
+    owner = answer_text(
+        await collect(
+            NoLLMChatAdapter().stream(
+                ChatRequest(model=NO_LLM_MODEL_ID, messages=QUESTION, passages=PASSAGES)
+            )
+        )
+    )
+    request = ChatRequest(model=NO_LLM_MODEL_ID, messages=QUESTION, passages=PASSAGES, audience="visitor")
+    text = answer_text(await collect(NoLLMChatAdapter().stream(request)))
+
+    assert text.startswith("Here is what I found in our help pages:")
+    # Configuration is the owner's business: not a word of it to a visitor.
+    assert "language model" not in text.casefold() and "configured" not in text
+    # The passages and their citations are the owner's, word for word.
+    assert text.partition("\n\n")[2] == owner.partition("\n\n")[2]
+    assert "[1] Resetting your password" in text and "[3] Password rules" in text
+
+
+@pytest.mark.anyio
+async def test_a_visitor_with_nothing_found_gets_a_friendly_sorry() -> None:
+    request = ChatRequest(model=NO_LLM_MODEL_ID, messages=QUESTION, passages=(), audience="visitor")
+    text = answer_text(await collect(NoLLMChatAdapter().stream(request)))
+    assert text.startswith("Sorry, I couldn't find anything about that")
+    assert "language model" not in text.casefold()
+
+
+@pytest.mark.anyio
 async def test_completed_comes_last_with_no_output_tokens() -> None:
     request = ChatRequest(model=NO_LLM_MODEL_ID, messages=QUESTION, passages=PASSAGES)
     events = await collect(NoLLMChatAdapter().stream(request))

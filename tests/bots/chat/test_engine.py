@@ -57,7 +57,7 @@ async def turn(world: World, bot: Bot, question: str, **options: Any) -> list[An
     return [
         event
         async for event in engine.converse(
-            tenant_id=world.tenant.pk, bot_id=bot.pk, question=question, channel="api", **options
+            tenant_id=world.tenant.pk, bot_id=bot.pk, question=question, **{"channel": "api", **options}
         )
     ]
 
@@ -107,6 +107,57 @@ async def test_the_offline_bot_streams_cited_passages_and_stores_the_turn() -> N
     assert answer.model_version and answer.retrieved_chunk_ids
     assert str(answer.retrieved_chunk_ids[0]) == result.citations[0]["chunk_id"]
     assert (conversation.message_count, conversation.title) == (2, "How long do card refunds take?")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("channel", ["widget", "api", "openai"])
+async def test_visitors_of_a_bot_without_a_language_model_get_a_friendly_reply_and_the_passages(
+    channel: str,
+) -> None:
+    world, base = await sync_to_async(world_with_knowledge)(REFUND_POLICY)
+    bot = await sync_to_async(services.bot_create)(
+        actor=world.actor(), name="Helper", knowledge_base_ids=[base.pk]
+    )
+    assert bot.chat_model == "local:no-llm"  # what a tenant without keys starts with
+
+    visitor = finished(await turn(world, bot, "How long do card refunds take?", channel=channel))
+    owner = finished(
+        await turn(world, bot, "How long do card refunds take?", channel="playground", user=world.owner)
+    )
+
+    assert visitor.content.startswith("Here is what I found in our help pages:")
+    assert "No language model is configured" not in visitor.content
+    assert "five working days" in visitor.content and visitor.citations[0]["title"] == "Refunds"
+    # The owner, in the builder's playground, is told why there is no written answer.
+    assert owner.content.startswith("No language model is configured for this assistant")
+    assert "five working days" in owner.content
+
+
+@pytest.mark.anyio
+async def test_a_visitor_of_an_open_bot_without_a_language_model_gets_the_handoff_when_nothing_is_found() -> (
+    None
+):
+    world, base = await sync_to_async(world_with_knowledge)(REFUND_POLICY)
+    bot = await sync_to_async(services.bot_create)(
+        actor=world.actor(),
+        name="Open",
+        knowledge_base_ids=[base.pk],
+        answer_policy="open",
+        handoff_message="Write to help@example.com and we will sort it out.",
+        retrieval_score_threshold=0.6,
+        retrieval_mode="vector",
+    )
+    question = "What is the airspeed velocity of an unladen swallow?"
+
+    visitor = finished(await turn(world, bot, question, channel="widget"))
+    owner = finished(await turn(world, bot, question, channel="playground", user=world.owner))
+
+    assert (visitor.outcome, visitor.content) == (
+        "no_answer",
+        "Write to help@example.com and we will sort it out.",
+    )
+    assert "No language model is configured" in owner.content
+    assert "nothing relevant to your question was found" in owner.content
 
 
 @pytest.mark.anyio
