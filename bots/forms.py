@@ -14,8 +14,12 @@ from bots.models import AnswerPolicy, BotStatus
 from core.forms import checkbox, choice_field, text_lines
 from knowledge.forms import MODE_CHOICES
 from knowledge.models import KnowledgeBase
+from providers.readiness import NO_LLM_MODEL
 
 SUGGESTED_QUESTION_CHARACTERS = 200
+
+# Settings of how a language model writes; meaningless for the no-LLM answerer, which writes nothing.
+WRITING_SETTINGS = ("temperature", "max_output_tokens")
 
 
 def knowledge_base_choices(knowledge_bases: list[KnowledgeBase]) -> list[tuple[str, str]]:
@@ -95,6 +99,7 @@ class BotForm(KnowledgeBasesMixin):
         label="Greeting",
         **form_bounds("greeting"),
         required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="The first message visitors see.",
     )
     suggested_questions = forms.CharField(
@@ -185,6 +190,14 @@ class BotForm(KnowledgeBasesMixin):
         self.set_knowledge_bases(knowledge_bases)
         choice_field(self, "chat_model").choices = model_choices
         choice_field(self, "fallback_model").choices = [("", "No fallback"), *model_choices]
+        if self["chat_model"].value() == NO_LLM_MODEL:
+            # Shown, but off, with the reason beside them (the builder's #writing-settings-off). A disabled
+            # field keeps its initial value whatever is posted, so saving leaves the bot's own unchanged.
+            for name in WRITING_SETTINGS:
+                field = self.fields[name]
+                field.disabled = True
+                field.required = False
+                field.widget.attrs["aria-describedby"] = f"id_{name}_helptext writing-settings-off"
 
     def clean_suggested_questions(self) -> list[str]:
         questions = text_lines(self.cleaned_data["suggested_questions"])

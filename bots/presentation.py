@@ -96,9 +96,17 @@ def model_names(tenant: Any) -> dict[str, str]:
     }
 
 
-def present_bot(bot: Bot, names: dict[str, str], knowledge_bases: list[KnowledgeBase]) -> dict[str, Any]:
+def present_bot(
+    bot: Bot,
+    names: dict[str, str],
+    knowledge_bases: list[KnowledgeBase],
+    readiness: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A bot as its card and the builder's header show it; ``readiness`` is its chat model's
+    (``providers.readiness.present_readiness``), when the page shows whether the bot can answer."""
     return {
         "bot": bot,
+        "readiness": readiness,
         "tone": avatar_tone(bot),
         "model_name": names.get(bot.chat_model, bot.chat_model),
         "knowledge_bases": knowledge_bases,

@@ -6,10 +6,11 @@ import uuid
 
 from django.db.models import Count, Q, QuerySet
 
-from bots.models import Bot, BotKnowledgeBase
+from bots.models import Bot, BotKnowledgeBase, BotStatus
 from core.errors import NotFound
 from core.identifiers import parse_uuid
 from knowledge.models import KnowledgeBase
+from providers.readiness import ModelReadiness, chat_model_readiness
 from tenants.models import Tenant
 
 
@@ -58,3 +59,18 @@ def bot_knowledge_bases(*, tenant: Tenant, bot: Bot) -> list[KnowledgeBase]:
         .order_by("position")
     )
     return [link.knowledge_base for link in links]
+
+
+def publish_needs_confirmation(
+    *, tenant: Tenant, bot: Bot, status: str, chat_model: str
+) -> ModelReadiness | None:
+    """The readiness to confirm before saving ``bot`` as ``status`` with ``chat_model``: when the save
+    would put in front of visitors a model that cannot write answers (no key connected, or the no-LLM
+    answerer) — on publishing, or on switching a published bot to such a model. None when nothing needs
+    confirming."""
+    if status != BotStatus.PUBLISHED:
+        return None
+    if bot.status == BotStatus.PUBLISHED and bot.chat_model == chat_model:
+        return None  # already in front of visitors as it is: saving other settings changes nothing there
+    readiness = chat_model_readiness(tenant=tenant, ref=chat_model)
+    return None if readiness.can_answer else readiness

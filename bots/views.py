@@ -24,9 +24,7 @@ from django.urls import reverse
 from bots import selectors, services
 from bots.chat import selectors as chat_selectors
 from bots.forms import BotCreateForm, BotForm, lines_initial
-from bots.models import (
-    Bot,
-)
+from bots.models import Bot, BotStatus
 from bots.presentation import (
     POLICY_CHOICES,
     STATUS_CHOICES,
@@ -43,8 +41,20 @@ from knowledge import selectors as knowledge_selectors
 from knowledge.models import KnowledgeBase
 from providers import selectors as provider_selectors
 from providers.presentation import cost_label
+from providers.readiness import (
+    NO_LLM_MODEL,
+    ModelReadiness,
+    fix_href,
+    present_readiness,
+    readiness_by_ref,
+)
 from tenants.models import Role
 from tenants.views_base import TenantFormView, TenantView
+
+# The confirmation's submit button: its name, posted with the settings, says "publish all the same".
+PUBLISH_ANYWAY = "publish_anyway"
+# Its other answer, which comes first so that Enter in a field (the form's default button) never publishes.
+SAVE_AS_DRAFT = "save_as_draft"
 
 SECTIONS = (
     ("identity", "Identity"),
@@ -54,6 +64,16 @@ SECTIONS = (
     ("publishing", "Publishing"),
     ("limits", "Limits"),
 )
+
+
+def visitors_get_instead(readiness: ModelReadiness) -> str:
+    """What visitors get from a published bot whose model cannot write answers, said before publishing."""
+    if readiness.connected and not readiness.writes_answers:
+        return (
+            "Visitors will get the most relevant passages from its knowledge bases with their sources, "
+            "not written answers."
+        )
+    return "Visitors will be told “The assistant can't answer right now” until this is fixed."
 
 
 # --- bots ---------------------------------------------------------------------------------------------
@@ -86,7 +106,17 @@ class BotListView(BotsView):
         names = model_names(self.tenant)
         bots = list(selectors.bot_list(tenant=self.tenant))
         knowledge_bases = selectors.knowledge_bases_of_bots(tenant=self.tenant, bots=bots)
-        rows = [present_bot(bot, names, knowledge_bases[bot.pk]) for bot in bots]
+        readiness = readiness_by_ref(tenant=self.tenant, refs={bot.chat_model for bot in bots})
+        here = reverse("dashboard:bots")
+        rows = [
+            present_bot(
+                bot,
+                names,
+                knowledge_bases[bot.pk],
+                present_readiness(readiness[bot.chat_model], next_path=here),
+            )
+            for bot in bots
+        ]
         context = {
             "bots": rows,
             "can_write": self.can_write(),
@@ -132,9 +162,15 @@ class BotPage(BotsView):
     _model_rows: list[dict[str, Any]] | None = None
 
     def model_rows(self, bot: Bot) -> list[dict[str, Any]]:
-        """The chat models the picker offers (read once per request)."""
+        """The chat models the picker offers (read once per request), each with its readiness: the builder
+        shows the chosen one's problem, and bots.js the one of any model chosen before saving."""
         if self._model_rows is None:
-            self._model_rows = chat_model_rows(self.tenant, keep=(bot.chat_model, bot.fallback_model))
+            rows = chat_model_rows(self.tenant, keep=(bot.chat_model, bot.fallback_model))
+            readiness = readiness_by_ref(tenant=self.tenant, refs=[row["ref"] for row in rows])
+            back = reverse("dashboard:bot", args=[bot.pk]) + "#model"
+            for row in rows:
+                row["readiness"] = present_readiness(readiness[row["ref"]], next_path=back)
+            self._model_rows = rows
         return self._model_rows
 
     def settings_form(self, bot: Bot, data: Any = None) -> BotForm:
@@ -152,7 +188,14 @@ class BotPage(BotsView):
             initial=initial,
         )
 
-    def render_page(self, bot: Bot, *, form: BotForm | None = None, status: int = 200) -> HttpResponse:
+    def render_page(
+        self,
+        bot: Bot,
+        *,
+        form: BotForm | None = None,
+        status: int = 200,
+        publish_confirm: ModelReadiness | None = None,
+    ) -> HttpResponse:
         form = form or self.settings_form(bot)
         rows = self.model_rows(bot)
         chosen_model = form["chat_model"].value()
@@ -161,14 +204,18 @@ class BotPage(BotsView):
         spent_month = provider_selectors.spend_this_month(tenant=self.tenant)
         attached = selectors.bot_knowledge_bases(tenant=self.tenant, bot=bot)
         names = {row["ref"]: row["display_name"] for row in rows}
+        chosen_row = next((row for row in rows if row["ref"] == chosen_model), None)
+        saved_row = next((row for row in rows if row["ref"] == bot.chat_model), None)
         context = {
             "bot": bot,
-            "item": present_bot(bot, names, attached),
+            "item": present_bot(bot, names, attached, saved_row["readiness"] if saved_row else None),
             "form": form,
             "sections": SECTIONS,
             "chat_models": rows,
             "chosen_model": chosen_model,
-            "chosen_model_row": next((row for row in rows if row["ref"] == chosen_model), None),
+            "chosen_model_row": chosen_row,
+            "chosen_readiness": chosen_row["readiness"] if chosen_row else None,
+            "no_llm_chosen": chosen_model == NO_LLM_MODEL,
             "knowledge_base_rows": knowledge_base_rows(self.knowledge_bases(), form),
             "policy_choices": choice_rows(POLICY_CHOICES, form["answer_policy"].value()),
             "status_choices": choice_rows(STATUS_CHOICES, form["status"].value()),
@@ -187,6 +234,13 @@ class BotPage(BotsView):
             "max_question": settings.CHAT_MAX_MESSAGE_CHARACTERS,
             "has_errors": bool(form.errors),
             "drift_alerts": drift_alert_rows(tenant=self.tenant, bot=bot),
+            "publish_confirm": publish_confirm,
+            "publish_fix_href": (
+                fix_href(publish_confirm, next_path=reverse("dashboard:bot", args=[bot.pk]))
+                if publish_confirm
+                else ""
+            ),
+            "publish_instead": visitors_get_instead(publish_confirm) if publish_confirm else "",
         }
         return render(self.request, self.template_name, context, status=status)
 
@@ -200,7 +254,26 @@ class BotUpdateView(BotPage, TenantFormView):
     http_method_names = ["post"]
 
     def make_form(self, data: Any = None) -> BotForm:
+        if data is not None and data.get(SAVE_AS_DRAFT):
+            data = data.copy()  # the confirmation's other answer: the same settings, as a draft
+            data["status"] = BotStatus.DRAFT
         return self.settings_form(self.bot(self.kwargs["pk"]), data)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Putting a bot that cannot write answers in front of visitors is confirmed first: the page comes
+        # back with the posted settings, nothing saved, and a "Publish anyway" button that posts them again.
+        form = self.make_form(request.POST)
+        if form.is_valid() and not request.POST.get(PUBLISH_ANYWAY):
+            bot = self.bot(self.kwargs["pk"])
+            readiness = selectors.publish_needs_confirmation(
+                tenant=self.tenant,
+                bot=bot,
+                status=form.cleaned_data["status"],
+                chat_model=form.cleaned_data["chat_model"],
+            )
+            if readiness is not None:
+                return self.render_page(bot, form=form, publish_confirm=readiness)
+        return super().post(request, *args, **kwargs)
 
     def render_form(self, form: Form, status: int = 200) -> HttpResponse:
         assert isinstance(form, BotForm)

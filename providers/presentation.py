@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from providers.models import ModelKind
+from providers.readiness import NO_LLM_MODEL
 
 # --- readable numbers -------------------------------------------------------------------------------
 
@@ -70,9 +71,13 @@ def deprecation_warning(row: dict[str, Any]) -> str:
 def present_model(row: dict[str, Any]) -> dict[str, Any]:
     """A catalog row with the labels the templates show."""
     is_embedding = row["kind"] == ModelKind.EMBEDDING
+    # The built-in no-LLM answerer reads no prompt: its catalog context window is a placeholder, not a
+    # capability, so it is never shown as one ("1M context").
+    quotes_only = row["ref"] == NO_LLM_MODEL
     return {
         **row,
-        "context_label": compact_count(row["context_window"]),
+        "quotes_only": quotes_only,
+        "context_label": "" if quotes_only else compact_count(row["context_window"]),
         "max_output_label": compact_count(row["max_output_tokens"]),
         "input_price_label": price_label(row["input_price_per_million"]),
         # Embedding models produce vectors, not tokens: there is no output price to speak of.

@@ -17,6 +17,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.urls import reverse
@@ -53,6 +55,31 @@ def add_key_url(provider: str) -> str:
     """The Models page's providers section, with the form to add ``provider``'s key opened. Callers
     that want the tenant brought back after saving append ``&next=<path>``."""
     return f"{reverse('dashboard:models')}?add={provider}#providers"
+
+
+def fix_href(readiness: ModelReadiness, *, next_path: str) -> str:
+    """``readiness.fix_url`` with ``next=next_path``, so that saving the key brings the tenant back to the
+    page the problem was shown on; "" when there is no fix. The query goes before the fragment."""
+    if not readiness.fix_url:
+        return ""
+    address, _, fragment = readiness.fix_url.partition("#")
+    joiner = "&" if "?" in address else "?"
+    query = urlencode({"next": next_path}, safe="/")
+    return f"{address}{joiner}{query}" + (f"#{fragment}" if fragment else "")
+
+
+def present_readiness(readiness: ModelReadiness, *, next_path: str) -> dict[str, Any]:
+    """What templates show of a readiness (``providers/_model_problem.html``): the problem, the fix's
+    label and link back to ``next_path``, and whether the model can answer or write at all."""
+    return {
+        "ref": readiness.ref,
+        "can_answer": readiness.can_answer,
+        "writes_answers": readiness.writes_answers,
+        "connected": readiness.connected,
+        "problem": readiness.problem,
+        "fix_label": readiness.fix_label,
+        "fix_href": fix_href(readiness, next_path=next_path),
+    }
 
 
 def platform_key_covers(*, tenant: Tenant, provider: str) -> bool:
@@ -130,10 +157,10 @@ def _readiness(
             writes_answers=False,
             connected=True,
             provider=provider,
+            # Short enough for a bot card; the builder says the rest in words beside the model.
             problem=(
-                "This bot has no language model: it answers visitors with the most relevant passages "
-                "from its knowledge and their sources, and never writes an answer. Connect a model "
-                "provider and choose one of its models to get written answers."
+                "No language model: it never writes an answer, and visitors get the most relevant "
+                "passages with their sources instead."
             ),
             fix_label="Connect a model provider",
             fix_url=add_key_url(Provider.OPENAI),

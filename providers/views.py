@@ -18,10 +18,12 @@ from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from core.errors import GroundworkError, ValidationFailed
 from providers import selectors, services
 from providers.forms import (
+    CREDENTIAL_PROVIDER_CHOICES,
     BudgetForm,
     CredentialForm,
     CredentialUpdateForm,
@@ -40,6 +42,7 @@ from providers.presentation import (
     usage_chart,
     usage_cost_places,
 )
+from providers.readiness import present_readiness, readiness_by_ref
 from tenants import quotas
 from tenants.models import Role
 from tenants.views_base import TenantFormView, TenantView, form_with_errors
@@ -47,6 +50,19 @@ from tenants.views_base import TenantFormView, TenantView, form_with_errors
 
 def models_url(anchor: str = "") -> str:
     return reverse("dashboard:models") + (f"#{anchor}" if anchor else "")
+
+
+def safe_next(request: HttpRequest) -> str:
+    """The ``next`` path a form brings the tenant back to (posted, or in the query string), or "" unless it
+    is a path on this site: never another host or scheme, so a crafted link cannot send anyone off-site."""
+    value = request.POST.get("next") or request.GET.get("next") or ""
+    if not value.startswith("/") or value.startswith(("//", "/\\")):
+        return ""
+    if not url_has_allowed_host_and_scheme(
+        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return ""
+    return value
 
 
 def model_servers(credentials: Iterable[ProviderCredential]) -> list[ProviderCredential]:
@@ -88,10 +104,33 @@ class ModelsPage(TenantView):
         chat_selected = settings_form["default_chat_model"].value()
         embedding_selected = settings_form["default_embedding_model"].value()
         warnings = {row["ref"]: row["deprecation_warning"] for row in choosable}
+        # Chat models in use or offered (enabled, default, or chosen as the default in the form) that
+        # cannot answer yet say so in their row and under the default's select, with the fix.
+        here = reverse("dashboard:models") + "#catalog"
+        readiness = {
+            ref: present_readiness(found, next_path=here)
+            for ref, found in readiness_by_ref(
+                tenant=self.tenant, refs=[row["ref"] for row in chat_choices]
+            ).items()
+            if not found.connected
+        }
+        presented = [present_model(row) for row in rows]
+        for model in presented:
+            model["readiness"] = readiness.get(model["ref"])
+        for model in chat_choices:
+            model["readiness"] = readiness.get(model["ref"])
+        # ?add=openai (the "Add your OpenAI key" links) opens the providers' form for that provider, and
+        # ?next= brings the tenant back once the key is saved.
+        adding = self.request.GET.get("add", "")
+        if adding not in {value for value, _ in CREDENTIAL_PROVIDER_CHOICES}:
+            adding = ""
+        credential_form = forms.get("credential_form") or CredentialForm(
+            initial={"provider": adding} if adding else None
+        )
         context = {
             "filter_form": filter_form,
             "filtered": bool(filters),
-            "models": [present_model(row) for row in rows],
+            "models": presented,
             "model_count": len(all_rows),
             # Enabled models the filter hides still belong to the settings form, or saving would drop them.
             "hidden_enabled": [
@@ -106,18 +145,21 @@ class ModelsPage(TenantView):
             "chat_selected": chat_selected,
             "embedding_selected": embedding_selected,
             "chat_warning": warnings.get(chat_selected, ""),
+            "chat_readiness": readiness.get(chat_selected),
             "embedding_warning": warnings.get(embedding_selected, ""),
             "enabled_selected": set(settings_form["enabled_models"].value() or []),
             "settings_warnings": selectors.model_settings_warnings(tenant=self.tenant),
             "credentials": credentials,
-            "credential_form": forms.get("credential_form") or CredentialForm(),
+            "credential_form": credential_form,
+            "adding": adding,
+            "next_path": safe_next(self.request),
             "custom_models": selectors.custom_model_list(tenant=self.tenant),
             "custom_model_form": forms.get("custom_model_form") or CustomModelForm(credentials=endpoints),
             "has_endpoints": bool(endpoints),
             "can_manage": self.actor.can(Role.ADMIN),
             "compare_min": selectors.COMPARE_MIN_MODELS,
             "compare_max": selectors.COMPARE_MAX_MODELS,
-            "open_form": next(iter(forms), ""),
+            "open_form": next(iter(forms), "") or ("credential_form" if adding else ""),
         }
         return render(self.request, self.template_name, context, status=status)
 
@@ -162,7 +204,7 @@ class CredentialCreateView(ModelsFormView):
         return services.credential_create(actor=self.actor, **form.cleaned_data)
 
     def success_url(self, result: ProviderCredential) -> str:
-        return models_url("providers")
+        return safe_next(self.request) or models_url("providers")
 
     def success_message(self, result: ProviderCredential) -> str:
         return f"Added {result.name}. Test the connection to check the key."
@@ -264,13 +306,17 @@ class ModelCompareView(TenantView):
             return render(request, self.template_name, {"error": error.message, "models": []}, status=400)
         models = [present_model(row) for row in rows]
         costs = [row["typical_answer_cost_usd"] for row in rows if row["typical_answer_cost_usd"] is not None]
-        contexts = [row["context_window"] for row in rows]
+        contexts = [model["context_window"] for model in models if not model["quotes_only"]]
         for model in models:
             cost = model["typical_answer_cost_usd"]
             model["thousand_answers_label"] = cost_label(cost * 1000) if cost is not None else "—"
             # Only worth pointing out when there is a choice: two or more chat models.
             model["is_cheapest"] = len(costs) > 1 and model["typical_answer_cost_usd"] == min(costs)
-            model["is_largest_context"] = len(set(contexts)) > 1 and model["context_window"] == max(contexts)
+            model["is_largest_context"] = (
+                len(set(contexts)) > 1
+                and not model["quotes_only"]
+                and model["context_window"] == max(contexts)
+            )
         return render(
             request,
             self.template_name,

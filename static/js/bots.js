@@ -2,7 +2,9 @@
  * Bot pages (bots app). No inline scripts; everything hangs off data attributes, like app.js:
  *
  *   <form data-bot-form>       the builder's settings: the save bar says when there are unsaved changes,
- *       and the avatar preview follows the avatar and name fields.
+ *       the avatar preview follows the avatar and name fields, and temperature and answer length are off
+ *       while the no-LLM answerer is chosen (data-writes-answers="false" on its radio).
+ *   <nav data-section-nav>     the builder's sticky section links: the section in view gets aria-current.
  *   <section data-playground data-url="…" data-rate-url="…/00000000-…/rate/">   the playground: a
  *       question is POSTed (session cookie + CSRF token) and the answer read as server-sent events from
  *       the response body as it arrives (fetch + ReadableStream): start, sources, token…, done or error.
@@ -71,7 +73,47 @@
       markDirty();
       if (event.target === avatar || event.target === name) updatePreview();
     });
-    form.addEventListener("change", markDirty);
+    form.addEventListener("change", function (event) {
+      markDirty();
+      if (event.target instanceof HTMLInputElement && event.target.name === "chat_model") updateWritingSettings(form);
+    });
+  }
+
+  /* Temperature and answer length mean nothing to a model that writes nothing (the no-LLM answerer): off,
+     with the reason shown, as soon as it is chosen; on again for any other. The server renders the same
+     for the saved choice and ignores them while it is chosen. */
+  function updateWritingSettings(form) {
+    var chosen = form.querySelector("input[name=chat_model]:checked");
+    var writes = !chosen || chosen.getAttribute("data-writes-answers") !== "false";
+    ["temperature", "max_output_tokens"].forEach(function (name) {
+      var input = form.querySelector("[name=" + name + "]");
+      if (input) input.disabled = !writes;
+    });
+    var reason = form.querySelector("[data-writing-off]");
+    if (reason) reason.hidden = writes;
+  }
+
+  /* --- the builder's section nav: the section in view is the current one ------------------------------ */
+
+  function initSectionNav(nav) {
+    if (!("IntersectionObserver" in window)) return;
+    var links = Array.prototype.slice.call(nav.querySelectorAll("a[href^='#']"));
+    var sections = links.map(function (link) { return document.getElementById(link.getAttribute("href").slice(1)); });
+    var visible = {};
+    function mark() {
+      var current = null;
+      sections.forEach(function (section) { if (!current && section && visible[section.id]) current = section.id; });
+      if (!current) return;
+      links.forEach(function (link) {
+        if (link.getAttribute("href") === "#" + current) link.setAttribute("aria-current", "true");
+        else link.removeAttribute("aria-current");
+      });
+    }
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) { visible[entry.target.id] = entry.isIntersecting; });
+      mark();
+    }, { rootMargin: "-80px 0px -55% 0px" });
+    sections.forEach(function (section) { if (section) observer.observe(section); });
   }
 
   /* --- server-sent events from a fetch response ---------------------------------------------------- */
@@ -415,6 +457,11 @@
 
   function init(root) {
     root.querySelectorAll("[data-bot-form]").forEach(initBotForm);
+    root.querySelectorAll("[data-section-nav]").forEach(function (nav) {
+      if (nav.hasAttribute("data-section-nav-ready")) return;
+      nav.setAttribute("data-section-nav-ready", "");
+      initSectionNav(nav);
+    });
     root.querySelectorAll("[data-playground]").forEach(function (element) {
       if (element.hasAttribute("data-playground-ready")) return;
       element.setAttribute("data-playground-ready", "");

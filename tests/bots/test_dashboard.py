@@ -37,7 +37,7 @@ from tests.bots.factories import make_bot, record_conversation
 from tests.bots.helpers import REFUNDS, reload, sse_events
 from tests.clients import HOSTILE, PROBLEM, member_client, text_of
 from tests.knowledge.factories import ingested_knowledge_base, make_knowledge_base
-from tests.providers.factories import enable_models
+from tests.providers.factories import enable_models, use_openai
 from tests.tenants.factories import World, make_world
 
 pytestmark = pytest.mark.django_db
@@ -238,7 +238,8 @@ def test_the_model_picker_lists_the_enabled_chat_models_with_context_window_and_
 
 
 def test_saving_the_builder_changes_every_setting(world: World, owner_client: Client) -> None:
-    enable_models(world, *OPENAI_CHAT_MODELS)
+    # With an OpenAI key connected: publishing a bot whose model can answer needs no confirmation.
+    use_openai(world, *OPENAI_CHAT_MODELS)
     base = make_knowledge_base(world, "Manuals")
     other = make_knowledge_base(world, "Returns")
     bot = make_bot(world, "Helper", knowledge_base_ids=[base.pk])
@@ -299,7 +300,8 @@ def test_saving_the_builder_changes_every_setting(world: World, owner_client: Cl
     ("changes", "field", "message"),
     [
         ({"suggested_questions": "\n".join(f"Q{n}?" for n in range(7))}, "suggested_questions", "Up to 6"),
-        ({"temperature": "3"}, "temperature", "less than or equal to 2"),
+        # On a model that writes: for the no-LLM answerer temperature is off, and ignored.
+        ({"chat_model": "openai:gpt-4o-mini", "temperature": "3"}, "temperature", "less than or equal to 2"),
         ({"name": ""}, "name", "This field is required."),
         ({"chat_model": "openai:gpt-4o"}, "chat_model", "Select a valid choice."),
         ({"daily_budget_usd": "-1"}, "daily_budget_usd", "greater than or equal to 0"),
@@ -310,6 +312,7 @@ def test_saving_the_builder_changes_every_setting(world: World, owner_client: Cl
 def test_builder_errors_show_on_their_fields_and_nothing_is_saved(
     world: World, owner_client: Client, changes: dict[str, Any], field: str, message: str
 ) -> None:
+    enable_models(world, *OPENAI_CHAT_MODELS)
     bot = make_bot(world, "Helper")
     response = owner_client.post(f"/app/bots/{bot.pk}/settings/", builder_post(bot, **changes))
     assert response.status_code == 400
