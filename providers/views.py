@@ -52,6 +52,11 @@ def models_url(anchor: str = "") -> str:
     return reverse("dashboard:models") + (f"#{anchor}" if anchor else "")
 
 
+# The catalog's filter form has a "provider" field too: the key form's ids get their own prefix, so each
+# label points at its own control.
+CREDENTIAL_FORM_IDS = "credential-%s"
+
+
 def safe_next(request: HttpRequest) -> str:
     """The ``next`` path a form brings the tenant back to (posted, or in the query string), or "" unless it
     is a path on this site: never another host or scheme, so a crafted link cannot send anyone off-site."""
@@ -125,8 +130,10 @@ class ModelsPage(TenantView):
         if adding not in {value for value, _ in CREDENTIAL_PROVIDER_CHOICES}:
             adding = ""
         credential_form = forms.get("credential_form") or CredentialForm(
-            initial={"provider": adding} if adding else None
+            initial={"provider": adding} if adding else None, auto_id=CREDENTIAL_FORM_IDS
         )
+        if adding:
+            credential_form.fields["api_key"].widget.attrs["autofocus"] = True  # the one thing to type
         context = {
             "filter_form": filter_form,
             "filtered": bool(filters),
@@ -199,6 +206,9 @@ class ModelSettingsUpdateView(ModelsFormView):
 class CredentialCreateView(ModelsFormView):
     form_class = CredentialForm
     form_slot = "credential_form"
+
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"auto_id": CREDENTIAL_FORM_IDS}
 
     def perform(self, form: Form) -> ProviderCredential:
         return services.credential_create(actor=self.actor, **form.cleaned_data)

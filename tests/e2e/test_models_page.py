@@ -91,6 +91,8 @@ def test_filter_compare_enable_and_read_usage(page: Page, server_url: str) -> No
     # Enable GPT-4o mini and make it the default chat model.
     page.get_by_role("link", name="Models").first.click()
     page.get_by_label("Enable GPT-4o mini", exact=True).check()
+    # The Models page is in tabs (issue 14): the defaults have their own.
+    page.get_by_role("tab", name="Defaults").click()
     page.get_by_label("Default chat model").select_option("openai:gpt-4o-mini")
     # A deprecated choice is flagged the moment it is picked, before saving.
     embedding_default = page.get_by_label("Default embedding model")
@@ -104,6 +106,7 @@ def test_filter_compare_enable_and_read_usage(page: Page, server_url: str) -> No
     expect(page.get_by_label("Enable GPT-4o mini", exact=True)).to_be_checked()
     row = page.locator("#catalog tbody tr").filter(has_text="GPT-4o mini").first
     expect(row.locator(".gw-flag-default")).to_have_text(re.compile(r"Default"))
+    page.get_by_role("tab", name=re.compile("Catalog")).click()
     shot(page, "models-settings-saved")
 
     # Usage: empty until the bots answer; then a chart and a table with the same numbers.
