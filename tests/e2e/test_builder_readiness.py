@@ -29,6 +29,7 @@ def test_warnings_where_the_model_is_chosen_and_the_add_key_round_trip(page: Pag
     page.get_by_label("Enable GPT-4o mini", exact=True).check()
     row = page.locator("#catalog tbody tr").filter(has=page.get_by_label("Enable GPT-4o mini", exact=True))
     expect(row.locator("[data-model-problem]")).to_contain_text("no OpenAI key is connected")
+    row.screenshot(path=str(ARTIFACTS / "models-row-unconnected.png"))
     page.get_by_role("button", name="Save model settings").last.click()
     expect(page.get_by_text("Model settings saved.")).to_be_visible()
     # Tabs follow the keyboard: arrows move between them and show their panel.
@@ -86,6 +87,16 @@ def test_warnings_where_the_model_is_chosen_and_the_add_key_round_trip(page: Pag
     confirm.get_by_role("button", name="Save as a draft").click()
     expect(page.get_by_text("Saved Deckhand.")).to_be_visible()
     expect(page.locator("[data-model-problem]")).to_contain_text("no OpenAI key is connected")
+    # The bots list says it too, on the bot's card, with the same fix.
+    page.goto(server_url + "/app/bots/")
+    card = page.locator(".gw-bot-card").filter(has_text="Deckhand")
+    expect(card.locator("[data-model-problem]")).to_contain_text("no OpenAI key is connected")
+    expect(card.locator("a[data-model-fix]")).to_have_attribute(
+        "href", re.compile(r"next=/app/bots/#providers$")
+    )
+    shot(page, "bots-list-unconnected")
+    card.get_by_role("link", name="Deckhand").click()
+    expect(page.get_by_role("heading", name="Deckhand", level=1)).to_be_visible()
 
     # One click to the key form, ready for OpenAI; saving the key comes back to the bot.
     page.locator("[data-model-problem] a[data-model-fix]").click()
