@@ -91,8 +91,9 @@
       tab.setAttribute("role", "tab");
       tab.setAttribute("aria-controls", id);
       panels[id].setAttribute("role", "tabpanel");
+      // Not focusable (no tabindex): every panel starts with a heading and controls, and a focusable panel
+      // would take the focus from the key field when the browser goes to the address's #fragment.
       panels[id].setAttribute("aria-labelledby", tab.id);
-      panels[id].setAttribute("tabindex", "-1");
     });
 
     function select(id, focus) {
@@ -146,7 +147,11 @@
   function focusKeyField() {
     if (!/[?&]add=/.test(window.location.search)) return;
     var field = document.querySelector("#providers details[open] input[name=api_key]");
-    if (field) field.focus({ preventScroll: false });
+    if (!field) return;
+    // After the browser has gone to the #fragment, which resets the focus (and skips autofocus).
+    function focus() { window.setTimeout(function () { field.focus(); }, 0); }
+    if (document.readyState === "complete") focus();
+    else window.addEventListener("load", focus, { once: true });
   }
 
   function init() {
