@@ -163,7 +163,7 @@ class BotPage(BotsView):
 
     def model_rows(self, bot: Bot) -> list[dict[str, Any]]:
         """The chat models the picker offers (read once per request), each with its readiness: the builder
-        shows the chosen one's problem, and bots.js the one of any model chosen before saving."""
+        shows the chosen one's problem, and models.js the one of any model picked before saving."""
         if self._model_rows is None:
             rows = chat_model_rows(self.tenant, keep=(bot.chat_model, bot.fallback_model))
             readiness = readiness_by_ref(tenant=self.tenant, refs=[row["ref"] for row in rows])
