@@ -29,7 +29,13 @@ from bots.views import BotsView
 from bots.widget import rules
 from bots.widget import services as widget_services
 from bots.widget.forms import WidgetForm
-from bots.widget.presentation import origin_reach, preview_script_url, widget_choice_rows, widget_snippet
+from bots.widget.presentation import (
+    origin_reach,
+    preview_script_url,
+    snippet_parts,
+    widget_choice_rows,
+    widget_snippet,
+)
 from tenants.actors import Actor
 from tenants.models import Role
 from tenants.views_base import TenantFormView
@@ -64,6 +70,7 @@ class BotInstallPage(BotsView):
     ) -> HttpResponse:
         form = form or self.widget_form(bot)
         origins = form["allowed_origins"].value() or []
+        snippet = widget_snippet(bot, self.request)
         context = {
             "bot": bot,
             "tone": avatar_tone(bot),
@@ -73,7 +80,8 @@ class BotInstallPage(BotsView):
             ],
             "reach": origin_reach(bot),
             "is_published": bot.status == BotStatus.PUBLISHED,
-            "snippet": widget_snippet(bot),
+            "snippet": snippet,
+            "snippet_parts": snippet_parts(snippet),
             "widget_script": preview_script_url(),
             "preview_token": member_preview_token(self.actor, bot),
             "preview_seconds": settings.WIDGET_PREVIEW_SECONDS,
@@ -90,7 +98,7 @@ class BotInstallPage(BotsView):
                     "page",
                     "Your page",
                     "filetype-html",
-                    IDENTITY_EXAMPLE_PAGE.replace("{snippet}", widget_snippet(bot)),
+                    IDENTITY_EXAMPLE_PAGE.replace("{snippet}", snippet),
                 ),
             ],
             "can_write": self.can_write(),

@@ -102,7 +102,7 @@ def assert_strict_csp_ready(page: str) -> None:
 def test_the_install_page_gives_the_snippet_to_paste_and_embeds_the_real_widget_in_preview(
     world: World, owner_client: Client, settings: Any
 ) -> None:
-    settings.PUBLIC_BASE_URL = "https://groundwork.example.com"
+    settings.PUBLIC_URL = "https://groundwork.example.com"
     bot = make_bot(world, "Concierge")
     response = owner_client.get(install_url(bot))
     assert response.status_code == 200
