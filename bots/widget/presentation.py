@@ -64,6 +64,19 @@ def origin_reach(bot: Bot) -> dict[str, str]:
     }
 
 
+def install_where(bot: Bot) -> str:
+    """Where to paste the snippet for it to count, in the words of "Not detected yet — paste the snippet
+    on ... and open the page"."""
+    if bot.allow_any_origin:
+        return "your website"
+    origins = bot.allowed_origins
+    if not origins:
+        return "a website you allow below"
+    if len(origins) <= 3:
+        return ", ".join(origins[:-1]) + (" or " if len(origins) > 1 else "") + origins[-1]
+    return f"{', '.join(origins[:2])} or another of your {len(origins)} allowed websites"
+
+
 def widget_choice_rows(form: WidgetForm) -> dict[str, list[dict[str, Any]]]:
     """The position and icon choices as the Install page draws them, in the form's current state."""
     position = form["widget_position"].value()
