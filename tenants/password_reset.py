@@ -15,11 +15,12 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
     """Django's reset form, whose emailed link starts with the public address (Django's own takes the
     request's host and scheme, which ignores ``PUBLIC_URL``)."""
 
-    def save(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    def save(self, **kwargs: Any) -> None:  # type: ignore[override]  # Django's view passes keywords only
+        request: HttpRequest | None = kwargs.get("request")
         parts = urlsplit(public_base_url(request))
         kwargs["extra_email_context"] = {
             **(kwargs.get("extra_email_context") or {}),
             "protocol": parts.scheme,
             "domain": parts.netloc,
         }
-        super().save(*args, request=request, **kwargs)
+        super().save(**kwargs)

@@ -22,9 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core import public_urls
 from core.clock import TimestampSigner
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from core import public_urls
 from tenants import selectors
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant, tenant_context, unscoped

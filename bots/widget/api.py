@@ -140,7 +140,9 @@ async def _record_installation(request: HttpRequest, bot: Bot, origin: str | Non
     """A page on an allowed website loaded the widget (published or not: the snippet is in place), not the
     dashboard's preview: "installation detected" on the Install page. Throttled inside to a write a minute."""
     if origin and origin != _own_origin(request):
-        await sync_to_async(installation.record_widget_seen)(publishable_key=bot.publishable_key, origin=origin)
+        await sync_to_async(installation.record_widget_seen)(
+            publishable_key=bot.publishable_key, origin=origin
+        )
 
 
 def _own_origin(request: HttpRequest) -> str:

@@ -39,11 +39,13 @@ def _seen_key(publishable_key: str) -> str:
 
 
 def record_widget_seen(*, publishable_key: str, origin: str) -> bool:
-    """Note that the widget with ``publishable_key`` loaded on a page at ``origin``, at most once a minute per bot;
-    True if this call wrote the record."""
+    """Note that the widget with ``publishable_key`` loaded on a page at ``origin``, at most once a
+    minute per key; True if this call wrote the record."""
     if not cache.add(f"{_seen_key(publishable_key)}:recent", 1, timeout=RECORD_EVERY_SECONDS):
         return False
-    cache.set(_seen_key(publishable_key), {"at": clock.epoch_seconds(), "origin": origin}, timeout=KEEP_SECONDS)
+    cache.set(
+        _seen_key(publishable_key), {"at": clock.epoch_seconds(), "origin": origin}, timeout=KEEP_SECONDS
+    )
     return True
 
 

@@ -3,9 +3,8 @@ the appearance choices and the loader URL the dashboard's own pages embed."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -33,7 +32,9 @@ WIDGET_ICON_GLYPHS: dict[str, str] = {
 def widget_snippet(bot: Bot, request: HttpRequest) -> str:
     """The one line a tenant pastes: the loader from the address the dashboard is served from
     (core.public_urls), ``async`` so the host page never waits for it before DOMContentLoaded."""
-    return f'<script src="{public_base_url(request)}/widget.js" data-bot="{bot.publishable_key}" async></script>'
+    return (
+        f'<script src="{public_base_url(request)}/widget.js" data-bot="{bot.publishable_key}" async></script>'
+    )
 
 
 def snippet_parts(snippet: str) -> list[str]:

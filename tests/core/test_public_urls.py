@@ -100,7 +100,9 @@ def test_the_invitation_email_links_to_the_dashboards_address(
     client = Client(headers={"host": ELSEWHERE})
     client.force_login(world.owner)
     with django_capture_on_commit_callbacks(execute=True):
-        assert client.post("/app/team/", {"email": "newbie@example.test", "role": "editor"}).status_code == 302
+        assert (
+            client.post("/app/team/", {"email": "newbie@example.test", "role": "editor"}).status_code == 302
+        )
     [link] = emailed_links()
     assert link.startswith(f"http://{ELSEWHERE}/app/invitations/")
 

@@ -30,7 +30,7 @@ BEAT_COMMAND = ["celery", "-A", "config", "beat", "--loglevel=INFO"]
 # Binding every interface names no address a browser can open: links then name the loopback address,
 # which the default ALLOWED_HOSTS accepts. Serving other machines needs ALLOWED_HOSTS and PUBLIC_URL set
 # to the name they use anyway (README, "Install (issue 14)").
-WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 -- names, not binds
 
 
 def served_url(host: str, port: int) -> str:

@@ -18,12 +18,12 @@ from bots.widget import installation
 from bots.widget import rules as widget_rules
 from bots.widget.forms import origin_from_typed
 from core.errors import ValidationFailed
+from tenants.models import Role
 from tests.bots.factories import SITE, make_bot, published_bot
 from tests.bots.helpers import reload
 from tests.bots.widget.helpers import base
 from tests.clients import api_client, member_client
 from tests.tenants.factories import World, make_world
-from tenants.models import Role
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,9 @@ def status_of(response: Any) -> tuple[str, str]:
     """The ``[data-installation-status]`` element's data-detected and its text, spaces collapsed."""
     page = response.content.decode()
     match = re.search(
-        r'<div class="gw-installation[^"]*" data-installation-status data-detected="(\w+)".*?</div>', page, re.S
+        r'<div class="gw-installation[^"]*" data-installation-status data-detected="(\w+)".*?</div>',
+        page,
+        re.S,
     )
     assert match, "no installation status on the page"
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", match.group(0)))).strip()
@@ -161,7 +163,8 @@ def test_what_people_type_becomes_the_origin_browsers_send(typed: str, origin: s
 
 
 @pytest.mark.parametrize(
-    "typed", ["shop", "*.example.com", "ftp://files.example.com", "https://x.example.com:99999", "mailto:a@b.c"]
+    "typed",
+    ["shop", "*.example.com", "ftp://files.example.com", "https://x.example.com:99999", "mailto:a@b.c"],
 )
 def test_what_cannot_be_an_origin_is_refused_readably(typed: str) -> None:
     with pytest.raises(ValidationFailed) as refused:
@@ -174,7 +177,11 @@ def test_the_install_form_saves_what_was_typed_as_origins(world: World, owner_cl
     response = owner_client.post(
         f"/app/bots/{bot.pk}/install/",
         {
-            "allowed_origins": ["www.example.com/help", "HTTP://LOCALHOST:3000/x", "https://www.example.com/"],
+            "allowed_origins": [
+                "www.example.com/help",
+                "HTTP://LOCALHOST:3000/x",
+                "https://www.example.com/",
+            ],
             "widget_title": "",
             "widget_color": "#4f46e5",
             "widget_position": "right",
