@@ -81,10 +81,9 @@
       var queue = (old && old.q) || [];
       for (var j = 0; j < queue.length; j++) if (api[queue[j][0]]) api[queue[j][0]](queue[j][1]);
     };
-    // async (or an older snippet's defer): may run before <body> exists or after DOMContentLoaded.
-    if (doc.body) mount();
-    else if (doc.readyState === "loading") doc.addEventListener("DOMContentLoaded", mount);
-    else warn("no <body>");
+    // async may run mid-parse: the DOM work then waits, never delaying DOMContentLoaded (defer: now).
+    if (doc.readyState === "loading") doc.addEventListener("DOMContentLoaded", mount);
+    else mount();
   }
 
   function loadConfig() {
