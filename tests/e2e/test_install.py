@@ -296,6 +296,7 @@ def test_the_snippet_pasted_on_another_website_is_detected(page: Page, server_ur
             "the snippet overflows its block on a phone"
         )
         assert page.locator("#widget-snippet").inner_text().replace("\n", " ").strip() == snippet
+        page.evaluate("window.scrollTo(0, 0)")
         screenshot(page, "widget-install-detected-phone")
     finally:
         site.stop()
