@@ -269,11 +269,22 @@ def test_the_snippet_pasted_on_another_website_is_detected(page: Page, server_ur
                 f"<body><h1>Built for the trail.</h1>{snippet}</body></html>"
             ).encode(),
         )
+        # Pasted into the <head> too (it may run before the body exists), and as older snippets said it.
+        for path, pasted in (("/head", snippet), ("/head-defer", snippet.replace(" async>", " defer>"))):
+            site.page(
+                path,
+                (
+                    "<!doctype html><html lang=en><head><meta charset=utf-8><title>Help</title>"
+                    f"{pasted}</head>"
+                    "<body><h1>Help centre</h1></body></html>"
+                ).encode(),
+            )
         visitor = page.context.browser.new_context()  # type: ignore[union-attr]
         try:
             shop = visitor.new_page()
-            shop.goto(site.origin + "/")
-            expect(shop.locator("groundwork-chat .gw-launcher")).to_be_visible(timeout=WIDGET_TIMEOUT_MS)
+            for path in ("/", "/head", "/head-defer"):
+                shop.goto(site.origin + path)
+                expect(shop.locator("groundwork-chat .gw-launcher")).to_be_visible(timeout=WIDGET_TIMEOUT_MS)
         finally:
             visitor.close()
 
