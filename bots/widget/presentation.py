@@ -38,9 +38,10 @@ def widget_snippet(bot: Bot, request: HttpRequest) -> str:
 
 
 def snippet_parts(snippet: str) -> list[str]:
-    """The snippet cut between its attributes: the Install page keeps each part on one line and lets a
-    narrow screen break only between them. Joined with single spaces the parts are the snippet again, so
-    the element's text (what is copied, or selected by hand) stays the exact one-line snippet."""
+    """The snippet cut between its attributes: the Install page draws each part as one box, so lines
+    break between attributes (only a part wider than a phone's line wraps inside itself). Joined with
+    single spaces the parts are the snippet again, so the element's text (what is copied, or selected by
+    hand) stays the exact one-line snippet."""
     return SNIPPET_ATTRIBUTE_BREAKS.split(snippet)
 
 
