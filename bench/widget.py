@@ -18,6 +18,9 @@ It measures issue 6's acceptance for ``static/widget/loader.js`` (served as ``/w
    LayoutDuration, RecalcStyleDuration, wall time), the same page with and without the snippet,
    interleaved, read once the page settled (1 s after the load event, and with the snippet 0.4 s after
    the widget's config fetch ended).
+   The same host page also loads with the snippet as ``defer`` (as the Install page gave it before issue
+   14), in the same interleaved run: ``DOMContentLoaded`` without the snippet, with ``defer`` (before)
+   and with ``async`` (after), PASS/FAIL against "async within 10 ms of without, p50".
 4. layout shift caused (``layout-shift`` PerformanceObserver, buffered) through the launcher's
    appearance and an open/close of the panel, on a desktop and a phone-sized viewport: must be 0
    (PASS/FAIL).
