@@ -40,6 +40,9 @@ static: $(STAMP)
 
 # Production-like by default: no debug pages (they show settings and code to anyone who reaches the
 # port), hashed static files served by WhiteNoise. Debug only when asked: DEBUG=true make run.
+# A single-machine install: HOST/PORT (127.0.0.1:8000) give PUBLIC_URL=http://HOST:PORT for the widget
+# snippet and emailed links, and model servers on this machine are allowed (ALLOW_PRIVATE_MODEL_ENDPOINTS);
+# set either to override (run_platform.platform_environment).
 run: $(STAMP) static
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo

@@ -18,6 +18,9 @@ It measures issue 6's acceptance for ``static/widget/loader.js`` (served as ``/w
    LayoutDuration, RecalcStyleDuration, wall time), the same page with and without the snippet,
    interleaved, read once the page settled (1 s after the load event, and with the snippet 0.4 s after
    the widget's config fetch ended).
+   The same host page also loads with the snippet as ``defer`` (as the Install page gave it before issue
+   14), in the same interleaved run: ``DOMContentLoaded`` without the snippet, with ``defer`` (before)
+   and with ``async`` (after), PASS/FAIL against "async within 10 ms of without, p50".
 4. layout shift caused (``layout-shift`` PerformanceObserver, buffered) through the launcher's
    appearance and an open/close of the panel, on a desktop and a phone-sized viewport: must be 0
    (PASS/FAIL).
@@ -340,6 +343,8 @@ def make_bot(host_origin: str) -> str:
         email="bench-widget@example.test", password=os.urandom(16).hex()
     )
     tenant = tenant_services.tenant_create(name="Bench widget", owner=owner)
+    # Publishing needs a verified address (issue 13): as create_tenant marks its owners.
+    owner = tenant_services.user_mark_email_verified(user=owner, via="command")
     actor = Actor(tenant=tenant, role=Role.OWNER, user=owner)
     provider_services.credential_create(actor=actor, provider="openai", name="OpenAI", api_key=PROVIDER_KEY)
     provider_services.model_settings_update(actor=actor, enabled_models=[CHAT_MODEL])
@@ -589,7 +594,10 @@ async ({ timeout }) => {
 
 @dataclass
 class Results:
-    metrics: dict[str, dict[str, list[float]]] = field(default_factory=lambda: {"with": {}, "without": {}})
+    # "with": the snippet as the Install page gives it (async); "defer": as it was before issue 14.
+    metrics: dict[str, dict[str, list[float]]] = field(
+        default_factory=lambda: {"with": {}, "defer": {}, "without": {}}
+    )
     late: int = 0  # with-snippet loads that needed a longer wait than the common SETTLE_MS
     not_shown: int = 0  # with-snippet loads whose launcher was not fully shown when the metrics were read
     config_end: list[float] = field(default_factory=list)  # the config fetch's responseEnd, ms
@@ -626,15 +634,19 @@ def fresh_page(
         context.close()
 
 
+HOST_PAGES = {"with": "/with.html", "defer": "/defer.html", "without": "/without.html"}
+
+
 def host_load(
-    browser: Browser, site: HostSite, results: Results, *, widget: bool, record: bool
+    browser: Browser, site: HostSite, results: Results, *, kind: str, record: bool
 ) -> dict[str, float]:
-    """One load of the host page; main-thread metrics after it settled."""
-    kind = "with" if widget else "without"
+    """One load of the host page (``kind``: "with" the async snippet, the older "defer" one, or "without");
+    main-thread metrics after it settled."""
+    widget = kind != "without"
     with fresh_page(browser, results, DESKTOP) as (context, page):
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
-        page.goto(f"{site.origin}/{kind}.html", wait_until="load")
+        page.goto(f"{site.origin}{HOST_PAGES[kind]}", wait_until="load")
         settled = page.evaluate(
             SETTLE_JS, {"widget": widget, "settle": SETTLE_MS, "reveal": REVEAL_MS, "timeout": TIMEOUT_MS}
         )
@@ -652,8 +664,9 @@ def host_load(
     if record:
         for name, value in values.items():
             results.add(results.metrics[kind], name, value)
-        results.shifts.setdefault(f"host page {kind} the snippet, loaded", []).append(shifts)
-        if widget:
+        label = {"with": "with the snippet (async)", "defer": "with the snippet (defer)"}.get(kind, kind)
+        results.shifts.setdefault(f"host page {label}, loaded", []).append(shifts)
+        if kind == "with":
             results.config_end.append(settled["configEnd"])
             results.loader_end.append(settled["loaderEnd"])
             results.late += settled["waited"] > SETTLE_MS + 100
@@ -827,6 +840,35 @@ def report_main_thread(results: Results) -> list[str]:
     return lines
 
 
+def report_dom_content_loaded(results: Results) -> list[str]:
+    """The host page's DOMContentLoaded and load with the snippet as ``defer`` (before) and ``async``
+    (after), against the page without it, from the same interleaved run."""
+    without = results.metrics["without"]
+    lines = [
+        "| event (ms after navigation start) | without snippet p50 | defer p50 (before) | async p50 (after)"
+        " | added by defer | added by async | without p95 | defer p95 | async p95 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    verdict = "-"
+    for name, label in (("domContentLoaded", "DOMContentLoaded end"), ("load", "load event end")):
+        base, defer = without.get(name, []), results.metrics["defer"].get(name, [])
+        async_ = results.metrics["with"].get(name, [])
+        if not base or not defer or not async_:
+            continue
+        added_defer, added_async = p50(defer) - p50(base), p50(async_) - p50(base)
+        if name == "domContentLoaded":
+            verdict = "PASS" if added_async <= 10 else "FAIL"
+        lines.append(
+            f"| {label} | {fmt(p50(base))} | {fmt(p50(defer))} | {fmt(p50(async_))} | {added_defer:+,.1f}"
+            f" | **{added_async:+,.1f}** | {fmt(p95(base))} | {fmt(p95(defer))} | {fmt(p95(async_))} |"
+        )
+    lines += [
+        "",
+        f"**DOMContentLoaded with the async snippet within 10 ms of the page without it (p50): {verdict}**",
+    ]
+    return lines
+
+
 def report_shifts(results: Results) -> tuple[list[str], bool]:
     lines = [
         "| pages | n | layout-shift entries | sum of all values | CLS (without hadRecentInput) | largest |",
@@ -892,8 +934,10 @@ def main() -> None:
         server = stack.enter_context(harness.start_web_server(1, server_environment(static_root), log_dir))
         harness.wait_until_serving(server)
         connection.close()  # the server has the database to itself
-        snippet = f'<script src="{server.url}/widget.js" data-bot="{key}" defer></script>'
+        # As the Install page gives it (async), and as it gave it before issue 14 (defer).
+        snippet = f'<script src="{server.url}/widget.js" data-bot="{key}" async></script>'
         site.pages["/with.html"] = host_page(snippet)
+        site.pages["/defer.html"] = host_page(snippet.replace(" async>", " defer>"))
         site.pages["/without.html"] = host_page("")
         sizes = measure_sizes(server.url, static_root)
         print(
@@ -907,19 +951,20 @@ def main() -> None:
             try:
                 browser_version = browser.version
                 # Untimed warm-up: the server's first requests (config, panel), the browser's first pages.
-                for widget in (True, False):
-                    host_load(browser, site, results, widget=widget, record=False)
+                for kind in HOST_PAGES:
+                    host_load(browser, site, results, kind=kind, record=False)
                 open_page(browser, site, results, record=False, viewport=DESKTOP)
                 results.page_errors.clear()
                 load_timed = load_average()
                 kinds: list[Callable[[], None]] = [
-                    lambda: host_load(browser, site, results, widget=True, record=True),
-                    lambda: host_load(browser, site, results, widget=False, record=True),
+                    lambda: host_load(browser, site, results, kind="with", record=True),
+                    lambda: host_load(browser, site, results, kind="defer", record=True),
+                    lambda: host_load(browser, site, results, kind="without", record=True),
                     lambda: open_page(browser, site, results, record=True, viewport=DESKTOP),
                 ]
                 loads = []
                 for index in range(args.pages):
-                    # The three kinds of page back to back, the order rotating, so load from other
+                    # The four kinds of page back to back, the order rotating, so load from other
                     # processes falls on all of them alike.
                     for offset in range(len(kinds)):
                         kinds[(index + offset) % len(kinds)]()
@@ -953,6 +998,10 @@ def main() -> None:
         print("### Click → panel shown (desktop viewport 1280x860)")
         print()
         print("\n".join(report_opens(results)))
+        print()
+        print("### DOMContentLoaded of the host page: the snippet with defer (before) and async (after)")
+        print()
+        print("\n".join(report_dom_content_loaded(results)))
         print()
         print("### Main-thread time added to the host page (CDP Performance.getMetrics, after settling)")
         print()

@@ -255,8 +255,14 @@ def normalise_origin(origin: str) -> str:
         raise ValidationFailed.on(
             "allowed_origins", f"“{origin[:100]}” is not a web origin like https://www.example.com (no path)."
         )
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port past 65535 or not a number: refused like any other non-origin, not a 500
+        raise ValidationFailed.on(
+            "allowed_origins", f"“{origin[:100]}” is not a web origin like https://www.example.com (no path)."
+        ) from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 keeps its brackets
+    return f"{parts.scheme}://{host}{port}"
 
 
 def _out_of_bounds(setting: BotSetting, value: Any) -> bool:

@@ -19,6 +19,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded
+from core.public_urls import checked_public_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.UntrustedForwardingMiddleware",  # X-Forwarded-Proto only from TRUSTED_PROXIES
+    "core.public_urls.CurrentRequestMiddleware",  # the request's origin for emailed links (PUBLIC_URL unset)
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every response (security headers below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -150,8 +152,10 @@ INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587 ; the console backend prints mail.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Groundwork <no-reply@groundwork.localhost>")
-# The absolute base of links in emails (invitations, password resets) sent outside a request.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# The address the dashboard is served from (https://chat.example.com): the widget snippet and every
+# emailed link start with it (core.public_urls). Empty: each request's own origin, so links always name
+# the address people reached. `make run` derives it from HOST/PORT. PUBLIC_BASE_URL is its former name.
+PUBLIC_URL = checked_public_url(env.str("PUBLIC_URL", default="") or env.str("PUBLIC_BASE_URL", default=""))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

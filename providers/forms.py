@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from core.forms import checkbox, choice_field
 from providers.models import ModelKind, Provider, ProviderCredential
@@ -62,6 +63,25 @@ class ModelSettingsForm(forms.Form):
             ]
 
 
+PRIVATE_ENDPOINTS_ALLOWED_HELP = (
+    "For OpenAI-compatible servers only (Ollama, vLLM, LM Studio); the key is optional there. "
+    "This installation accepts private addresses such as http://localhost:11434/v1 (Ollama)."
+)
+PRIVATE_ENDPOINTS_REFUSED_HELP = (
+    "For OpenAI-compatible servers only (Ollama, vLLM, LM Studio); the key is optional there. "
+    "This installation only reaches public addresses; the operator can allow private ones with "
+    "ALLOW_PRIVATE_MODEL_ENDPOINTS."
+)
+
+
+def base_url_help() -> str:
+    """Which server addresses this installation reaches, read when the form is made (the rule is
+    ``providers.services.validate_endpoint_url``'s, from ALLOW_PRIVATE_MODEL_ENDPOINTS)."""
+    if settings.ALLOW_PRIVATE_MODEL_ENDPOINTS:
+        return PRIVATE_ENDPOINTS_ALLOWED_HELP
+    return PRIVATE_ENDPOINTS_REFUSED_HELP
+
+
 class CredentialForm(forms.Form):
     provider = forms.ChoiceField(label="Provider", choices=CREDENTIAL_PROVIDER_CHOICES)
     name = forms.CharField(
@@ -80,8 +100,14 @@ class CredentialForm(forms.Form):
         max_length=200,
         required=False,
         widget=forms.URLInput(attrs={"placeholder": "https://llm.example.com/v1"}),
-        help_text="For OpenAI-compatible servers only (Ollama, vLLM, LM Studio); the key is optional there.",
+        help_text=PRIVATE_ENDPOINTS_REFUSED_HELP,  # replaced per installation in __init__
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["base_url"].help_text = base_url_help()
+        if settings.ALLOW_PRIVATE_MODEL_ENDPOINTS:
+            self.fields["base_url"].widget.attrs["placeholder"] = "http://localhost:11434/v1"
 
 
 class CredentialUpdateForm(forms.Form):

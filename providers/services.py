@@ -132,8 +132,14 @@ def validate_endpoint_url(base_url: str) -> str:
             outbound.resolve_allowed(parts.hostname, port, endpoint_policy())
         except outbound.OutboundRefused:
             raise ValidationFailed(
-                "This address is private or does not resolve. Groundwork only calls public model servers.",
-                field_errors={"base_url": ["Private, loopback and unresolvable addresses are not allowed."]},
+                "This address is private or does not resolve. This installation only calls public model "
+                "servers; its operator can allow private ones with ALLOW_PRIVATE_MODEL_ENDPOINTS.",
+                field_errors={
+                    "base_url": [
+                        "This installation does not reach private, loopback or unresolvable addresses "
+                        "(its operator can allow them with ALLOW_PRIVATE_MODEL_ENDPOINTS)."
+                    ]
+                },
             ) from None
     return base_url.strip().rstrip("/")
 

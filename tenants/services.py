@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core import public_urls
 from core.clock import TimestampSigner
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants import selectors
@@ -133,7 +134,8 @@ def _send_on_commit(*, to: str, subject: str, body: str) -> None:
 
 
 def _absolute(path: str) -> str:
-    return settings.PUBLIC_BASE_URL.rstrip("/") + path
+    # The address the person is using right now (or PUBLIC_URL): the link must open where they signed up.
+    return public_urls.absolute_url(path)
 
 
 @transaction.atomic
@@ -423,7 +425,7 @@ def invitation_create(*, actor: Actor, email: str, role: str) -> Invitation:
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
     )
     audit(actor, action="invitation.created", target=invitation, changes={"email": email, "role": new_role})
-    link = settings.PUBLIC_BASE_URL.rstrip("/") + reverse("invitation_accept", args=[token])
+    link = _absolute(reverse("invitation_accept", args=[token]))
     inviter = actor.user.display_name if actor.user else actor.tenant.name
     transaction.on_commit(
         lambda: send_mail(

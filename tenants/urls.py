@@ -7,6 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from tenants import views
+from tenants.password_reset import PasswordResetForm
 
 # Sections still being built: a page that says so under their final URL, until their app replaces it.
 # (slug, title, bootstrap icon, what it will do)
@@ -55,6 +56,7 @@ account_urlpatterns = [
             template_name="tenants/password_reset.html",
             email_template_name="tenants/password_reset_email.txt",
             subject_template_name="tenants/password_reset_subject.txt",
+            form_class=PasswordResetForm,
         ),
         name="password_reset",
     ),

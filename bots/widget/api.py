@@ -39,7 +39,7 @@ from bots.chat import selectors as chat_selectors
 from bots.chat import services as chat_services
 from bots.chat.streaming import TurnPresenter, event_stream, first_event, stream_problem, turn_events
 from bots.models import Bot, Channel, MessageRole
-from bots.widget import loader, rules
+from bots.widget import installation, loader, rules
 from bots.widget.rules import VisitorSession, WidgetRefused
 from bots.widget.serializers import (
     PublicChatInput,
@@ -75,6 +75,8 @@ class PublicWidgetView(AsyncEndpoint):
     authentication_classes = []
     permission_classes = []
     needs_session: ClassVar[bool] = True
+    # The request the loader makes on every page load: it tells the Install page the snippet is in place.
+    records_installation: ClassVar[bool] = False
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -96,6 +98,8 @@ class PublicWidgetView(AsyncEndpoint):
                     403, f"This bot's widget is not enabled on {origin or 'pages without an origin'}."
                 )
             allowed_origin = origin
+            if self.records_installation and request.method == "GET" and not preview:
+                await _record_installation(request, bot, origin)
             if request.method == "OPTIONS":
                 response: HttpResponseBase = _preflight(self.methods)
             elif request.method not in self.methods:
@@ -130,6 +134,15 @@ def _bot_for_key(key: str) -> Bot:
     if bot is None:
         raise WidgetRefused(404, "No bot has this key (it may have been replaced by a new one).")
     return bot
+
+
+async def _record_installation(request: HttpRequest, bot: Bot, origin: str | None) -> None:
+    """A page on an allowed website loaded the widget (published or not: the snippet is in place), not the
+    dashboard's preview: "installation detected" on the Install page. Throttled inside to a write a minute."""
+    if origin and origin != _own_origin(request):
+        await sync_to_async(installation.record_widget_seen)(
+            publishable_key=bot.publishable_key, origin=origin
+        )
 
 
 def _own_origin(request: HttpRequest) -> str:
@@ -187,6 +200,7 @@ class PublicConfigView(PublicWidgetView):
     """The bot's look, greeting and suggested questions. Cacheable for a minute; send ``If-None-Match``."""
 
     needs_session = False
+    records_installation = True
 
     @extend_schema(parameters=[PUBLISHABLE_KEY], responses={200: PublicConfigOutput, 304: None})
     async def get(

@@ -3,9 +3,10 @@ the appearance choices and the loader URL the dashboard's own pages embed."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from django.conf import settings
+from django.http import HttpRequest
 from django.urls import reverse
 
 from bots.models import (
@@ -14,6 +15,10 @@ from bots.models import (
     WidgetPosition,
 )
 from bots.widget.forms import WidgetForm
+from core.public_urls import public_base_url
+
+# The spaces between the snippet's attributes (never inside a quoted value: the values have no spaces).
+SNIPPET_ATTRIBUTE_BREAKS = re.compile(r" (?=[a-z-]+(?:=\"|>|$))")
 
 # (value, what the icon choice shows): Bootstrap Icons close to the widget's own glyphs.
 WIDGET_ICON_GLYPHS: dict[str, str] = {
@@ -24,15 +29,26 @@ WIDGET_ICON_GLYPHS: dict[str, str] = {
 }
 
 
-def widget_snippet(bot: Bot) -> str:
-    base = settings.PUBLIC_BASE_URL.rstrip("/")
-    return f'<script src="{base}/widget.js" data-bot="{bot.publishable_key}" defer></script>'
+def widget_snippet(bot: Bot, request: HttpRequest) -> str:
+    """The one line a tenant pastes: the loader from the address the dashboard is served from
+    (core.public_urls), ``async`` so the host page never waits for it before DOMContentLoaded."""
+    return (
+        f'<script src="{public_base_url(request)}/widget.js" data-bot="{bot.publishable_key}" async></script>'
+    )
+
+
+def snippet_parts(snippet: str) -> list[str]:
+    """The snippet cut between its attributes: the Install page draws each part as one box, so lines
+    break between attributes (only a part wider than a phone's line wraps inside itself). Joined with
+    single spaces the parts are the snippet again, so the element's text (what is copied, or selected by
+    hand) stays the exact one-line snippet."""
+    return SNIPPET_ATTRIBUTE_BREAKS.split(snippet)
 
 
 def preview_script_url() -> str:
     """The loader as the dashboard's own pages embed it: a preview token is accepted only from Groundwork's
-    origin, so it is loaded from where the page is served (the snippet names PUBLIC_BASE_URL, for tenants'
-    websites)."""
+    origin, so it is loaded from where the page is served (a relative URL; the snippet names the public
+    address, for tenants' websites)."""
     return reverse("widget_script")
 
 
@@ -48,6 +64,19 @@ def origin_reach(bot: Bot) -> dict[str, str]:
         "icon": "shield-check",
         "text": f"{count} allowed website{'s' if count != 1 else ''}",
     }
+
+
+def install_where(bot: Bot) -> str:
+    """Where to paste the snippet for it to count, in the words of "Not detected yet — paste the snippet
+    on ... and open the page"."""
+    if bot.allow_any_origin:
+        return "your website"
+    origins = bot.allowed_origins
+    if not origins:
+        return "a website you allow below"
+    if len(origins) <= 3:
+        return ", ".join(origins[:-1]) + (" or " if len(origins) > 1 else "") + origins[-1]
+    return f"{', '.join(origins[:2])} or another of your {len(origins)} allowed websites"
 
 
 def widget_choice_rows(form: WidgetForm) -> dict[str, list[dict[str, Any]]]:

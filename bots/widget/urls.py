@@ -12,6 +12,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.BotPreviewTokenView.as_view(),
         name="bot_preview_token",
     ),
+    path(
+        "bots/<uuid:pk>/install/status/",
+        views.BotInstallationStatusView.as_view(),
+        name="bot_installation_status",
+    ),
     path("bots/<uuid:pk>/install/publish/", views.BotPublishView.as_view(), name="bot_publish"),
     path(
         "bots/<uuid:pk>/install/identity-secret/",

@@ -26,10 +26,17 @@ from bots.models import (
 )
 from bots.presentation import avatar_tone
 from bots.views import BotsView
-from bots.widget import rules
+from bots.widget import installation, rules
 from bots.widget import services as widget_services
 from bots.widget.forms import WidgetForm
-from bots.widget.presentation import origin_reach, preview_script_url, widget_choice_rows, widget_snippet
+from bots.widget.presentation import (
+    install_where,
+    origin_reach,
+    preview_script_url,
+    snippet_parts,
+    widget_choice_rows,
+    widget_snippet,
+)
 from tenants.actors import Actor
 from tenants.models import Role
 from tenants.views_base import TenantFormView
@@ -64,6 +71,7 @@ class BotInstallPage(BotsView):
     ) -> HttpResponse:
         form = form or self.widget_form(bot)
         origins = form["allowed_origins"].value() or []
+        snippet = widget_snippet(bot, self.request)
         context = {
             "bot": bot,
             "tone": avatar_tone(bot),
@@ -73,7 +81,9 @@ class BotInstallPage(BotsView):
             ],
             "reach": origin_reach(bot),
             "is_published": bot.status == BotStatus.PUBLISHED,
-            "snippet": widget_snippet(bot),
+            "snippet": snippet,
+            "snippet_parts": snippet_parts(snippet),
+            **installation_context(bot),
             "widget_script": preview_script_url(),
             "preview_token": member_preview_token(self.actor, bot),
             "preview_seconds": settings.WIDGET_PREVIEW_SECONDS,
@@ -90,7 +100,7 @@ class BotInstallPage(BotsView):
                     "page",
                     "Your page",
                     "filetype-html",
-                    IDENTITY_EXAMPLE_PAGE.replace("{snippet}", widget_snippet(bot)),
+                    IDENTITY_EXAMPLE_PAGE.replace("{snippet}", snippet),
                 ),
             ],
             "can_write": self.can_write(),
@@ -99,6 +109,26 @@ class BotInstallPage(BotsView):
             **widget_choice_rows(form),
         }
         return render(self.request, self.template_name, context, status=status)
+
+
+def installation_context(bot: Bot) -> dict[str, Any]:
+    """What ``_installation_status.html`` shows: the last page load seen on a website, or where to paste."""
+    return {
+        "installation": installation.widget_installation(publishable_key=bot.publishable_key),
+        "installation_where": install_where(bot),
+    }
+
+
+class BotInstallationStatusView(BotsView):
+    """The Install page's "installation detected" line, polled (htmx) while the widget was never seen."""
+
+    template_name = "bots/widget/_installation_status.html"
+
+    def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        bot = self.bot(pk)
+        response = render(request, self.template_name, {"bot": bot, **installation_context(bot)})
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class BotInstallView(BotInstallPage, TenantFormView):

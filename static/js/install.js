@@ -13,7 +13,10 @@
  *       choices; [data-color-picker] and [data-color-preset] buttons fill the hex field, which is saved.
  *   [data-origin-list]     one input per allowed website: [data-origin-add] adds a row from
  *       <template data-origin-template>, [data-origin-remove] removes one; Enter adds a row; pasting
- *       several websites at once makes a row for each; a website typed without its scheme gets https://.
+ *       several websites at once makes a row for each; leaving a row turns what was typed into the origin the
+ *       browser sends (www.example.com/help → https://www.example.com), or marks it with the reason it
+ *       cannot be one ([data-origin-live-error]); the server applies the same rule on save.
+ *   [data-form-errors]     a refused save's summary at the top of the form, scrolled into view and focused.
  *   [data-any-origin]      shows whether "Allow any website" is ticked (the list is ignored then).
  */
 (function () {
@@ -22,6 +25,9 @@
   var HEX = /^#[0-9a-f]{6}$/i;
   var HEX_WITHOUT_HASH = /^[0-9a-f]{6}$/i;
   var SEPARATORS = /[\s,]+/;
+  var HAS_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+  var LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+  var ORIGIN_HOST = /^([a-z0-9-]+(\.[a-z0-9-]+)*\.?|\[[0-9a-f:.]+\])$/i;
 
   /* --- the real widget ------------------------------------------------------------------------------ */
 
@@ -154,15 +160,61 @@
       return input;
     }
 
-    function tidy(input) {
-      var value = input.value.trim();
-      // A website typed as it is spoken ("www.example.com"): the address bar would show https://.
-      if (value && value.indexOf("://") === -1 && /^[\w.-]+\.[a-z]{2,}(:\d+)?\/?$/i.test(value)) value = "https://" + value;
-      if (/^https?:\/\/[^/]+\/$/i.test(value)) value = value.slice(0, -1);
-      if (value !== input.value) {
-        input.value = value;
-        input.dispatchEvent(new Event("input", { bubbles: true }));
+    var liveError = form.querySelector("[data-origin-live-error]");
+
+    // The rule of bots.widget.forms.origin_from_typed, as people type: the origin the browser will send
+    // for pages at that address. Returns {origin} or {error}.
+    function toOrigin(text) {
+      var typed = text.trim();
+      var refusal = {
+        error: "\u201c" + typed.slice(0, 100) + "\u201d is not a website address. Type it as the address bar shows it, like https://www.example.com or http://localhost:3000."
+      };
+      if (!typed) return { origin: "" };
+      var value = typed;
+      if (!HAS_SCHEME.test(value)) {
+        var host = value.split(/[/?#]/)[0].replace(/:[^:\]]*$/, "");
+        if (host.indexOf(".") === -1 && !LOOPBACK.test(host)) return refusal;
+        value = (LOOPBACK.test(host) ? "http://" : "https://") + value;
       }
+      var url;
+      try { url = new URL(value); } catch (error) { return refusal; }
+      if (!/^https?:$/.test(url.protocol) || !url.hostname || url.username || url.password) return refusal;
+      if (!ORIGIN_HOST.test(url.hostname)) return refusal;
+      return { origin: url.origin.replace(/\.(:\d+)?$/, "$1") };
+    }
+
+    function showProblems() {
+      if (!liveError) return;
+      var problems = [];
+      list.querySelectorAll("input").forEach(function (input) {
+        var bad = input.getAttribute("data-origin-problem");
+        if (bad) problems.push(bad);
+      });
+      liveError.hidden = !problems.length;
+      liveError.textContent = problems.join(" ");
+    }
+
+    function tidy(input) {
+      var result = toOrigin(input.value);
+      var row = input.closest("[data-origin-row]");
+      if (result.error) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("data-origin-problem", result.error);
+        if (liveError) input.setAttribute("aria-describedby", liveError.id);
+        input.classList.add("is-invalid");
+        if (row) row.classList.add("is-invalid");
+      } else {
+        input.removeAttribute("aria-invalid");
+        input.removeAttribute("data-origin-problem");
+        input.removeAttribute("aria-describedby");
+        input.classList.remove("is-invalid");
+        if (row) row.classList.remove("is-invalid");
+        if (result.origin !== input.value) {
+          input.value = result.origin;
+          input.dispatchEvent(new Event("input", { bubbles: true }));
+        }
+      }
+      showProblems();
     }
 
     form.addEventListener("click", function (event) {
@@ -245,7 +297,16 @@
     form.addEventListener("change", markDirty);
   }
 
+  // A refused save: its summary at the top of the form comes into view (the page reloads at its top).
+  function revealErrors() {
+    var summary = document.querySelector("[data-form-errors]");
+    if (!summary) return;
+    summary.scrollIntoView({ block: "center" });
+    summary.focus({ preventScroll: true });
+  }
+
   function init() {
+    revealErrors();
     var stage = document.querySelector("[data-preview-stage]");
     if (stage) adoptWidget(stage);
     var form = document.querySelector("[data-install-form]");

@@ -1,4 +1,4 @@
-/*! Groundwork chat widget loader: <script src="https://HOST/widget.js" data-bot="KEY" defer></script>
+/*! Groundwork chat widget loader: <script src="https://HOST/widget.js" data-bot="KEY" async></script>
  * The launcher in a Shadow DOM, styled from the bot's public config; the panel (panel.js) loads on first
  * open. Runs on pages we do not control: it must never throw into them. Budget: 4 KB gzipped. */
 (function (win, doc) {
@@ -81,8 +81,9 @@
       var queue = (old && old.q) || [];
       for (var j = 0; j < queue.length; j++) if (api[queue[j][0]]) api[queue[j][0]](queue[j][1]);
     };
-    if (doc.body) mount();
-    else doc.addEventListener("DOMContentLoaded", mount);
+    // async may run mid-parse: the DOM work then waits, never delaying DOMContentLoaded (defer: now).
+    if (doc.readyState === "loading") doc.addEventListener("DOMContentLoaded", mount);
+    else mount();
   }
 
   function loadConfig() {

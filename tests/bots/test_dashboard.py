@@ -169,7 +169,7 @@ def test_a_new_bot_needs_a_name_of_its_own(world: World, owner_client: Client) -
 def test_the_builder_shows_every_section_and_the_way_to_install_it(
     world: World, owner_client: Client, settings: Any
 ) -> None:
-    settings.PUBLIC_BASE_URL = "https://groundwork.example.com"
+    settings.PUBLIC_URL = "https://groundwork.example.com"
     make_knowledge_base(world)
     bot = make_bot(world, "Concierge", suggested_questions=["How do refunds work?"])
     response = owner_client.get(f"/app/bots/{bot.pk}/")

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.pages import screenshot, sign_up
+from tests.e2e.widget_site import WidgetSite
 from tests.processes import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -97,14 +98,14 @@ def test_install_the_widget_with_a_live_preview(page: Page, server_url: str) -> 
     # The snippet, copied.
     snippet = page.locator("#widget-snippet").inner_text().strip()
     assert re.fullmatch(
-        r'<script src="http://[^"]+/widget\.js" data-bot="gw_pk_[\w-]+" defer></script>', snippet
+        rf'<script src="{re.escape(server_url)}/widget\.js" data-bot="gw_pk_[\w-]+" async></script>', snippet
     )
     page.locator("#snippet").get_by_role("button", name="Copy").first.click()
     expect(page.locator("#snippet .gw-code-copy")).to_contain_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == snippet
 
     # Where it answers: a website typed without its scheme gets https://, another row is added.
-    origin_inputs(page).first.fill("shop.example.com")
+    origin_inputs(page).first.fill("shop.example.com/help")
     origin_inputs(page).first.press("Tab")
     expect(origin_inputs(page).first).to_have_value("https://shop.example.com")
     page.get_by_role("button", name="Add a website").click()
@@ -163,14 +164,21 @@ def test_install_the_widget_with_a_live_preview(page: Page, server_url: str) -> 
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "widget-install")
 
-    # A wrong website is marked on its row, and nothing is saved.
-    origin_inputs(page).nth(1).fill("https://help.example.com/faq")
-    page.get_by_role("button", name="Save changes").click()
-    expect(page.get_by_text("Nothing was saved: check the fields marked below.")).to_be_visible()
+    # A wrong website is marked on its row as soon as it is left, and a save refused: the reason at the
+    # top of the form and at the field, nothing saved.
+    origin_inputs(page).nth(1).fill("help")
+    origin_inputs(page).nth(1).press("Tab")
     expect(origin_inputs(page).nth(1)).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#websites")).to_contain_text("“https://help.example.com/faq” is not a web origin")
+    expect(page.locator("[data-origin-live-error]")).to_contain_text("“help” is not a website address.")
+    page.get_by_role("button", name="Save changes").click()
+    summary = page.locator("[data-form-errors]")
+    expect(summary).to_contain_text("Nothing was saved: check the fields marked below.")
+    expect(summary).to_contain_text("Allowed websites: “help” is not a website address.")
+    expect(summary).to_be_focused()
+    expect(summary).to_be_in_viewport()
+    expect(origin_inputs(page).nth(1)).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#websites .gw-field-error").first).to_contain_text("“help” is not a website address")
     # (The window's view: a full-page capture would draw the sticky save bar where the window ended.)
-    page.locator("#websites").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "widget-install-error.png"))
 
     # Identity verification: the secret once, then never again.
@@ -220,3 +228,86 @@ def test_install_the_widget_with_a_live_preview(page: Page, server_url: str) -> 
         assert errors == []
     finally:
         visitor.close()
+
+
+def test_the_snippet_pasted_on_another_website_is_detected(page: Page, server_url: str) -> None:
+    """The snippet exactly as the Install page shows it, pasted into a page on another origin: the widget
+    loads there, and the Install page (left open) turns to "Installation detected" by itself."""
+    site = WidgetSite().start()
+    try:
+        sign_up(page, server_url, "Northwind Outfitters")
+        page.get_by_role("link", name="Bots", exact=True).first.click()
+        page.get_by_role("link", name="Create your first bot").click()
+        page.get_by_label("Name").fill("Concierge")
+        page.get_by_role("button", name="Create bot").click()
+        page.locator("#publishing").get_by_role("link", name="Install on your website").click()
+
+        status = page.locator("[data-installation-status]")
+        expect(status).to_have_attribute("data-detected", "false")
+        expect(status).to_contain_text("Not detected yet — paste the snippet on a website you allow below")
+
+        # The shop's address as someone copies it from the address bar, path and all.
+        origin_inputs(page).first.fill(site.origin.removeprefix("http://") + "/shop/boots?size=42")
+        origin_inputs(page).first.press("Tab")
+        expect(origin_inputs(page).first).to_have_value(site.origin)
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_text("Saved.")).to_be_visible()
+        page.locator("#snippet").get_by_role("button", name="Publish").click()
+        expect(page.locator("#snippet")).to_contain_text("Live: Concierge answers visitors on 1 website.")
+        expect(status).to_contain_text(
+            f"Not detected yet — paste the snippet on {site.origin} and open the page."
+        )
+
+        snippet = page.locator("#widget-snippet").inner_text().strip()
+        assert snippet.startswith(f'<script src="{server_url}/widget.js"') and snippet.endswith(
+            " async></script>"
+        )
+        site.page(
+            "/",
+            (
+                "<!doctype html><html lang=en><head><meta charset=utf-8><title>Northwind</title></head>"
+                f"<body><h1>Built for the trail.</h1>{snippet}</body></html>"
+            ).encode(),
+        )
+        # Pasted into the <head> too (it may run before the body exists), and as older snippets said it.
+        for path, pasted in (("/head", snippet), ("/head-defer", snippet.replace(" async>", " defer>"))):
+            site.page(
+                path,
+                (
+                    "<!doctype html><html lang=en><head><meta charset=utf-8><title>Help</title>"
+                    f"{pasted}</head>"
+                    "<body><h1>Help centre</h1></body></html>"
+                ).encode(),
+            )
+        visitor = page.context.browser.new_context()  # type: ignore[union-attr]
+        try:
+            shop = visitor.new_page()
+            for path in ("/", "/head", "/head-defer"):
+                shop.goto(site.origin + path)
+                expect(shop.locator("groundwork-chat .gw-launcher")).to_be_visible(timeout=WIDGET_TIMEOUT_MS)
+        finally:
+            visitor.close()
+
+        # The Install page, never reloaded, asks again by itself (every 10 s while not detected).
+        expect(status).to_have_attribute("data-detected", "true", timeout=25_000)
+        expect(status).to_contain_text("Installation detected")
+        expect(status).to_contain_text(f"on {site.origin}")
+        expect(status).to_contain_text(re.compile(r"(now|seconds? ago)"))
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(page, "widget-install-detected")
+        page.locator("#snippet").screenshot(path=str(ARTIFACTS / "widget-install-detected-snippet.png"))
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.reload()
+        expect(status).to_have_attribute("data-detected", "true")
+        page.locator("#snippet").screenshot(path=str(ARTIFACTS / "widget-install-detected-snippet-phone.png"))
+        snippet_box = page.locator("#widget-snippet").bounding_box()
+        block_box = page.locator("#snippet .gw-code-block").bounding_box()
+        assert snippet_box is not None and block_box is not None
+        assert snippet_box["x"] + snippet_box["width"] <= block_box["x"] + block_box["width"] + 1, (
+            "the snippet overflows its block on a phone"
+        )
+        assert page.locator("#widget-snippet").inner_text().replace("\n", " ").strip() == snippet
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(page, "widget-install-detected-phone")
+    finally:
+        site.stop()

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
@@ -26,6 +27,32 @@ from config import embedded
 WEB_COMMAND = ["uvicorn", "config.asgi:application", "--no-proxy-headers"]
 WORKER_COMMAND = ["celery", "-A", "config", "worker", "--loglevel=INFO"]
 BEAT_COMMAND = ["celery", "-A", "config", "beat", "--loglevel=INFO"]
+# Binding every interface names no address a browser can open: links then name the loopback address,
+# which the default ALLOWED_HOSTS accepts. Serving other machines needs ALLOWED_HOSTS and PUBLIC_URL set
+# to the name they use anyway (README, "Install (issue 14)").
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 -- names, not binds
+
+
+def served_url(host: str, port: int) -> str:
+    """``http://HOST:PORT`` as a browser on this machine opens it (IPv6 in brackets)."""
+    address = WILDCARD_HOSTS.get(host, host)
+    return f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"
+
+
+def platform_environment(environ: Mapping[str, str], *, host: str, port: int) -> dict[str, str]:
+    """The environment of the processes ``make run`` starts: a single-machine install.
+
+    - ``PUBLIC_URL`` from ``HOST``/``PORT`` unless the operator set it (or its former name), so every link
+      (the widget snippet, emails sent by the worker) names the address this server listens on.
+    - ``ALLOW_PRIVATE_MODEL_ENDPOINTS=true`` unless the operator set it: the model server of a single-machine
+      install (Ollama, vLLM, LM Studio) runs on this machine or its network, which a platform serving many
+      tenants must refuse (docker-compose.yml and platform/ keep the default, false).
+    """
+    env = dict(environ)
+    if not env.get("PUBLIC_URL") and not env.get("PUBLIC_BASE_URL"):
+        env["PUBLIC_URL"] = served_url(host, port)
+    env.setdefault("ALLOW_PRIVATE_MODEL_ENDPOINTS", "true")
+    return env
 
 
 class Command(BaseCommand):
@@ -39,7 +66,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         bin_dir = os.path.dirname(sys.executable)
         # The children get the resolved URLs, so they connect to the servers this process found.
-        env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL}
+        env = {
+            **platform_environment(os.environ, host=options["host"], port=options["port"]),
+            "DATABASE_URL": settings.DATABASE_URL,
+            "REDIS_URL": settings.REDIS_URL,
+        }
         schedule = str(embedded.var_dir() / "celerybeat-schedule")
         commands = {
             "web": [*WEB_COMMAND, "--host", options["host"], "--port", str(options["port"])],
@@ -54,10 +85,15 @@ class Command(BaseCommand):
             executable = os.path.join(bin_dir, command[0])
             processes[name] = subprocess.Popen([executable, *command[1:]], env=process_env.get(name, env))
 
-        url = f"http://{options['host']}:{options['port']}/app/"
+        url = (env.get("PUBLIC_URL") or env.get("PUBLIC_BASE_URL", "")).rstrip("/") + "/app/"
         self.stdout.write(
             self.style.SUCCESS(f"\nGroundwork is starting at {url}  (Ctrl-C stops everything)\n")
         )
+        if env["ALLOW_PRIVATE_MODEL_ENDPOINTS"].lower() in ("true", "1", "yes", "on"):
+            self.stdout.write(
+                "Model servers on this machine or its network (Ollama, vLLM, LM Studio) are allowed "
+                "(ALLOW_PRIVATE_MODEL_ENDPOINTS=true).\n"
+            )
 
         stopping = False
 

@@ -71,6 +71,13 @@ def widget_scripts(page: str) -> list[dict[str, str]]:
     return scripts
 
 
+def shown_snippet(page: str) -> str:
+    """The text of the snippet's element, as copying it gives it (its parts are spans, for wrapping)."""
+    match = re.search(r'<code id="widget-snippet">(.*?)</code>', page, re.S)
+    assert match, "no snippet on the page"
+    return html.unescape(re.sub(r"<[^>]+>", "", match.group(1)))
+
+
 def code_example(page: str, slug: str) -> str:
     match = re.search(rf'<code id="identity-code-{slug}"[^>]*>(.*?)</code>', page, re.S)
     assert match, slug
@@ -102,17 +109,16 @@ def assert_strict_csp_ready(page: str) -> None:
 def test_the_install_page_gives_the_snippet_to_paste_and_embeds_the_real_widget_in_preview(
     world: World, owner_client: Client, settings: Any
 ) -> None:
-    settings.PUBLIC_BASE_URL = "https://groundwork.example.com"
+    settings.PUBLIC_URL = "https://groundwork.example.com"
     bot = make_bot(world, "Concierge")
     response = owner_client.get(install_url(bot))
     assert response.status_code == 200
     page = response.content.decode()
 
-    snippet = (
-        "&lt;script src=&quot;https://groundwork.example.com/widget.js&quot; "
-        f"data-bot=&quot;{bot.publishable_key}&quot; defer&gt;&lt;/script&gt;"
+    assert shown_snippet(page) == (
+        f'<script src="https://groundwork.example.com/widget.js" data-bot="{bot.publishable_key}" async>'
+        "</script>"
     )
-    assert f'<code id="widget-snippet">{snippet}</code>' in page
     assert 'data-copy-target="#widget-snippet"' in page
     text = text_of(response)
     assert "Paste it just before the closing </body> tag" in text
@@ -200,7 +206,7 @@ def test_a_wrong_website_is_marked_readably_and_nothing_is_saved(world: World, o
         install_url(bot),
         widget_post(
             bot,
-            allowed_origins=["https://shop.example.com", "https://shop.example.com/checkout", "ftp://files"],
+            allowed_origins=["https://shop.example.com", "shop", "ftp://files"],
             widget_color="#0d9488",  # a valid change beside the wrong ones: not saved either
         ),
     )
@@ -208,15 +214,19 @@ def test_a_wrong_website_is_marked_readably_and_nothing_is_saved(world: World, o
     page = response.content.decode()
     text = text_of(response)
     assert "Nothing was saved: check the fields marked below." in text
-    assert (
-        "“https://shop.example.com/checkout” is not a web origin like https://www.example.com (no path)."
-        in text
+    refusal = (
+        "“shop” is not a website address. Type it as the address bar shows it, like "
+        "https://www.example.com or http://localhost:3000."
     )
-    assert "“ftp://files” is not a web origin" in text
+    # At the top of the form (each problem linking to its field) and at the field.
+    top = page[page.index("data-form-errors") : page.index('id="websites"')]
+    assert html.escape(refusal, quote=False) in top and 'href="#websites"' in top
+    assert text.count(refusal) == 2
+    assert "“ftp://files” is not a website address" in text
     # Every row is kept as typed; the wrong ones are marked.
     assert 'class="form-control" name="allowed_origins" value="https://shop.example.com"' in page
     assert re.search(
-        r'class="form-control is-invalid" name="allowed_origins" value="https://shop.example.com/checkout"[^>]*'
+        r'class="form-control is-invalid" name="allowed_origins" value="shop"[^>]*'
         r'aria-invalid="true"',
         page,
     )
