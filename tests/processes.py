@@ -197,6 +197,10 @@ def running_platform(*, log_name: str, var_dir: Path, **env: str) -> Iterator[st
     log_path = ARTIFACTS / log_name
     var_dir.mkdir(parents=True, exist_ok=True)
     environment = child_environment(HOST="127.0.0.1", PORT=str(port), GROUNDWORK_VAR_DIR=str(var_dir), **env)
+    # Never the development database: its beat and worker would work on it.
+    assert settings.DATABASES["default"]["NAME"].startswith("test_"), (
+        "start the platform on the test database"
+    )
     # The launcher stops embedded PostgreSQL and Redis on exit unless both URLs are set: they must be,
     # or stopping this platform would stop the servers the whole suite (and the machine) shares.
     assert environment["DATABASE_URL"] and environment["REDIS_URL"]

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.journey import CHECKLIST_ITEMS, DESKTOP, Screenshots, expect_checklist, watch_for_errors
@@ -35,7 +36,11 @@ from tests.e2e.widget_site import WidgetSite, page_with_snippet
 from tests.processes import TEST_QUEUE, running_platform
 from tests.stubs.openai_stub import OpenAIStub
 
-pytestmark = [pytest.mark.e2e]
+# Marked for the database so that pytest-django creates the test database (it creates only those its
+# marked tests use). Not transactional: a transactional test empties the database when it ends, and these
+# steps build on each other; the platform writes with its own connections, so the test process's empty
+# transaction around each step holds nothing back. The module empties the database at its end instead.
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
 NAME = "Margaret Hamilton"
 EMAIL = "margaret@northwind.test"
@@ -106,6 +111,8 @@ def platform(
 ) -> Iterator[str]:
     """make run's platform on the test database; afterwards the database is emptied as a transactional
     test leaves it (the steps are tests of their own, so none of them can be the one that flushes)."""
+    # Only ever a test database: the platform's beat and worker write to it, and it is flushed below.
+    assert connection.settings_dict["NAME"].startswith("test_"), connection.settings_dict["NAME"]
     with running_platform(
         log_name="journey-platform.log",
         var_dir=Path(tmp_path_factory.mktemp("journey-var")),
@@ -288,7 +295,9 @@ def test_06_choose_an_openai_model_the_problem_is_the_missing_key(journey: Journ
 
 def test_07_add_the_openai_key_and_come_back_to_the_bot(journey: Journey) -> None:
     page = journey.builder()
-    page.locator("[data-model-problem] a[data-model-fix]").first.click()
+    fix = page.locator("[data-model-problem] a[data-model-fix]").first
+    expect(fix, "the builder should offer “Add your OpenAI key” (part A, answers)").to_be_visible()
+    fix.click()
     expect(page).to_have_url(re.compile(r"/app/models/\?"))
     providers = page.locator("#providers")
     expect(providers.get_by_label("Provider"), "the OpenAI key form should be ready (part A)").to_have_value(
@@ -321,7 +330,11 @@ def test_08_try_the_bot_in_the_playground(journey: Journey) -> None:
     playground.get_by_label(f"Question for {BOT}").fill(QUESTION)
     playground.get_by_role("button", name="Ask").click()
     answer = playground.locator("[data-pg-answer]").first
-    expect(answer).to_have_attribute("data-outcome", "answered", timeout=ANSWER_TIMEOUT_MS)
+    finished = playground.locator("[data-pg-answer][data-outcome], [data-pg-answer].is-failed").first
+    expect(finished).to_be_attached(timeout=ANSWER_TIMEOUT_MS)
+    if "is-failed" in (answer.get_attribute("class") or ""):
+        pytest.fail(f"the playground could not answer: {answer.locator('[data-pg-error-text]').inner_text()}")
+    expect(answer).to_have_attribute("data-outcome", "answered")
     expect(answer.locator("[data-pg-text]"), "the answer should be the OpenAI stub's").to_contain_text(
         STUB_ANSWER
     )
@@ -407,7 +420,12 @@ def test_11_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -
         message_box.fill(QUESTION)
         message_box.press("Enter")
         answer = dialog.locator("[data-gw-role=assistant]").first
-        expect(answer).to_have_attribute("data-gw-state", "done", timeout=ANSWER_TIMEOUT_MS)
+        expect(answer).to_have_attribute(
+            "data-gw-state", re.compile(r"^(done|error)$"), timeout=ANSWER_TIMEOUT_MS
+        )
+        expect(answer, "the widget's answer should not be an error").to_have_attribute(
+            "data-gw-state", "done"
+        )
         expect(
             answer.locator(".gw-bubble"), "the widget should show the stub model's answer"
         ).to_contain_text(STUB_ANSWER)
