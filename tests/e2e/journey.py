@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Page, Response, ViewportSize, expect
+from playwright.sync_api import Locator, Page, Response, ViewportSize, expect
 
 from tests.processes import ARTIFACTS
 
@@ -61,15 +61,21 @@ class Screenshots:
             old.unlink()
         self.count = 0
 
-    def take(self, page: Page, name: str) -> None:
-        """The page as it is now, at desktop size and at phone size (the page is laid out again at
-        390 px wide, nothing reloads), then back at desktop size."""
+    def take(self, page: Page, name: str, *, focus: Locator | None = None, full_page: bool = True) -> None:
+        """The page as it is now, at desktop size and at phone size (laid out again at 390 px wide;
+        nothing reloads), then back at desktop size. The whole page from its top, or with ``focus`` (or
+        ``full_page=False``) what the window shows: ``focus`` scrolled into it. The window's view is what
+        a person sees of a long page, and the only true picture of what is fixed to the window (the
+        sidebar, a widget's panel), which a full-page capture draws where the window ended."""
         self.count += 1
         for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
             page.set_viewport_size(size)
-            page.evaluate("window.scrollTo(0, 0)")
+            if focus is None:
+                page.evaluate("window.scrollTo(0, 0)")
+            else:
+                focus.scroll_into_view_if_needed()
             path = self.directory / f"{self.count:02d}-{name}-{size_name}.png"
-            page.screenshot(path=str(path), full_page=True)
+            page.screenshot(path=str(path), full_page=full_page and focus is None)
             self.taken.append(path)
         page.set_viewport_size(DESKTOP)
 

@@ -242,8 +242,7 @@ def test_04_build_a_bot_without_a_key_the_builder_says_why_it_cannot_write(journ
         problem, "the builder should say the default (no-LLM) model never writes answers (part A, answers)"
     ).to_be_visible()
     expect(problem).to_contain_text(re.compile(r"no language model", re.IGNORECASE))
-    problem.scroll_into_view_if_needed()
-    journey.shots.take(page, "builder-no-language-model")
+    journey.shots.take(page, "builder-no-language-model", focus=problem)
 
 
 def test_05_publishing_a_bot_that_cannot_answer_asks_first(journey: Journey) -> None:
@@ -255,7 +254,7 @@ def test_05_publishing_a_bot_that_cannot_answer_asks_first(journey: Journey) -> 
         confirm, "publishing a bot whose model cannot answer should ask for confirmation (part A, answers)"
     ).to_be_visible()
     expect(confirm.get_by_role("button", name="Publish anyway")).to_be_visible()
-    journey.shots.take(page, "publish-confirm")
+    journey.shots.take(page, "publish-confirm", focus=confirm)
     # Not confirmed: the bot stays a draft until its model can answer.
     page.goto(journey.url + journey.bot_path)
     expect(page.get_by_role("radio", name=re.compile(r"^Draft"))).to_be_checked()
@@ -286,8 +285,7 @@ def test_06_choose_an_openai_model_the_problem_is_the_missing_key(journey: Journ
     href = unquote(fix.get_attribute("href") or "")
     assert "/app/models/" in href and "add=openai" in href, f"the fix does not open OpenAI's key form: {href}"
     assert f"next={journey.bot_path}" in href, f"the fix does not come back to the bot: {href}"
-    problem.scroll_into_view_if_needed()
-    journey.shots.take(page, "builder-no-openai-key")
+    journey.shots.take(page, "builder-no-openai-key", focus=problem)
 
 
 # --- 4. the key ---------------------------------------------------------------------------------------
@@ -341,8 +339,7 @@ def test_08_try_the_bot_in_the_playground(journey: Journey) -> None:
     )
     expect(answer.locator("[data-pg-citations] li").first).to_contain_text("Northwind FAQ")
     page.locator("[data-pg-log]").evaluate("(log) => { log.scrollTop = 0; }")
-    playground.scroll_into_view_if_needed()
-    journey.shots.take(page, "playground-answer")
+    journey.shots.take(page, "playground-answer", focus=playground)
 
     expect_checklist(
         page,
@@ -413,7 +410,7 @@ def test_11_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -
         expect(launcher, "the pasted snippet should show the widget on the shop").to_be_visible(
             timeout=WIDGET_TIMEOUT_MS
         )
-        journey.shots.take(visitor, "shop-with-widget")
+        journey.shots.take(visitor, "shop-with-widget", full_page=False)
         launcher.click()
         dialog = visitor.get_by_role("dialog")
         expect(dialog).to_be_visible()
@@ -431,7 +428,7 @@ def test_11_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -
             answer.locator(".gw-bubble"), "the widget should show the stub model's answer"
         ).to_contain_text(STUB_ANSWER)
         expect(answer).not_to_contain_text("No language model is configured")
-        journey.shots.take(visitor, "shop-widget-answer")
+        journey.shots.take(visitor, "shop-widget-answer", full_page=False)
     finally:
         visitor.close()
 
@@ -454,8 +451,7 @@ def test_12_the_install_page_has_seen_the_widget_on_the_shop(journey: Journey) -
     expect(status).to_have_attribute("data-detected", "true")
     expect(status).to_contain_text("Installation detected")
     expect(status).to_contain_text(journey.site_origin.removeprefix("http://"))
-    status.scroll_into_view_if_needed()
-    journey.shots.take(page, "install-detected")
+    journey.shots.take(page, "install-detected", focus=status)
 
     expect_checklist(
         page,
