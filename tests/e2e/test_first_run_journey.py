@@ -338,6 +338,11 @@ def test_08_try_the_bot_in_the_playground(journey: Journey) -> None:
         STUB_ANSWER
     )
     expect(answer.locator("[data-pg-citations] li").first).to_contain_text("Northwind FAQ")
+    assert any(
+        request.path == "/v1/chat/completions"
+        and request.headers.get("authorization") == f"Bearer {OPENAI_KEY}"
+        for request in journey.stub.requests
+    ), "the answer did not come from OpenAI (the stub) with the key added in the browser"
     page.locator("[data-pg-log]").evaluate("(log) => { log.scrollTop = 0; }")
     journey.shots.take(page, "playground-answer", focus=playground)
 
