@@ -288,10 +288,33 @@ def test_06_choose_an_openai_model_the_problem_is_the_missing_key(journey: Journ
     journey.shots.take(page, "builder-no-openai-key", focus=problem)
 
 
+def test_07_the_bots_list_the_models_page_and_home_say_it_too(journey: Journey) -> None:
+    page = journey.page
+    for path, where in (
+        ("/app/bots/", "the bots list (part A, answers)"),
+        ("/app/models/", "the Models page, where GPT-4o mini is enabled (part A, answers)"),
+        ("/app/", "the home page's bots (part C, home)"),
+    ):
+        page.goto(journey.url + path)
+        problem = page.locator("[data-model-problem]").filter(has_text="no OpenAI key").first
+        # On the Models page it may sit in a tab not open on arrival: there, being on the page suffices.
+        expect(problem, f"{where} should say GPT-4o mini has no OpenAI key").to_be_attached()
+        if path != "/app/models/":
+            expect(problem, f"{where}: the problem should be visible").to_be_visible()
+        fix = problem.locator("a[data-model-fix]")
+        expect(fix).to_have_text(re.compile(r"^\s*Add your OpenAI key\s*$"))
+        href = unquote(fix.get_attribute("href") or "")
+        # (The Models page's own fix opens its own providers section: where it comes back to is its choice.)
+        if path != "/app/models/":
+            assert f"next={path}" in href, f"the fix on {path} does not come back to it: {href}"
+    page.goto(f"{journey.url}/app/bots/")
+    journey.shots.take(page, "bots-list-no-openai-key")
+
+
 # --- 4. the key ---------------------------------------------------------------------------------------
 
 
-def test_07_add_the_openai_key_and_come_back_to_the_bot(journey: Journey) -> None:
+def test_08_add_the_openai_key_and_come_back_to_the_bot(journey: Journey) -> None:
     page = journey.builder()
     fix = page.locator("[data-model-problem] a[data-model-fix]").first
     expect(fix, "the builder should offer “Add your OpenAI key” (part A, answers)").to_be_visible()
@@ -323,7 +346,7 @@ def test_07_add_the_openai_key_and_come_back_to_the_bot(journey: Journey) -> Non
 # --- 5. try it ----------------------------------------------------------------------------------------
 
 
-def test_08_try_the_bot_in_the_playground(journey: Journey) -> None:
+def test_09_try_the_bot_in_the_playground(journey: Journey) -> None:
     page = journey.builder()
     playground = page.locator("[data-playground]")
     playground.get_by_label(f"Question for {BOT}").fill(QUESTION)
@@ -358,7 +381,7 @@ def test_08_try_the_bot_in_the_playground(journey: Journey) -> None:
 # --- 6. publish ---------------------------------------------------------------------------------------
 
 
-def test_09_publish_without_a_confirmation_now_that_it_can_answer(journey: Journey) -> None:
+def test_10_publish_without_a_confirmation_now_that_it_can_answer(journey: Journey) -> None:
     page = journey.builder()
     page.get_by_role("radio", name=re.compile(r"^Published")).check()
     page.get_by_role("button", name="Save changes").click()
@@ -372,7 +395,7 @@ def test_09_publish_without_a_confirmation_now_that_it_can_answer(journey: Journ
 # --- 7. install ---------------------------------------------------------------------------------------
 
 
-def test_10_allow_the_shop_and_copy_the_snippet(journey: Journey) -> None:
+def test_11_allow_the_shop_and_copy_the_snippet(journey: Journey) -> None:
     page = journey.builder()
     page.locator("#publishing").get_by_role("link", name="Install on your website").click()
     expect(page.get_by_role("heading", name=f"Put {BOT} on your website", level=1)).to_be_visible()
@@ -404,7 +427,7 @@ def test_10_allow_the_shop_and_copy_the_snippet(journey: Journey) -> None:
     journey.shots.take(page, "install-page")
 
 
-def test_11_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -> None:
+def test_12_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -> None:
     assert journey.snippet, "no snippet: the previous step failed to copy one"
     journey.site.page("/shop/", page_with_snippet(journey.snippet))
     visitor = journey.page.context.new_page()
@@ -438,7 +461,7 @@ def test_11_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -
         visitor.close()
 
 
-def test_12_the_install_page_has_seen_the_widget_on_the_shop(journey: Journey) -> None:
+def test_13_the_install_page_has_seen_the_widget_on_the_shop(journey: Journey) -> None:
     page = journey.builder()
     install_path = page.locator("#publishing").get_by_role("link", name="Install on your website")
     install_url = journey.url + str(install_path.get_attribute("href"))
@@ -469,7 +492,7 @@ def test_12_the_install_page_has_seen_the_widget_on_the_shop(journey: Journey) -
 # --- 8. the team --------------------------------------------------------------------------------------
 
 
-def test_13_invite_a_teammate_and_copy_the_invitation_link(journey: Journey) -> None:
+def test_14_invite_a_teammate_and_copy_the_invitation_link(journey: Journey) -> None:
     page = journey.page
     page.goto(f"{journey.url}/app/")
     page.get_by_role("link", name="Team").first.click()
