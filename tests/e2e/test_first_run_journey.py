@@ -328,7 +328,7 @@ def test_08_add_the_openai_key_and_come_back_to_the_bot(journey: Journey) -> Non
     key_field = add_key.locator("input[name=api_key]")
     expect(key_field).to_be_visible()
     key_field.fill(OPENAI_KEY)
-    journey.shots.take(page, "models-add-openai-key")
+    journey.shots.take(page, "models-add-openai-key", focus=add_key)
     add_key.locator("button[type=submit]").click()
 
     expect(page, "saving the key should lead back to the bot (part A: ?next=)").to_have_url(
