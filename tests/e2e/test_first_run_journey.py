@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from django.core.management import call_command
@@ -84,6 +84,7 @@ class Journey:
     errors: list[str] = field(default_factory=list)
     bot_path: str = ""  # /app/bots/<id>/ once the bot exists
     snippet: str = ""  # as copied from the Install page
+    install_path: str = ""  # the bot's Install page
 
     @property
     def site_origin(self) -> str:
@@ -395,11 +396,32 @@ def test_10_publish_without_a_confirmation_now_that_it_can_answer(journey: Journ
 # --- 7. install ---------------------------------------------------------------------------------------
 
 
-def test_11_allow_the_shop_and_copy_the_snippet(journey: Journey) -> None:
+def test_11_copy_the_snippet_from_the_install_page(journey: Journey) -> None:
     page = journey.builder()
     page.locator("#publishing").get_by_role("link", name="Install on your website").click()
     expect(page.get_by_role("heading", name=f"Put {BOT} on your website", level=1)).to_be_visible()
+    journey.install_path = urlsplit(page.url).path
 
+    # The snippet, copied with the page's own button: exactly the text the page shows.
+    shown = page.locator("#widget-snippet").inner_text().strip()
+    page.locator("#snippet").get_by_role("button", name="Copy").first.click()
+    expect(page.locator("#snippet .gw-code-copy")).to_contain_text("Copied")
+    copied = str(page.evaluate("navigator.clipboard.readText()"))
+    assert copied.split() == shown.split(), f"the copied snippet differs from the shown one: {copied!r}"
+    journey.snippet = copied
+    journey.shots.take(page, "install-page")
+    source = re.search(r'src="([^"]+)"', copied)
+    assert source, f"no script source in the snippet: {copied!r}"
+    assert source.group(1).startswith(journey.url + "/"), (
+        f"the snippet loads the widget from {source.group(1)}, not from {journey.url}, where the dashboard "
+        "is served (part B, install: the request's origin or make run's public URL)"
+    )
+
+
+def test_12_allow_the_shop_as_its_address_is_typed(journey: Journey) -> None:
+    assert journey.install_path, "no Install page: an earlier step failed to reach it"
+    page = journey.page
+    page.goto(journey.url + journey.install_path)
     # The shop's address as a person pastes it from the address bar: with the page's path.
     origins = page.locator("#websites input[name=allowed_origins]")
     origins.first.fill(f"{journey.site_origin}/shop/")
@@ -410,24 +432,10 @@ def test_11_allow_the_shop_and_copy_the_snippet(journey: Journey) -> None:
     ).to_be_visible()
     page.reload()
     expect(origins.first).to_have_value(journey.site_origin)
-
-    # The snippet, copied with the page's own button: exactly the text the page shows.
-    shown = page.locator("#widget-snippet").inner_text().strip()
-    page.locator("#snippet").get_by_role("button", name="Copy").first.click()
-    expect(page.locator("#snippet .gw-code-copy")).to_contain_text("Copied")
-    copied = str(page.evaluate("navigator.clipboard.readText()"))
-    assert copied.split() == shown.split(), f"the copied snippet differs from the shown one: {copied!r}"
-    journey.snippet = copied
-    source = re.search(r'src="([^"]+)"', copied)
-    assert source, f"no script source in the snippet: {copied!r}"
-    assert source.group(1).startswith(journey.url + "/"), (
-        f"the snippet loads the widget from {source.group(1)}, not from {journey.url}, where the dashboard "
-        "is served (part B, install: the request's origin or make run's public URL)"
-    )
-    journey.shots.take(page, "install-page")
+    journey.shots.take(page, "install-shop-allowed", focus=page.locator("#websites"))
 
 
-def test_12_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -> None:
+def test_13_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -> None:
     assert journey.snippet, "no snippet: the previous step failed to copy one"
     journey.site.page("/shop/", page_with_snippet(journey.snippet))
     visitor = journey.page.context.new_page()
@@ -435,9 +443,11 @@ def test_12_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -
     try:
         visitor.goto(f"{journey.site_origin}/shop/")
         launcher = visitor.locator("groundwork-chat .gw-launcher")
-        expect(launcher, "the pasted snippet should show the widget on the shop").to_be_visible(
-            timeout=WIDGET_TIMEOUT_MS
-        )
+        expect(
+            launcher,
+            "the pasted snippet should show the widget on the shop (part B, install: the snippet's address "
+            "and the allowed website)",
+        ).to_be_visible(timeout=WIDGET_TIMEOUT_MS)
         journey.shots.take(visitor, "shop-with-widget", full_page=False)
         launcher.click()
         dialog = visitor.get_by_role("dialog")
@@ -461,10 +471,10 @@ def test_12_the_widget_answers_on_the_shop_on_another_origin(journey: Journey) -
         visitor.close()
 
 
-def test_13_the_install_page_has_seen_the_widget_on_the_shop(journey: Journey) -> None:
-    page = journey.builder()
-    install_path = page.locator("#publishing").get_by_role("link", name="Install on your website")
-    install_url = journey.url + str(install_path.get_attribute("href"))
+def test_14_the_install_page_has_seen_the_widget_on_the_shop(journey: Journey) -> None:
+    assert journey.install_path, "no Install page: an earlier step failed to reach it"
+    page = journey.page
+    install_url = journey.url + journey.install_path
     status = page.locator("[data-installation-status]")
     # The widget has already loaded and answered on the shop; the sighting may be recorded a moment later
     # (after the response), so the page is read again until it says so, within a bound.
@@ -492,7 +502,7 @@ def test_13_the_install_page_has_seen_the_widget_on_the_shop(journey: Journey) -
 # --- 8. the team --------------------------------------------------------------------------------------
 
 
-def test_14_invite_a_teammate_and_copy_the_invitation_link(journey: Journey) -> None:
+def test_15_invite_a_teammate_and_copy_the_invitation_link(journey: Journey) -> None:
     page = journey.page
     page.goto(f"{journey.url}/app/")
     page.get_by_role("link", name="Team").first.click()
