@@ -8,6 +8,7 @@ the ``celery_worker`` fixture (tests/conftest.py).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -176,3 +177,60 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+@contextmanager
+def running_platform(*, log_name: str, var_dir: Path, **env: str) -> Iterator[str]:
+    """The whole platform as ``make run`` starts it — ``manage.py run_platform``: the web server, a Celery
+    worker and Celery beat, on ``HOST``/``PORT`` — but on the test database and Redis and a queue of its
+    own (``CELERY_TASK_DEFAULT_QUEUE`` in ``env``, or the suite's). Whatever the launcher derives for a
+    single-machine install (from ``HOST``/``PORT``, private model endpoints…) applies as it does for
+    ``make run``. Yields the URL once ``/healthz`` says everything is up, worker included; stops it all
+    the way Ctrl-C does. ``var_dir`` keeps beat's schedule out of the shared ``var/``.
+
+    One worker process (``--concurrency 1``): the suite shares a small machine, and the journey it serves
+    enqueues one document at a time."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / log_name
+    var_dir.mkdir(parents=True, exist_ok=True)
+    environment = child_environment(HOST="127.0.0.1", PORT=str(port), GROUNDWORK_VAR_DIR=str(var_dir), **env)
+    # Never the development database: its beat and worker would work on it.
+    assert settings.DATABASES["default"]["NAME"].startswith("test_"), (
+        "start the platform on the test database"
+    )
+    # The launcher stops embedded PostgreSQL and Redis on exit unless both URLs are set: they must be,
+    # or stopping this platform would stop the servers the whole suite (and the machine) shares.
+    assert environment["DATABASE_URL"] and environment["REDIS_URL"]
+    with log_path.open("wb") as log:
+        launcher = subprocess.Popen(
+            [sys.executable, "manage.py", "run_platform", "--concurrency", "1"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: Ctrl-C reaches the launcher and its children
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=5).close()
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                # Not listening yet, or 503 while the worker starts (HTTPError is a URLError).
+                if launcher.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the platform did not come up; see {log_path}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in make run's terminal does
+        try:
+            launcher.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()

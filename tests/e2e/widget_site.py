@@ -40,6 +40,12 @@ def shop_page(
 ) -> bytes:
     """A shop's page with the one line a tenant pastes, exactly as the dashboard shows it."""
     snippet = f'<script src="{html.escape(widget_src)}" data-bot="{html.escape(bot_key)}" defer></script>'
+    return page_with_snippet(snippet, css=css, title=title)
+
+
+def page_with_snippet(snippet: str, *, css: str = SHOP_CSS, title: str = "Northwind Outfitters") -> bytes:
+    """The shop's page with ``snippet`` pasted in unchanged, as a tenant pastes what they copied from the
+    Install page (whatever it says: nothing here rebuilds it from its parts)."""
     return f"""<!doctype html>
 <html lang="en">
 <head>
