@@ -258,6 +258,9 @@ class AuditEvent(TenantOwnedModel):
     action = models.CharField(max_length=60)
     target_type = models.CharField(max_length=60)
     target_id = models.CharField(max_length=64, blank=True)
+    # The target's name when the event was written (a bot's, a document's title…): the audit log speaks
+    # of "Support bot", not of an id, and keeps the name after the target is renamed or deleted.
+    target_label = models.CharField(max_length=200, blank=True, default="")
     changes = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -109,7 +109,22 @@ def api_key_by_secret_hash(*, secret_hash: str) -> ApiKey | None:
 
 
 def audit_event_list(*, tenant: Tenant) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.for_tenant(tenant).order_by("-created_at")
+    """Newest first, with the acting user (``tenants.audit`` names people by their name)."""
+    return AuditEvent.objects.for_tenant(tenant).select_related("actor_user").order_by("-created_at")
+
+
+def audit_actor_choices(*, tenant: Tenant) -> list[tuple[str, str]]:
+    """Everyone who appears in the tenant's audit log, as (label, name) pairs for its "Who" filter."""
+    labels = (
+        AuditEvent.objects.for_tenant(tenant)
+        .values_list("actor_label", "actor_user__full_name")
+        .order_by("actor_label")
+        .distinct()
+    )
+    names: dict[str, str] = {}
+    for label, full_name in labels:
+        names.setdefault(label, full_name or ("Groundwork" if label == "system" else label))
+    return sorted(names.items(), key=lambda pair: pair[1].lower())
 
 
 def tenant_member_count(*, tenant: Tenant) -> int:

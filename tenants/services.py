@@ -52,6 +52,10 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# The attributes that name an audited target for people, tried in this order.
+TARGET_NAME_ATTRIBUTES = ("name", "display_name", "title", "email", "question")
+
+
 def audit(actor: Actor, *, action: str, target: Any, changes: dict[str, Any] | None = None) -> AuditEvent:
     return AuditEvent.objects.create(
         tenant=actor.tenant,
@@ -61,8 +65,18 @@ def audit(actor: Actor, *, action: str, target: Any, changes: dict[str, Any] | N
         action=action,
         target_type=type(target).__name__.lower(),
         target_id=str(getattr(target, "pk", "") or ""),
+        target_label=_target_label(target),
         changes=changes or {},
     )
+
+
+def _target_label(target: Any) -> str:
+    """What people call the target, kept with the event (``tenants.audit`` words entries with it)."""
+    for attribute in TARGET_NAME_ATTRIBUTES:
+        value = getattr(target, attribute, None)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:200]
+    return ""
 
 
 # --- accounts and tenants ---------------------------------------------------------------------------
