@@ -200,7 +200,7 @@ class ApiKey(TenantOwnedModel):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16)  # shown in listings so people can tell keys apart
     secret_hash = models.CharField(max_length=64, unique=True)
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ADMIN)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)  # the least that reads
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

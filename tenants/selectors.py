@@ -53,6 +53,18 @@ def invitation_get(*, tenant: Tenant, invitation_id: uuid.UUID | str) -> Invitat
     return one_by_id(Invitation.objects.for_tenant(tenant), invitation_id, missing="No such invitation.")
 
 
+def invitation_link(*, invitation: Invitation) -> str:
+    """The link of a pending invitation, as its email carries it: secret, for admins' eyes only.
+    Empty when the link cannot be made again (an invitation older than derived links, or a changed
+    ``SECRET_KEY``): inviting the person again gives a new one."""
+    from tenants import services  # services import this module: on use, not at import
+
+    token = services.invitation_token(invitation)
+    if not invitation.is_pending or services.hash_secret(token) != invitation.token_hash:
+        return ""
+    return services.invitation_url(token)
+
+
 def invitation_preview(*, token_hash: str) -> Invitation | None:
     """The invitation behind a link, with its tenant, for the acceptance page."""
     with unscoped(reason="an invitation link names its tenant only through the token"):

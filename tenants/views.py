@@ -336,11 +336,16 @@ class TeamView(TenantFormView):
     form_class = InviteForm
 
     def context(self, invite_form: Form) -> dict[str, Any]:
+        # Only admins see pending invitations, and with them each one's link (a secret: it lets its
+        # holder join), to hand over by hand where the server sends no email.
+        invitations = (
+            list(selectors.invitation_list(tenant=self.tenant)) if self.actor.can(Role.ADMIN) else []
+        )
         return {
             "memberships": selectors.membership_list(tenant=self.tenant),
-            "invitations": selectors.invitation_list(tenant=self.tenant)
-            if self.actor.can(Role.ADMIN)
-            else [],
+            "invitations": [
+                (invitation, selectors.invitation_link(invitation=invitation)) for invitation in invitations
+            ],
             "invite_form": invite_form,
             "role_form": RoleForm(),
             "role_descriptions": ROLE_DESCRIPTIONS,
