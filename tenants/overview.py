@@ -111,23 +111,21 @@ def widget_installed(tenant: Tenant) -> bool:
     return Conversation.objects.for_tenant(tenant).filter(channel=Channel.WIDGET).exists()
 
 
-def chat_models_in_use(tenant: Tenant) -> set[str]:
-    """The chat models the tenant has chosen: enabled, the default, and each bot's."""
-    model_settings = provider_selectors.model_settings(tenant=tenant)
-    bot_models = bot_selectors.bot_list(tenant=tenant).values_list("chat_model", flat=True)
-    return {*model_settings.enabled_models, model_settings.default_chat_model, *bot_models}
-
-
 def getting_started(*, tenant: Tenant) -> Checklist:
-    """The five steps of a first run, each done or not from the tenant's data (six queries in all)."""
+    """The five steps of a first run, each done or not from the tenant's data: five queries, six when
+    the tenant has its own models, whatever the number of its bots, documents or conversations."""
     facts = _tenant_facts(tenant)
-    readiness = readiness_by_ref(tenant=tenant, refs=chat_models_in_use(tenant))
+    model_settings = provider_selectors.model_settings(tenant=tenant)
+    # Each bot's id and model, by name: the models in use, and the first bot the links open.
+    bots = list(bot_selectors.bot_list(tenant=tenant).values_list("pk", "chat_model"))
+    chosen = {*model_settings.enabled_models, model_settings.default_chat_model, *(ref for _, ref in bots)}
+    readiness = readiness_by_ref(tenant=tenant, refs=chosen)
     model_connected = (
         facts["has_credential"]
         or facts["has_own_chat_model"]
         or any(model.can_answer for model in readiness.values())
     )
-    first_bot = bot_selectors.bot_list(tenant=tenant).only("pk").first() if facts["has_bot"] else None
+    first_bot = bots[0][0] if bots else None
     installed = facts["has_widget_conversation"]  # what widget_installed reads, within the one query
     models_url = reverse("dashboard:models") + "#providers"
     return Checklist(
@@ -159,7 +157,7 @@ def getting_started(*, tenant: Tenant) -> Checklist:
                 if facts["has_bot"] and facts["has_tried_bot"]
                 else "Create a bot that answers from your knowledge, then try it in the playground.",
                 done=facts["has_bot"] and facts["has_tried_bot"],
-                url=reverse("dashboard:bot", args=[first_bot.pk])
+                url=reverse("dashboard:bot", args=[first_bot])
                 if first_bot
                 else reverse("dashboard:bot_create"),
                 action="Open the bot" if first_bot else "Create a bot",
@@ -171,7 +169,7 @@ def getting_started(*, tenant: Tenant) -> Checklist:
                 if installed
                 else "Paste one script tag into your website to put the chat widget on it.",
                 done=installed,
-                url=reverse("dashboard:bot_install", args=[first_bot.pk])
+                url=reverse("dashboard:bot_install", args=[first_bot])
                 if first_bot
                 else reverse("dashboard:bots"),
                 action="Install" if first_bot else "Bots",
