@@ -299,7 +299,7 @@ def _setting_changes(
                 new=changes["name"].get("to", ""),
             )
         )
-    others = [name for name in changes if name not in ("status", "name")]
+    others = sorted(name for name in changes if name not in ("status", "name"))  # stored keys are unordered
     owner = "its" if clauses else "the"
     suffix = "" if clauses else " of {target}"
     if len(others) == 1:
@@ -441,10 +441,13 @@ def _knowledge_base_deleted(event: AuditEvent, values: _Values) -> _Words:
     return _Words("deleted the knowledge base {name}", name=_name(event, "a knowledge base"))
 
 
-def _credential(event: AuditEvent, verb: str) -> _Words:
-    provider = PROVIDER_WORDS.get(event.changes.get("provider", ""), "model provider")
-    thing = "the model server" if provider == "model server" else f"the {provider} key"
-    return _Words(f"{verb} {thing} {{name}}", name=_name(event, "a connection"))
+def _credential(event: AuditEvent, *, added: bool) -> _Words:
+    provider = PROVIDER_WORDS.get(event.changes.get("provider", ""), "a model provider")
+    name = _name(event, "a connection")
+    if provider == "model server":
+        return _Words(f"{'added' if added else 'removed'} the model server {{name}}", name=name)
+    verb = "connected" if added else "disconnected"
+    return _Words(f"{verb} {provider}, with the key named {{name}}", name=name)
 
 
 def _credential_updated(event: AuditEvent, values: _Values) -> _Words:
@@ -552,9 +555,9 @@ WORDINGS: dict[str, Callable[[AuditEvent, _Values], _Words]] = {
     "document.added": _says("added the document {title}", title=_target("without a title")),
     "document.reingested": _says("read the document {title} again", title=_target("without a title")),
     "document.deleted": _says("deleted the document {title}", title=_target("without a title")),
-    "provider_credential.created": lambda event, values: _credential(event, "added"),
+    "provider_credential.created": lambda event, values: _credential(event, added=True),
     "provider_credential.updated": _credential_updated,
-    "provider_credential.deleted": lambda event, values: _credential(event, "removed"),
+    "provider_credential.deleted": lambda event, values: _credential(event, added=False),
     "custom_model.created": _says("added the model {model} from a model server", model=_change("model")),
     "custom_model.deleted": _says("removed the model {model}", model=_change("model")),
     "model_settings.updated": _model_settings_updated,
