@@ -81,7 +81,7 @@ def with_next(url: str, next_path: str) -> str:
 
 def _tenant_facts(tenant: Tenant) -> dict[str, Any]:
     """Whether each thing the checklist looks for exists, in one query."""
-    facts: dict[str, Any] = (
+    facts = (
         Tenant.objects.filter(pk=tenant.pk)
         .values("pk")
         .annotate(
@@ -100,7 +100,7 @@ def _tenant_facts(tenant: Tenant) -> dict[str, Any]:
         )
         .get()
     )
-    return facts
+    return dict(facts)
 
 
 def widget_installed(tenant: Tenant) -> bool:
