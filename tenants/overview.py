@@ -92,9 +92,6 @@ def _tenant_facts(tenant: Tenant) -> dict[str, Any]:
             ),
             has_bot=Exists(Bot.objects.for_tenant(tenant)),
             has_tried_bot=Exists(Conversation.objects.for_tenant(tenant)),
-            has_widget_conversation=Exists(
-                Conversation.objects.for_tenant(tenant).filter(channel=Channel.WIDGET)
-            ),
             has_invitation=Exists(Invitation.objects.for_tenant(tenant)),
             has_second_member=Exists(Membership.objects.for_tenant(tenant).filter(~Q(role=Role.OWNER))),
         )
@@ -106,13 +103,14 @@ def _tenant_facts(tenant: Tenant) -> dict[str, Any]:
 def widget_installed(tenant: Tenant) -> bool:
     """Has the widget been seen on one of the tenant's sites?
 
-    Today's signal is a conversation started in the widget. The Install page's "installation detected"
-    record (issue 14) is the better one: point this function at it, and the checklist follows."""
+    Today's signal is a conversation started in the widget, which the owner's preview on the Install
+    page also starts. The Install page's "installation detected" record (issue 14) is the better one:
+    point this function at it, and the checklist follows. One query."""
     return Conversation.objects.for_tenant(tenant).filter(channel=Channel.WIDGET).exists()
 
 
 def getting_started(*, tenant: Tenant) -> Checklist:
-    """The five steps of a first run, each done or not from the tenant's data: five queries, six when
+    """The five steps of a first run, each done or not from the tenant's data: six queries, seven when
     the tenant has its own models, whatever the number of its bots, documents or conversations."""
     facts = _tenant_facts(tenant)
     model_settings = provider_selectors.model_settings(tenant=tenant)
@@ -126,7 +124,7 @@ def getting_started(*, tenant: Tenant) -> Checklist:
         or any(model.can_answer for model in readiness.values())
     )
     first_bot = bots[0][0] if bots else None
-    installed = facts["has_widget_conversation"]  # what widget_installed reads, within the one query
+    installed = widget_installed(tenant)  # the one place that decides it
     models_url = reverse("dashboard:models") + "#providers"
     return Checklist(
         items=[
