@@ -67,10 +67,9 @@ class ApiKeyForm(forms.Form):
     # reads comes first, so a key gets admin rights only when someone picks them.
     role = forms.ChoiceField(
         label="Role",
-        choices=[("", "Choose what the key may do…"), *ASSIGNABLE_ROLE_CHOICES],
+        choices=[("", "Choose a role…"), *ASSIGNABLE_ROLE_CHOICES],
         error_messages={"required": "Choose the key's role: viewer is enough for reading."},
-        help_text="Viewer reads everything; editor also builds bots and knowledge; admin also manages "
-        "the team, keys and settings. Never more than you can.",
+        help_text="Viewer reads, editor builds, admin manages. Never above you.",
     )
 
 

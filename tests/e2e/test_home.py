@@ -139,6 +139,10 @@ def test_home_audit_usage_and_invitation_links_from_empty_to_busy(page: Page, se
     expect(table.locator("[data-usage-free]").first).to_contain_text("no charge")
     both_sizes(page, "usage-by-bot")
 
+    page.goto(f"{server_url}/app/api-keys/")
+    expect(page.get_by_label("Role")).to_have_value("")  # nothing pre-selected: the role is a choice
+    both_sizes(page, "api-keys-role")
+
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server_url)
     page.goto(f"{server_url}/app/team/")
     copy = page.locator('[data-invitation="ana@example.test"] [data-invitation-link]')

@@ -38,7 +38,7 @@ def test_the_key_form_preselects_no_role_and_asks_for_one(world: World, owner_cl
     options = re.findall(r'<option value="([^"]*)"([^>]*)>([^<]*)</option>', select.group(1))
     assert [value for value, _, _ in options] == ["", "viewer", "editor", "admin"]  # least first
     assert [value for value, attributes, _ in options if "selected" in attributes] in ([], [""])
-    assert "Viewer reads everything" in text_of(owner_client.get("/app/api-keys/"))
+    assert "Viewer reads, editor builds, admin manages." in text_of(owner_client.get("/app/api-keys/"))
 
     without_role = owner_client.post("/app/api-keys/", {"name": "Zapier"})
     assert without_role.status_code == 400
