@@ -7,7 +7,8 @@ written (``AuditEvent.target_label``), models by their display names, and an act
 not know yet is still told in words ("changed a regression run").
 
 :func:`audit_entries` words a page of events with a fixed number of queries (the events with their
-actors, and the three of ``providers.readiness`` for the models they mention).
+actors, the three of ``providers.readiness`` for the models they mention, one for the knowledge bases
+of documents).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.db.models import Q, QuerySet
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 
+from core.identifiers import parse_uuid
 from providers.readiness import readiness_by_ref
 from tenants.models import AuditEvent, Role, Tenant
 
@@ -158,7 +160,25 @@ def audit_entries(*, tenant: Tenant, events: Iterable[AuditEvent]) -> list[Audit
         ref: _model_name(ref, readiness.display_name)
         for ref, readiness in (readiness_by_ref(tenant=tenant, refs=refs).items() if refs else [])
     }
-    return [_entry(event, model_names) for event in events]
+    values = _Values(model_names, _knowledge_base_names(tenant, events))
+    return [_entry(event, values) for event in events]
+
+
+def _knowledge_base_names(tenant: Tenant, events: list[AuditEvent]) -> dict[str, str]:
+    """The names of the knowledge bases documents were added to or deleted from (one query; a base
+    deleted since is left out, and its documents' entries say less)."""
+    from knowledge import selectors as knowledge_selectors  # knowledge builds on tenants: on use
+
+    identifiers = {
+        parsed
+        for event in events
+        if event.action.startswith("document.")
+        and (parsed := parse_uuid(str(event.changes.get("knowledge_base", "")))) is not None
+    }
+    if not identifiers:
+        return {}
+    bases = knowledge_selectors.knowledge_base_list(tenant=tenant).filter(pk__in=identifiers)
+    return {str(pk): name for pk, name in bases.values_list("pk", "name")}
 
 
 def actor_name(event: AuditEvent) -> str:
@@ -190,13 +210,13 @@ class _Words:
         return format_html(self.template, **bold)
 
 
-def _entry(event: AuditEvent, model_names: dict[str, str]) -> AuditEntry:
+def _entry(event: AuditEvent, values: _Values) -> AuditEntry:
     wording = WORDINGS.get(event.action, _unknown)
     try:
-        words = wording(event, _Values(model_names))
+        words = wording(event, values)
     except (KeyError, TypeError, AttributeError, ValueError):
         # An event older than today's wording (a change written with other keys) still reads as words.
-        words = _unknown(event, _Values(model_names))
+        words = _unknown(event, values)
     return AuditEntry(
         event=event,
         actor=actor_name(event),
@@ -209,6 +229,7 @@ def _entry(event: AuditEvent, model_names: dict[str, str]) -> AuditEntry:
 @dataclass(frozen=True)
 class _Values:
     model_names: dict[str, str]
+    knowledge_base_names: dict[str, str]
 
     def value(self, setting: str, value: Any) -> str:
         """One setting's value in words."""
@@ -488,6 +509,15 @@ def _budget_updated(event: AuditEvent, values: _Values) -> _Words:
     return _Words("removed the monthly budget")
 
 
+def _document(event: AuditEvent, values: _Values, template: str, preposition: str) -> _Words:
+    """A document's entry, with its knowledge base's name while that base exists."""
+    title = _name(event, "without a title")
+    base = values.knowledge_base_names.get(str(event.changes.get("knowledge_base", "")))
+    if base:
+        return _Words(f"{template} {preposition} {{base}}", title=title, base=base)
+    return _Words(template, title=title)
+
+
 def _says(template: str, **fields: Callable[[AuditEvent], Any]) -> Callable[[AuditEvent, _Values], _Words]:
     """A wording whose names come from the event by the given functions."""
 
@@ -552,9 +582,11 @@ WORDINGS: dict[str, Callable[[AuditEvent, _Values], _Words]] = {
     "knowledge_base.created": _says("created the knowledge base {name}", name=_target("a knowledge base")),
     "knowledge_base.updated": _knowledge_base_updated,
     "knowledge_base.deleted": _knowledge_base_deleted,
-    "document.added": _says("added the document {title}", title=_target("without a title")),
+    "document.added": lambda event, values: _document(event, values, "added the document {title}", "to"),
     "document.reingested": _says("read the document {title} again", title=_target("without a title")),
-    "document.deleted": _says("deleted the document {title}", title=_target("without a title")),
+    "document.deleted": lambda event, values: _document(
+        event, values, "deleted the document {title}", "from"
+    ),
     "provider_credential.created": lambda event, values: _credential(event, added=True),
     "provider_credential.updated": _credential_updated,
     "provider_credential.deleted": lambda event, values: _credential(event, added=False),

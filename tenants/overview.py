@@ -114,9 +114,9 @@ def getting_started(*, tenant: Tenant) -> Checklist:
     the tenant has its own models, whatever the number of its bots, documents or conversations."""
     facts = _tenant_facts(tenant)
     model_settings = provider_selectors.model_settings(tenant=tenant)
-    # Each bot's id and model, by name: the models in use, and the first bot the links open.
-    bots = list(bot_selectors.bot_list(tenant=tenant).values_list("pk", "chat_model"))
-    chosen = {*model_settings.enabled_models, model_settings.default_chat_model, *(ref for _, ref in bots)}
+    # Each bot's id, model and status, by name: the models in use, and the bots the links open.
+    bots = list(bot_selectors.bot_list(tenant=tenant).values_list("pk", "chat_model", "status"))
+    chosen = {*model_settings.enabled_models, model_settings.default_chat_model, *(bot[1] for bot in bots)}
     readiness = readiness_by_ref(tenant=tenant, refs=chosen)
     model_connected = (
         facts["has_credential"]
@@ -124,6 +124,8 @@ def getting_started(*, tenant: Tenant) -> Checklist:
         or any(model.can_answer for model in readiness.values())
     )
     first_bot = bots[0][0] if bots else None
+    # The widget goes on a site once a bot is published: its Install page, else the first bot's.
+    to_install = next((bot[0] for bot in bots if bot[2] == BotStatus.PUBLISHED), first_bot)
     installed = widget_installed(tenant)  # the one place that decides it
     models_url = reverse("dashboard:models") + "#providers"
     return Checklist(
@@ -167,10 +169,10 @@ def getting_started(*, tenant: Tenant) -> Checklist:
                 if installed
                 else "Paste one script tag into your website to put the chat widget on it.",
                 done=installed,
-                url=reverse("dashboard:bot_install", args=[first_bot])
-                if first_bot
+                url=reverse("dashboard:bot_install", args=[to_install])
+                if to_install
                 else reverse("dashboard:bots"),
-                action="Install" if first_bot else "Bots",
+                action="Install" if to_install else "Bots",
             ),
             ChecklistItem(
                 key="invite-team",

@@ -199,3 +199,16 @@ def test_another_organisations_changes_never_show(world: World, owner_client: Cl
     make_bot(other, "Their secret bot")
     assert "Their secret bot" not in owner_client.get("/app/settings/audit-log/").content.decode()
     assert "Their secret bot" not in owner_client.get("/app/settings/audit-log/export.csv").content.decode()
+
+
+def test_documents_are_named_with_their_knowledge_base_while_it_exists(
+    world: World, owner_client: Client
+) -> None:
+    base = make_knowledge_base(world, "Returns")
+    add_text(world, base, "Refunds take five days.", title="Refund policy")
+    assert "added the document Refund policy to Returns" in entries(owner_client)
+    with tenant_context(world.tenant.pk):
+        knowledge_services.knowledge_base_delete(actor=world.actor(), knowledge_base_id=base.pk)
+    page = entries(owner_client)
+    assert "added the document Refund policy" in page and "Refund policy to" not in page
+    assert "deleted the knowledge base Returns and its 1 document" in page

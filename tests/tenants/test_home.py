@@ -201,3 +201,20 @@ def test_viewers_see_no_activity_but_the_bots_and_conversations(world: World) ->
 
 def text_of_html(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_steps_link_to_where_they_are_done(world: World, owner_client: Client) -> None:
+    draft = make_bot(world, "Alpha")
+    published = make_bot(world, "Beta", status="published", allowed_origins=["https://shop.example.com"])
+    html = owner_client.get("/app/").content.decode()
+
+    def link(item: str) -> str:
+        found = re.search(rf'data-checklist-item="{item}".*?<a [^>]*href="([^"]+)"', html, re.S)
+        assert found, item
+        return found.group(1)
+
+    assert link("connect-model") == "/app/models/#providers"
+    assert link("add-knowledge") == "/app/knowledge/"
+    assert link("build-bot") == f"/app/bots/{draft.pk}/"  # the first bot by name, to try it
+    assert link("install-widget") == f"/app/bots/{published.pk}/install/"  # the published one
+    assert link("invite-team") == "/app/team/"
