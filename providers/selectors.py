@@ -364,6 +364,23 @@ def custom_model_get(*, tenant: Tenant, custom_model_id: uuid.UUID | str) -> Cus
     return one_by_id(custom_model_list(tenant=tenant), custom_model_id, missing="No such model.")
 
 
+# Usage rows grouped by bot: a bot by its name; a bot since deleted (its usage stays: it is the bill);
+# and the calls no bot made, which the Usage page explains (USAGE_NOT_FROM_A_BOT_HINT).
+NOT_FROM_A_BOT = "Not from a bot"
+DELETED_BOT = "A deleted bot"
+USAGE_NOT_FROM_A_BOT_HINT = (
+    "Model calls no visitor's question made: embedding your knowledge as documents are added or "
+    "re-indexed, test searches, and regression runs (their answers and the judge's verdicts)."
+)
+
+
+def usage_bot_names(*, tenant: Tenant) -> dict[str, str]:
+    """Each of the tenant's bots' name by id, for usage grouped by bot (one query)."""
+    from bots import selectors as bot_selectors  # bots build on providers: imported on use
+
+    return {str(pk): name for pk, name in bot_selectors.bot_list(tenant=tenant).values_list("pk", "name")}
+
+
 def usage_report(
     *,
     tenant: Tenant,
@@ -374,7 +391,8 @@ def usage_report(
     """Totals and rows of ``usage_summary`` for a validated range: by default the last 30 days, by day.
 
     Rows are ``{"key", "label", "calls", "input_tokens", "output_tokens", "cost_usd"}``: ``key`` is the
-    ISO date, the model reference or the bot id ("" for calls made without a bot, such as ingestion).
+    ISO date, the model reference or the bot id ("" for calls made without a bot, such as ingestion);
+    ``label`` the date, the model's name, the bot's name ("A deleted bot", "Not from a bot").
     By day, every day of the range has a row (zeros included), so the rows are a ready time series.
     """
     if group_by not in USAGE_GROUP_BY:
@@ -399,6 +417,7 @@ def usage_report(
         empty = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal(0)}
         summary = [by_day.get(day, {"day": day, **empty}) for day in days]
     labels = {row["ref"]: row["display_name"] for row in available_models(tenant=tenant)}
+    bot_names = usage_bot_names(tenant=tenant) if group_by == "bot" else {}
     rows = []
     for row in summary:
         group = row[group_by]
@@ -407,7 +426,8 @@ def usage_report(
         elif group_by == "model":
             key, label = group, labels.get(group, group)
         else:
-            key, label = (str(group), f"Bot {str(group)[:8]}") if group else ("", "Without a bot")
+            key = str(group) if group else ""
+            label = bot_names.get(key, DELETED_BOT) if group else NOT_FROM_A_BOT
         numbers = {name: row[name] for name in ("calls", "input_tokens", "output_tokens", "cost_usd")}
         rows.append({"key": key, "label": label, **numbers})
     totals = {

@@ -130,7 +130,8 @@ class UsageRowOutput(UsageNumbersOutput):
     key = serializers.CharField(help_text="The ISO date, the model reference, or the bot id ('' for none).")
     # DRF's serializer metaclass takes declared fields off the class: this does not replace Field.label.
     label = serializers.CharField(  # type: ignore[assignment]
-        help_text="The same, for people: a model's name, 'Without a bot', ..."
+        help_text="The same, for people: a model's name, a bot's name, 'A deleted bot', 'Not from a bot' "
+        "(embedding knowledge, test searches, regression runs), ..."
     )
 
 

@@ -413,11 +413,16 @@ class UsageView(TenantFormView):
                 )
             except ValidationFailed as error:
                 form_with_errors(form, error)
+            else:
+                totals = report["totals"]
+                if not form.cleaned_data["chart"] and totals["calls"] and not totals["cost_usd"]:
+                    metric = "tokens"  # nothing cost anything: a chart of zeros would say nothing
         context: dict[str, Any] = {
             "form": form,
             "report": report,
             "has_usage": selectors.usage_list(tenant=self.tenant).exists(),
             "can_manage": self.actor.can(Role.ADMIN),
+            "not_from_a_bot_hint": selectors.USAGE_NOT_FROM_A_BOT_HINT,
             "quotas": quotas.usage(self.tenant),
             **budget_context(self.tenant, budget_form),
         }

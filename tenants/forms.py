@@ -8,6 +8,8 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
+from core.forms import choice_field
+from tenants.audit import ACTION_KINDS
 from tenants.models import Role
 
 ASSIGNABLE_ROLE_CHOICES = [(role.value, role.label) for role in (Role.VIEWER, Role.EDITOR, Role.ADMIN)]
@@ -61,10 +63,13 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(
         label="Name", max_length=100, help_text="What will use this key, e.g. “Zapier” or “CI”."
     )
+    # Chosen on purpose, never pre-selected: the list opens on a prompt, and the least role that
+    # reads comes first, so a key gets admin rights only when someone picks them.
     role = forms.ChoiceField(
-        choices=ASSIGNABLE_ROLE_CHOICES,
-        initial=Role.ADMIN.value,
-        help_text="What the key may do; never more than you can.",
+        label="Role",
+        choices=[("", "Choose a role…"), *ASSIGNABLE_ROLE_CHOICES],
+        error_messages={"required": "Choose the key's role: viewer is enough for reading."},
+        help_text="Viewer reads, editor builds, admin manages. Never above you.",
     )
 
 
@@ -78,3 +83,29 @@ class TransferOwnershipForm(forms.Form):
 
 class DeleteOrganisationForm(forms.Form):
     confirm_name = forms.CharField(label="Type the organisation's name to confirm")
+
+
+class AuditFilterForm(forms.Form):
+    """The audit log's filters, from the query string; every field may stay empty."""
+
+    kind = forms.ChoiceField(
+        label="Kind of change",
+        required=False,
+        choices=[("", "All kinds"), *((value, label) for value, label, _ in ACTION_KINDS)],
+    )
+    actor = forms.ChoiceField(label="Who", required=False)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, actors: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choice_field(self, "actor").choices = [("", "Anyone"), *(actors or [])]
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("id", f"audit-filter-{name}")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return data

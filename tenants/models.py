@@ -200,7 +200,7 @@ class ApiKey(TenantOwnedModel):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16)  # shown in listings so people can tell keys apart
     secret_hash = models.CharField(max_length=64, unique=True)
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ADMIN)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)  # the least that reads
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -258,6 +258,9 @@ class AuditEvent(TenantOwnedModel):
     action = models.CharField(max_length=60)
     target_type = models.CharField(max_length=60)
     target_id = models.CharField(max_length=64, blank=True)
+    # The target's name when the event was written (a bot's, a document's title…): the audit log speaks
+    # of "Support bot", not of an id, and keeps the name after the target is renamed or deleted.
+    target_label = models.CharField(max_length=200, blank=True, default="")
     changes = models.JSONField(default=dict, blank=True)
 
     class Meta:

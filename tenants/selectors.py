@@ -53,6 +53,18 @@ def invitation_get(*, tenant: Tenant, invitation_id: uuid.UUID | str) -> Invitat
     return one_by_id(Invitation.objects.for_tenant(tenant), invitation_id, missing="No such invitation.")
 
 
+def invitation_link(*, invitation: Invitation) -> str:
+    """The link of a pending invitation, as its email carries it: secret, for admins' eyes only.
+    Empty when the link cannot be made again (an invitation older than derived links, or a changed
+    ``SECRET_KEY``): inviting the person again gives a new one."""
+    from tenants import services  # services import this module: on use, not at import
+
+    token = services.invitation_token(invitation)
+    if not invitation.is_pending or services.hash_secret(token) != invitation.token_hash:
+        return ""
+    return services.invitation_url(token)
+
+
 def invitation_preview(*, token_hash: str) -> Invitation | None:
     """The invitation behind a link, with its tenant, for the acceptance page."""
     with unscoped(reason="an invitation link names its tenant only through the token"):
@@ -109,7 +121,22 @@ def api_key_by_secret_hash(*, secret_hash: str) -> ApiKey | None:
 
 
 def audit_event_list(*, tenant: Tenant) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.for_tenant(tenant).order_by("-created_at")
+    """Newest first, with the acting user (``tenants.audit`` names people by their name)."""
+    return AuditEvent.objects.for_tenant(tenant).select_related("actor_user").order_by("-created_at")
+
+
+def audit_actor_choices(*, tenant: Tenant) -> list[tuple[str, str]]:
+    """Everyone who appears in the tenant's audit log, as (label, name) pairs for its "Who" filter."""
+    labels = (
+        AuditEvent.objects.for_tenant(tenant)
+        .values_list("actor_label", "actor_user__full_name")
+        .order_by("actor_label")
+        .distinct()
+    )
+    names: dict[str, str] = {}
+    for label, full_name in labels:
+        names.setdefault(label, full_name or ("Groundwork" if label == "system" else label))
+    return sorted(names.items(), key=lambda pair: pair[1].lower())
 
 
 def tenant_member_count(*, tenant: Tenant) -> int:

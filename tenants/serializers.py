@@ -105,7 +105,12 @@ class MemberRoleInput(StrictInputSerializer):
 
 class ApiKeyCreateInput(StrictInputSerializer):
     name = serializers.CharField(max_length=100)
-    role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Role.ADMIN)
+    role = serializers.ChoiceField(
+        choices=ASSIGNABLE_ROLES,
+        default=Role.VIEWER,
+        help_text="What the key may do, never more than its creator. Without it: `viewer`, the least "
+        "role that reads; ask for `editor` or `admin` on purpose.",
+    )
 
 
 class QuotaOutput(serializers.Serializer):

@@ -20,6 +20,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.text import slugify
 
 from core import public_urls
@@ -53,6 +54,10 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# The attributes that name an audited target for people, tried in this order.
+TARGET_NAME_ATTRIBUTES = ("name", "display_name", "title", "email", "question")
+
+
 def audit(actor: Actor, *, action: str, target: Any, changes: dict[str, Any] | None = None) -> AuditEvent:
     return AuditEvent.objects.create(
         tenant=actor.tenant,
@@ -62,8 +67,18 @@ def audit(actor: Actor, *, action: str, target: Any, changes: dict[str, Any] | N
         action=action,
         target_type=type(target).__name__.lower(),
         target_id=str(getattr(target, "pk", "") or ""),
+        target_label=_target_label(target),
         changes=changes or {},
     )
+
+
+def _target_label(target: Any) -> str:
+    """What people call the target, kept with the event (``tenants.audit`` words entries with it)."""
+    for attribute in TARGET_NAME_ATTRIBUTES:
+        value = getattr(target, attribute, None)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:200]
+    return ""
 
 
 # --- accounts and tenants ---------------------------------------------------------------------------
@@ -401,9 +416,26 @@ def _parse_role(role: str) -> Role:
         ) from None
 
 
+# Invitation links are derived from the invitation's id with the server's SECRET_KEY (an HMAC), so an
+# admin can copy the very link the email carries for a team without outgoing mail; the database still
+# keeps only the token's hash, and a copy of the database alone cannot make a link.
+INVITATION_LINK_SALT = "groundwork.tenants.invitation-link"
+
+
+def invitation_token(invitation: Invitation) -> str:
+    """The secret in ``invitation``'s link: 256 bits, the same every time it is asked for."""
+    return salted_hmac(INVITATION_LINK_SALT, str(invitation.pk), algorithm="sha256").hexdigest()
+
+
+def invitation_url(token: str) -> str:
+    """The absolute link that accepts an invitation: the one emailed, and the one admins copy."""
+    return _absolute(reverse("invitation_accept", args=[token]))
+
+
 @runs_in_actor_tenant
 def invitation_create(*, actor: Actor, email: str, role: str) -> Invitation:
-    """Invite someone by email; the link in the email is the only copy of the token."""
+    """Invite someone by email. Admins can copy the same link from the team page
+    (:func:`tenants.selectors.invitation_link`), for teams whose server sends no email."""
     actor.require(Role.ADMIN, "invite members")
     email = email.strip().lower()
     new_role = _parse_role(role)
@@ -415,17 +447,18 @@ def invitation_create(*, actor: Actor, email: str, role: str) -> Invitation:
         raise Conflict(f"{email} is already a member.", field_errors={"email": ["Already a member."]})
     # A new invitation replaces a pending one for the same address (its link stops working).
     Invitation.objects.for_tenant(actor.tenant).filter(email=email, accepted_at__isnull=True).delete()
-    token = secrets.token_urlsafe(32)
-    invitation = Invitation.objects.create(
+    invitation = Invitation(
         tenant=actor.tenant,
         email=email,
         role=new_role,
-        token_hash=hash_secret(token),
         invited_by=actor.user,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
     )
+    token = invitation_token(invitation)
+    invitation.token_hash = hash_secret(token)
+    invitation.save(force_insert=True)
     audit(actor, action="invitation.created", target=invitation, changes={"email": email, "role": new_role})
-    link = _absolute(reverse("invitation_accept", args=[token]))
+    link = invitation_url(token)
     inviter = actor.user.display_name if actor.user else actor.tenant.name
     transaction.on_commit(
         lambda: send_mail(
@@ -495,8 +528,9 @@ def membership_touch(*, membership: Membership) -> None:
 
 
 @runs_in_actor_tenant
-def api_key_create(*, actor: Actor, name: str, role: str = Role.ADMIN) -> tuple[ApiKey, str]:
-    """A new secret API key. Returns the key and its secret; the secret is never retrievable again."""
+def api_key_create(*, actor: Actor, name: str, role: str = Role.VIEWER) -> tuple[ApiKey, str]:
+    """A new secret API key. Returns the key and its secret; the secret is never retrievable again.
+    Without a role it is a viewer's: more rights are asked for on purpose."""
     actor.require(Role.ADMIN, "create API keys")
     actor.require_verified_email("create API keys")
     name = name.strip()

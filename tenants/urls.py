@@ -37,6 +37,7 @@ urlpatterns = [
     path("settings/transfer-ownership/", views.TransferOwnershipView.as_view(), name="transfer_ownership"),
     path("settings/delete/", views.DeleteOrganisationView.as_view(), name="delete_organisation"),
     path("settings/audit-log/", views.AuditLogView.as_view(), name="audit_log"),
+    path("settings/audit-log/export.csv", views.AuditLogExportView.as_view(), name="audit_log_export"),
     path("organisations/new/", views.OrganisationCreateView.as_view(), name="organisation_create"),
     path("organisations/<uuid:tenant_id>/switch/", views.SwitchTenantView.as_view(), name="switch_tenant"),
 ]

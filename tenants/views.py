@@ -8,6 +8,7 @@ check membership themselves through selectors.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,20 +21,26 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import LoginView
+from django.db.models import QuerySet
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
+from bots.chat.presentation import present_conversation
 from core.client_address import client_address
 from core.errors import GroundworkError, NotFound, RateLimited
-from tenants import selectors, services, throttling
+from core.spreadsheets import csv_line
+from tenants import overview, selectors, services, throttling
+from tenants.audit import AuditFilters, audit_entries, filtered_events
 from tenants.context import activate_tenant
 from tenants.forms import (
     ApiKeyForm,
+    AuditFilterForm,
     DeleteOrganisationForm,
     InviteForm,
     OrganisationForm,
@@ -42,7 +49,7 @@ from tenants.forms import (
     SignUpForm,
     TransferOwnershipForm,
 )
-from tenants.models import ROLE_DESCRIPTIONS, Invitation, Membership, Role, Tenant, User
+from tenants.models import ROLE_DESCRIPTIONS, AuditEvent, Invitation, Membership, Role, Tenant, User
 from tenants.views_base import SESSION_TENANT_KEY, TenantFormView, TenantView, form_with_errors
 
 # --- before a tenant ---------------------------------------------------------------------------------
@@ -275,13 +282,29 @@ class InvitationAcceptView(View):
 # --- inside a tenant --------------------------------------------------------------------------------
 
 
+HOME_ACTIVITY_ENTRIES = 6
+
+
 class HomeView(TenantView):
+    """Where the tenant stands: getting started (from its data), its bots and whether they can answer,
+    the latest conversations and, for admins, the latest changes in the audit log's words."""
+
     def get(self, request: HttpRequest) -> HttpResponse:
+        can_admin = self.actor.can(Role.ADMIN)
         context = {
             "member_count": selectors.tenant_member_count(tenant=self.tenant),
             "api_key_count": selectors.api_key_working_count(tenant=self.tenant),
-            "recent_events": selectors.audit_event_list(tenant=self.tenant)[:6]
-            if self.actor.can(Role.ADMIN)
+            "checklist": overview.getting_started(tenant=self.tenant),
+            "bots": overview.home_bots(tenant=self.tenant, next_path=request.path),
+            "conversations": [
+                present_conversation(conversation)
+                for conversation in overview.recent_conversations(tenant=self.tenant)
+            ],
+            "recent_entries": audit_entries(
+                tenant=self.tenant,
+                events=selectors.audit_event_list(tenant=self.tenant)[:HOME_ACTIVITY_ENTRIES],
+            )
+            if can_admin
             else [],
         }
         return render(request, "tenants/home.html", context)
@@ -313,11 +336,16 @@ class TeamView(TenantFormView):
     form_class = InviteForm
 
     def context(self, invite_form: Form) -> dict[str, Any]:
+        # Only admins see pending invitations, and with them each one's link (a secret: it lets its
+        # holder join), to hand over by hand where the server sends no email.
+        invitations = (
+            list(selectors.invitation_list(tenant=self.tenant)) if self.actor.can(Role.ADMIN) else []
+        )
         return {
             "memberships": selectors.membership_list(tenant=self.tenant),
-            "invitations": selectors.invitation_list(tenant=self.tenant)
-            if self.actor.can(Role.ADMIN)
-            else [],
+            "invitations": [
+                (invitation, selectors.invitation_link(invitation=invitation)) for invitation in invitations
+            ],
             "invite_form": invite_form,
             "role_form": RoleForm(),
             "role_descriptions": ROLE_DESCRIPTIONS,
@@ -532,14 +560,76 @@ class DeleteOrganisationView(SettingsPage):
         return f"{result} and everything in it were deleted."
 
 
+AUDIT_LOG_PAGE_ROWS = 200
+# An export is every matching entry up to this many: years of a busy organisation, still one response.
+AUDIT_EXPORT_MAX_ROWS = 50_000
+
+
 class AuditLogView(TenantView):
+    """The audit log in words, filtered by kind of change, person and days; the same filters export."""
+
     read_role = Role.ADMIN
 
+    def filtered(self) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:
+        """The filter form from the query string and the events it selects (all of them when invalid:
+        the form then shows what to fix)."""
+        form = AuditFilterForm(
+            self.request.GET or None, actors=selectors.audit_actor_choices(tenant=self.tenant)
+        )
+        filters = AuditFilters()
+        if form.is_valid():
+            data = form.cleaned_data
+            filters = AuditFilters(
+                kind=data["kind"], actor=data["actor"], since=data["since"], until=data["until"]
+            )
+        return form, filtered_events(selectors.audit_event_list(tenant=self.tenant), filters)
+
     def get(self, request: HttpRequest) -> HttpResponse:
+        form, events = self.filtered()
+        entries = audit_entries(tenant=self.tenant, events=events[:AUDIT_LOG_PAGE_ROWS])
+        query = request.GET.urlencode() if form.is_bound and form.is_valid() else ""
         return render(
             request,
             "tenants/audit_log.html",
             {
-                "events": selectors.audit_event_list(tenant=self.tenant)[:200],
+                "entries": entries,
+                "form": form,
+                "filtering": form.is_bound,
+                "page_rows": AUDIT_LOG_PAGE_ROWS,
+                "export_url": reverse("dashboard:audit_log_export") + (f"?{query}" if query else ""),
             },
+            status=400 if form.is_bound and not form.is_valid() else 200,
         )
+
+
+class AuditLogExportView(AuditLogView):
+    """The filtered audit log as CSV: one entry per row, in words, cells a spreadsheet cannot run."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form, events = self.filtered()
+        if form.is_bound and not form.is_valid():
+            messages.error(request, "Fix the filters before exporting: " + _form_error_text(form))
+            return redirect(reverse("dashboard:audit_log") + f"?{request.GET.urlencode()}")
+        entries = audit_entries(tenant=self.tenant, events=events[:AUDIT_EXPORT_MAX_ROWS])
+        lines = [csv_line(["When (UTC)", "Who", "What", "Kind", "Sentence"])]
+        lines.extend(
+            csv_line(
+                [
+                    entry.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                    entry.actor,
+                    entry.sentence,
+                    entry.kind,
+                    entry.text,
+                ]
+            )
+            for entry in entries
+        )
+        response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y-%m-%d")
+        response["Content-Disposition"] = f'attachment; filename="audit-log-{self.tenant.slug}-{stamp}.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _form_error_text(form: Form) -> str:
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)

@@ -24,6 +24,7 @@ def test_sign_up_create_use_and_revoke_an_api_key(page: Page, server_url: str) -
 
     page.get_by_role("link", name="API keys").first.click()
     page.get_by_label("Name").fill("Website backend")
+    page.get_by_label("Role").select_option("viewer")  # chosen on purpose: nothing is pre-selected
     page.get_by_role("button", name="Create key").click()
     secret = page.locator("#new-secret").inner_text().strip()
     assert re.fullmatch(r"gw_sk_[A-Za-z0-9_-]{43}", secret)

@@ -127,7 +127,7 @@ def test_filter_compare_enable_and_read_usage(page: Page, server_url: str) -> No
     shot(page, "usage-by-model")
 
     page.get_by_role("link", name="By bot").click()
-    expect(page.locator(".gw-table-usage tbody")).to_contain_text("Without a bot")
+    expect(page.locator(".gw-table-usage tbody")).to_contain_text("Not from a bot")
     page.get_by_role("link", name="Tokens", exact=True).click()
     expect(page.get_by_role("img", name=re.compile(r"^Tokens per bot"))).to_be_visible()
     shot(page, "usage-by-bot-tokens")

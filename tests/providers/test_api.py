@@ -19,6 +19,7 @@ from providers import crypto, services
 from providers.models import FoundationModel, ProviderCredential
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
+from tests.bots.factories import make_bot
 from tests.clients import api_client, assert_problem
 from tests.providers.factories import LOCAL_ENDPOINT, endpoint_credential, own_model, record_usage
 from tests.providers.helpers import assert_secret_absent, provider_rows
@@ -405,7 +406,7 @@ def test_usage_defaults_to_the_last_30_days_by_day(world: World, viewer: Client)
 
 
 def test_usage_by_model_and_by_bot_over_a_chosen_range(world: World, viewer: Client) -> None:
-    bot = uuid.uuid4()
+    bot = make_bot(world, "Concierge").pk
     record_usage(world, "openai:gpt-4o-mini", "0.01", days_ago=5, bot_id=bot)
     record_usage(world, "openai:gpt-4o-mini", "0.02", days_ago=6, bot_id=bot)
     record_usage(world, "anthropic:claude-haiku-4-5", "0.50", days_ago=5)
@@ -419,8 +420,8 @@ def test_usage_by_model_and_by_bot_over_a_chosen_range(world: World, viewer: Cli
     ]
     by_bot = viewer.get(f"/api/v1/usage?group_by=bot&{window}").json()
     assert [(row["key"], row["label"], row["calls"]) for row in by_bot["rows"]] == [
-        ("", "Without a bot", 1),
-        (str(bot), f"Bot {str(bot)[:8]}", 2),
+        ("", "Not from a bot", 1),
+        (str(bot), "Concierge", 2),
     ]
     assert by_bot["totals"]["cost_usd"] == "0.53000000"
 

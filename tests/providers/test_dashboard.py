@@ -19,6 +19,7 @@ from providers import selectors, services
 from providers.models import CustomModel, FoundationModel, ProviderCredential
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Role
+from tests.bots.factories import make_bot
 from tests.clients import member_client, text_of
 from tests.providers.factories import LOCAL_ENDPOINT, endpoint_credential, own_model, record_usage
 from tests.providers.helpers import assert_secret_absent, provider_rows
@@ -425,15 +426,19 @@ def test_usage_by_day_has_totals_an_accessible_chart_and_the_same_numbers_in_the
 
 
 def test_usage_by_model_and_by_bot(world: World, owner_client: Client) -> None:
-    bot = uuid.uuid4()
+    bot = make_bot(world, "Concierge").pk
     record_usage(world, "openai:gpt-4o-mini", "0.10", bot_id=bot)
+    record_usage(world, "openai:gpt-4o-mini", "0.05", bot_id=uuid.uuid4())  # a bot deleted since
     record_usage(world, "anthropic:claude-haiku-4-5", "0.40")
     by_model = owner_client.get("/app/usage/?group_by=model")
     svg = chart_of(by_model.content.decode())
     assert svg.index("Claude Haiku 4.5") < svg.index("GPT-4o mini")  # most expensive first
     assert "Cost per model" in svg
     by_bot = text_of(owner_client.get("/app/usage/?group_by=bot&chart=tokens"))
-    assert f"Bot {str(bot)[:8]}" in by_bot and "Without a bot" in by_bot and "Tokens per bot" in by_bot
+    # Bots by name, never by an id; the calls no bot made are explained.
+    assert "Concierge" in by_bot and "A deleted bot" in by_bot and "Tokens per bot" in by_bot
+    assert "Not from a bot" in by_bot and "embedding your knowledge" in by_bot
+    assert str(bot) not in by_bot and str(bot)[:8] not in by_bot
 
 
 @pytest.mark.parametrize(

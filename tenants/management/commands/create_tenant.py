@@ -47,7 +47,9 @@ class Command(BaseCommand):
                 tenant = services.tenant_create(name=options["name"], owner=owner)
                 services.user_mark_email_verified(user=owner, via="create_tenant")
                 _, secret = services.api_key_create(
-                    actor=Actor(tenant=tenant, role=Role.OWNER, user=owner), name="Created by create_tenant"
+                    actor=Actor(tenant=tenant, role=Role.OWNER, user=owner),
+                    name="Created by create_tenant",
+                    role=Role.ADMIN,  # a key for scripts that set the tenant up: chosen on purpose
                 )
         except ValidationError as error:
             raise CommandError("Password rejected: " + " ".join(error.messages)) from None

@@ -38,7 +38,9 @@ class Command(BaseCommand):
             )
             tenant = services.tenant_create(name=DEMO_ORGANISATION, owner=owner)
             _, secret = services.api_key_create(
-                actor=Actor(tenant=tenant, role=Role.OWNER, user=owner), name="Demo key"
+                actor=Actor(tenant=tenant, role=Role.OWNER, user=owner),
+                name="Demo key",
+                role=Role.ADMIN,  # a key for scripts that set the tenant up: chosen on purpose
             )
         login_file.write_text(password + "\n")
         login_file.chmod(0o600)
