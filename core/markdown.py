@@ -6,7 +6,7 @@ shown as text, and with these rules, the widget's:
 
 - links only to ``http(s)://`` addresses; anything else (``javascript:``, ``data:``, ``vbscript:``,
   relative paths, ``mailto:``) stays the text as written. Links open in a new tab with
-  ``rel="noopener nofollow ugc"``: a model or a document wrote them, not the tenant;
+  ``rel="noopener noreferrer nofollow ugc"``: a model or a document wrote them, not the tenant;
 - never an ``<img>``: an image shows its alt text as ``[Image: alt]``, so no remote image loads
   (the dashboard's CSP allows images only from itself anyway);
 - headings become bold lines (an answer is not a page with its own outline), single line breaks stay
@@ -33,7 +33,7 @@ from markdown_it.utils import EnvType, OptionsDict
 # The only link targets an answer may have: what a visitor can open in a browser tab and nothing
 # that runs script or embeds content.
 WEB_SCHEMES = frozenset({"http", "https"})
-LINK_REL = "noopener nofollow ugc"
+LINK_REL = "noopener noreferrer nofollow ugc"
 # A citation mark as the chat engine writes it: "[1]".
 CITATION_MARK = re.compile(r"\[(\d{1,3})\]")
 
@@ -62,13 +62,13 @@ def _render_image(
     # Never an <img>: the alt text stands in for it, as in the widget.
     alt = renderer.renderInlineAsText(tokens[index].children or [], options, env)
     label = f"[Image: {alt}]" if alt else "[Image]"
-    return f'<span class="gw-md-img">{_escape(label)}</span>'
+    return f'<span class="gw-img">{_escape(label)}</span>'
 
 
 def _render_heading_open(
     renderer: RendererHTML, tokens: Sequence[Token], index: int, options: OptionsDict, env: EnvType
 ) -> str:
-    return '<p class="gw-md-h">'
+    return '<p class="gw-h">'
 
 
 def _render_heading_close(
@@ -81,7 +81,7 @@ def _render_citation_mark(
     renderer: RendererHTML, tokens: Sequence[Token], index: int, options: OptionsDict, env: EnvType
 ) -> str:
     number = _escape(tokens[index].content)
-    return f'<span class="gw-md-ref" aria-label="source {number}">{number}</span>'
+    return f'<span class="gw-ref" aria-label="source {number}">{number}</span>'
 
 
 def _escape(text: str) -> str:

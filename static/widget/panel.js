@@ -4,7 +4,7 @@
  * Security invariants (the page, the visitor, the documents and the model are all untrusted):
  * - every text from the server is set with textContent or built into elements by the Markdown subset
  *   below; nothing is ever assigned to innerHTML, so raw HTML in an answer is shown as text;
- * - links are made only for http(s) URLs, and open in a new tab with rel="noopener noreferrer";
+ * - links are made only for http(s) URLs, and open in a new tab with rel="noopener noreferrer nofollow ugc" (a model or a document wrote them);
  * - no <img> is ever made from content: Markdown images show their alt text, so no remote image loads;
  * - requests go only to the Groundwork server the loader came from, without cookies.
  */
@@ -173,7 +173,7 @@
     var node = el("a", className);
     node.href = href;
     node.target = "_blank";
-    node.rel = "noopener noreferrer";
+    node.rel = "noopener noreferrer nofollow ugc";
     return node;
   }
 
@@ -1231,4 +1231,7 @@
   }
 
   window.__groundworkPanel = mount;
+  // The same Markdown subset for the dashboard's playground (static/js/bots.js), so an answer reads
+  // alike in both: one renderer, not two copies.
+  window.__groundworkMarkdown = markdown;
 })(window, document);
