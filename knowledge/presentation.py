@@ -166,7 +166,7 @@ def present_document(document: Document) -> dict[str, Any]:
 
 
 def relevance(score: float, mode: str, best_score: float) -> tuple[int, str]:
-    """How relevant a passage is, as a share for a bar (0–100) and the words that say it.
+    """How relevant a passage is, as a share for a bar (0 to 100) and the words that say it.
 
     A vector score is a cosine similarity, meaningful on its own ("82% similar"); a full-text rank and
     a fused reciprocal rank mean something only next to the other results, so they are measured

@@ -34,7 +34,7 @@ from knowledge import selectors as knowledge_selectors
 from knowledge.forms import MODE_CHOICES
 from providers import selectors as provider_selectors
 from providers.models import ModelKind
-from providers.presentation import cost_label
+from providers.presentation import is_built_in_model, spend_label
 from tenants.models import Tenant
 
 SETTING_LABELS = {
@@ -194,9 +194,18 @@ def present_report(report: selectors.Report, names: dict[str, str]) -> dict[str,
     configurations = report.configurations
     baseline = next((index for index, c in enumerate(configurations) if c.is_live), 0)
     columns: list[dict[str, Any]] = []
-    for summary in report.columns:
+    built_in: list[bool] = []
+    for position, summary in enumerate(report.columns):
         configuration = summary.configuration
         total = configuration.passed + configuration.failed
+        chat_model = str(configuration.settings_used.get("chat_model", ""))
+        built_in.append(is_built_in_model(chat_model))
+        # What a configuration that cost nothing used instead: the tokens of its answers.
+        tokens = sum(
+            cell.input_tokens + cell.output_tokens
+            for row in report.rows
+            if position < len(row.cells) and (cell := row.cells[position]) is not None
+        )
         columns.append(
             {
                 "configuration": configuration,
@@ -207,7 +216,7 @@ def present_report(report: selectors.Report, names: dict[str, str]) -> dict[str,
                 "passed": configuration.passed,
                 "failed": configuration.failed,
                 "total": total,
-                "cost_label": cost_label(configuration.cost_usd),
+                "cost_label": spend_label(configuration.cost_usd, tokens=tokens, built_in=built_in[-1]),
                 "latency_label": duration_label(configuration.latency_ms_median or None),
                 "regressions": summary.regressions,
                 "improvements": summary.improvements,
@@ -246,6 +255,7 @@ def present_report(report: selectors.Report, names: dict[str, str]) -> dict[str,
                         and " ".join(cell.answer.split()) != base_answer,
                         regressed=index in row.regressed_in,
                         improved=index in improved_in,
+                        built_in=index < len(built_in) and built_in[index],
                     )
                     for index, cell in enumerate(row.cells)
                 ],
@@ -261,7 +271,13 @@ def present_report(report: selectors.Report, names: dict[str, str]) -> dict[str,
 
 
 def present_cell(
-    cell: CaseResult | None, *, label: str, differs: bool, regressed: bool, improved: bool
+    cell: CaseResult | None,
+    *,
+    label: str,
+    differs: bool,
+    regressed: bool,
+    improved: bool,
+    built_in: bool = False,
 ) -> dict[str, Any]:
     if cell is None:
         return {"missing": True, "label": label}
@@ -279,7 +295,9 @@ def present_cell(
             dict.fromkeys(str(citation.get("title") or "Untitled") for citation in cell.citations or [])
         )[:5],
         "declined": cell.outcome == MessageOutcome.NO_ANSWER,
-        "cost_label": cost_label(cell.cost_usd),
+        "cost_label": spend_label(
+            cell.cost_usd, tokens=cell.input_tokens + cell.output_tokens, built_in=built_in
+        ),
         "latency_label": duration_label(cell.latency_ms or None),
         "differs": differs,
         "regressed": regressed,

@@ -57,7 +57,7 @@ def test_a_hostile_answer_renders_no_script_no_foreign_link_and_no_image(source:
     rendered = render_markdown(source)
     for node in elements(rendered):
         assert node.tag in ALLOWED_TAGS, (source, rendered)
-        for name, value in node.attrib.items():
+        for name in node.attrib:
             assert not name.lower().startswith(EVENT_ATTRIBUTE_PREFIX), (source, rendered)
             assert name in {"href", "target", "rel", "class", "aria-label", "start"}, (source, rendered)
         if node.tag == "a":
