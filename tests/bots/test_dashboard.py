@@ -730,7 +730,7 @@ def test_a_conversation_shows_each_answer_with_sources_usage_timing_model_and_fe
     page = text_of(response)
     for fact in (
         "How long do refunds take?",
-        "Five working days [1].",
+        "Five working days",
         "Refund policy",
         "page 3",
         "Refunds for card payments take five working days.",
@@ -749,6 +749,8 @@ def test_a_conversation_shows_each_answer_with_sources_usage_timing_model_and_fe
     html = response.content.decode()
     assert 'href="https://shop.example.com/help/refunds" rel="noopener noreferrer nofollow"' in html
     assert f'id="message-{answer.pk}"' in html
+    # The answer is rendered as in the widget: its citation mark "[1]" is a badge.
+    assert 'Five working days <span class="gw-ref" aria-label="source 1">1</span>.' in html
     assert f"/app/conversations/answers/{answer.pk}/correct/" in html
 
 
