@@ -35,6 +35,7 @@ from knowledge.forms import MODE_CHOICES
 from providers import selectors as provider_selectors
 from providers.models import ModelKind
 from providers.presentation import is_built_in_model, spend_label
+from providers.readiness import readiness_by_ref
 from tenants.models import Tenant
 
 SETTING_LABELS = {
@@ -59,6 +60,19 @@ def chat_model_choices(tenant: Any) -> list[tuple[str, str]]:
         for row in provider_selectors.available_models(tenant=tenant, kind=ModelKind.CHAT)
         if bot_settings.offers_chat_model(row)
     ]
+
+
+def judge_model_choices(tenant: Any, current: str = "") -> list[tuple[str, str]]:
+    """The chat models that can judge: ones that write answers (never the no-LLM model, which only
+    quotes passages) and can answer now (their provider connected), as ``providers.readiness`` says.
+    A suite's ``current`` judge stays listed, marked, so that editing the suite does not drop it."""
+    choices = chat_model_choices(tenant)
+    readiness = readiness_by_ref(tenant=tenant, refs=[ref for ref, _ in choices])
+    offered = [(ref, name) for ref, name in choices if readiness[ref].can_answer]
+    if current and current not in {ref for ref, _ in offered}:
+        name = dict(choices).get(current, current)
+        offered.append((current, f"{name} (cannot judge now)"))
+    return offered
 
 
 def embedding_model_rows(tenant: Any) -> list[dict[str, Any]]:
