@@ -136,7 +136,7 @@ def present_document(document: Document) -> dict[str, Any]:
             }
         )
     if document.status == DocumentStatus.QUEUED:
-        percent, current_text = 0, "Waiting for a worker"
+        percent, current_text = 0, selectors.document_wait_reason(document=document)
     elif document.status == DocumentStatus.PROCESSING:
         percent = max(3, min(99, int(filled)))
         current_text = current_text or "Starting"

@@ -124,6 +124,7 @@ def present_run(run: RegressionRun, configurations: list[RunConfiguration]) -> d
         "url": reverse("dashboard:run", args=[run.pk]),
         "status_label": run.get_status_display(),
         "is_pending": run.status in (RunStatus.QUEUED, RunStatus.RUNNING),
+        "wait_reason": selectors.run_wait_reason(run=run),
         "percent_done": int(run.done * 100 / run.total) if run.total else 0,
         "columns": [
             {

@@ -9,11 +9,15 @@ import pytest
 from django.test import Client
 from lxml import html as lxml_html
 
+from bots.models import RegressionRun, RunStatus
 from bots.regression import services
 from core.errors import ValidationFailed
 from providers import services as provider_services
+from tenants.context import tenant_context
 from tests.bots.factories import make_bot
+from tests.bots.regression.factories import make_case, make_suite, recorded_run
 from tests.bots.regression.helpers import CANDIDATE_MODEL, LIVE_MODEL
+from tests.clients import text_of
 from tests.providers.factories import enable_models, use_openai
 from tests.tenants.factories import World
 
@@ -71,3 +75,48 @@ def test_the_no_llm_model_cannot_be_made_a_judge_through_any_door(world: World, 
         f"/app/bots/{bot.pk}/suites/", {"name": "Refunds", "schedule": "off", "judge_model": "local:no-llm"}
     )
     assert response.status_code == 400
+
+
+@pytest.mark.usefixtures("runs_in_process")
+def test_a_queued_run_says_what_it_waits_for(world: World, owner_client: Client) -> None:
+    use_openai(world, LIVE_MODEL, "local:no-llm", "local:all-MiniLM-L6-v2")
+    bot = make_bot(world, "Shop", chat_model=LIVE_MODEL)
+    first, second = make_suite(world, bot, "Refunds"), make_suite(world, bot, "Exchanges")
+    make_case(world, first)
+    make_case(world, second)
+    earlier = services.run_start(actor=world.actor(), suite_id=first.pk)
+    queued = services.run_start(actor=world.actor(), suite_id=second.pk)
+
+    alone = text_of(owner_client.get(f"/app/runs/{queued.pk}/"))
+    assert "Waiting for a worker" in alone
+
+    with tenant_context(world.tenant.pk):
+        RegressionRun.objects.filter(pk=earlier.pk).update(status=RunStatus.RUNNING)
+    behind = owner_client.get(f"/app/runs/{queued.pk}/progress/", HTTP_HX_REQUEST="true")
+    assert "Waiting: 1 other run of your organisation is in progress" in text_of(behind)
+    assert "data-wait-reason" in behind.content.decode()
+
+
+@pytest.mark.usefixtures("runs_in_process")
+def test_a_run_report_shows_answers_as_safe_markdown_and_a_free_run_as_tokens(
+    world: World, owner_client: Client
+) -> None:
+    enable_models(world, "local:no-llm", "local:all-MiniLM-L6-v2")
+    bot = make_bot(world, "Shop")
+    suite = make_suite(world, bot)
+    make_case(world, suite, "Refunds?")
+    run = recorded_run(
+        world,
+        suite,
+        passes={0: [True]},
+        answers={0: ["**Five** days [1]. [x](javascript:alert(1)) <script>alert(1)</script>"]},
+    )
+
+    response = owner_client.get(f"/app/runs/{run.pk}/")
+
+    root = lxml_html.fromstring(response.content.decode())
+    (answer,) = root.xpath("//div[contains(@class, 'gw-rg-answer')][@data-markdown]")
+    assert answer.xpath(".//strong")[0].text == "Five"
+    assert not answer.xpath(".//a|.//script")
+    assert "<script>alert(1)</script>" in answer.text_content()
+    assert "$0.00" not in text_of(response) and "free (built-in model)" in text_of(response)
