@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from lxml import html as lxml_html
 
-from bots.models import RegressionRun, RunStatus
+from bots.models import RegressionRun, RunConfiguration, RunStatus
 from bots.regression import services
 from core.errors import ValidationFailed
 from providers import services as provider_services
@@ -111,6 +111,8 @@ def test_a_run_report_shows_answers_as_safe_markdown_and_a_free_run_as_tokens(
         passes={0: [True]},
         answers={0: ["**Five** days [1]. [x](javascript:alert(1)) <script>alert(1)</script>"]},
     )
+    with tenant_context(world.tenant.pk):  # as the runner records what it ran with
+        RunConfiguration.objects.filter(run=run).update(settings_used={"chat_model": "local:no-llm"})
 
     response = owner_client.get(f"/app/runs/{run.pk}/")
 
@@ -119,4 +121,5 @@ def test_a_run_report_shows_answers_as_safe_markdown_and_a_free_run_as_tokens(
     assert answer.xpath(".//strong")[0].text == "Five"
     assert not answer.xpath(".//a|.//script")
     assert "<script>alert(1)</script>" in answer.text_content()
-    assert "$0.00" not in text_of(response) and "free (built-in model)" in text_of(response)
+    page = text_of(response)
+    assert "$0.00" not in page and "free (built-in model)" in page
