@@ -33,15 +33,16 @@ You can return any unused item within 30 days of delivery. Start a return from y
 Refunds go back to the card you paid with, within 5 working days of the item reaching our warehouse.
 """
 
-# Records every text the answer element shows, as the page sets it: each token event replaces the
-# answer's text node, so the added nodes are the successive partial answers.
+# Records every text the answer element shows, as the page sets it: each token event re-renders the
+# answer (as Markdown, like the widget), so its text after each change is a successive partial answer.
 WATCH_PARTIAL_ANSWERS = """() => {
     window.__partials = [];
     const log = document.querySelector("[data-pg-log]");
     new MutationObserver((records) => {
         for (const record of records) {
-            if (record.target instanceof Element && record.target.matches("[data-pg-text]")) {
-                for (const node of record.addedNodes) window.__partials.push(node.textContent);
+            if (record.target instanceof Element && record.target.matches("[data-pg-text]")
+                && record.addedNodes.length) {
+                window.__partials.push(record.target.textContent);
             }
         }
     }).observe(log, { childList: true, subtree: true });
