@@ -22,7 +22,7 @@ from knowledge.retrieval import SearchResult
 from tenants.models import Tenant
 
 STAGES = services.STAGES
-STAGE_LABELS = {"fetch": "Fetch", "parse": "Parse", "chunk": "Chunk", "embed": "Embed", "store": "Store"}
+STAGE_LABELS = {"fetch": "Fetch", "parse": "Parse", "chunk": "Split", "embed": "Embed", "store": "Store"}
 # How much of the bar each stage fills: embedding is where the time goes.
 STAGE_WEIGHTS = {"fetch": 15, "parse": 10, "chunk": 5, "embed": 60, "store": 10}
 PENDING = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)

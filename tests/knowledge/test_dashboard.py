@@ -773,7 +773,7 @@ def test_the_document_page_lists_its_passages_in_order(
     assert page.index("#1") < page.index("#2") < page.index("#3")
     assert "Returns &gt; Damaged items" in page
     assert "tokens" in page and "Ready since" in page
-    for stage in ("Fetch", "Parse", "Chunk", "Embed", "Store"):
+    for stage in ("Fetch", "Parse", "Split", "Embed", "Store"):
         assert stage in page
 
 
