@@ -76,7 +76,7 @@
     ".gw-fb[aria-pressed=true] svg{fill:color-mix(in srgb,var(--gw-accent) 25%,transparent)}",
     ".gw-thanks{font-size:12px;color:#6b7280;margin-left:6px}",
     ".gw-failed .gw-bubble{background:#fef2f2;color:#7f1d1d;border:1px solid #fecaca}",
-    ".gw-retry{margin-top:6px;border:1px solid #fca5a5;background:#fff;color:#991b1b;border-radius:8px;padding:4px 10px;font-size:12.5px;cursor:pointer}",
+    ".gw-retry{align-self:flex-start;margin-top:6px;border:1px solid #fca5a5;background:#fff;color:#991b1b;border-radius:8px;padding:4px 10px;font-size:12.5px;cursor:pointer}",
     ".gw-dots{display:inline-flex;gap:4px;padding:6px 2px}",
     // The owner's preview note: why the bot cannot answer yet (never shown to visitors).
     ".gw-owner{flex:none;display:flex;gap:8px;align-items:flex-start;margin:10px 12px 0;padding:9px 12px;border-radius:12px;background:#fffbeb;color:#78350f;border:1px solid #fde68a;font-size:12.5px;line-height:1.45}",
