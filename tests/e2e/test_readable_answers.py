@@ -19,10 +19,12 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from playwright.sync_api import Dialog, Page, Request, expect
 
-from bots.models import Bot, Message, MessageOutcome, MessageRole
+from bots.models import Bot, Message, MessageOutcome, MessageRole, RunConfiguration
 from knowledge.models import Document, DocumentStatus
 from tenants.context import tenant_context
 from tests.bots import factories as bot_factories
+from tests.bots.regression.factories import make_case, make_suite, recorded_run
+from tests.bots.regression.helpers import enqueue_to
 from tests.e2e.pages import screenshot
 from tests.e2e.widget_site import WidgetSite, shop_page
 from tests.knowledge.factories import add_text, make_knowledge_base
@@ -276,3 +278,38 @@ def test_the_owner_preview_says_why_the_model_cannot_answer_and_visitors_never_s
     expect(visitor.get_by_role("dialog").locator(".gw-log")).to_be_visible()
     assert visitor.locator("groundwork-chat [data-model-problem]").count() == 0
     visitor.close()
+
+
+def test_test_search_ranks_and_a_regression_report_read_well_at_both_sizes(
+    page: Page, readable_server: str, celery_worker: str
+) -> None:
+    world = make_world("Northwind")
+    base = ingested(world, POLICY + "\n\nGift wrapping costs 3 euros per parcel; choose it at checkout.")
+    bot = bot_factories.make_bot(world, "Concierge", knowledge_base_ids=[base.pk])
+    suite = make_suite(world, bot, "Returns")
+    make_case(world, suite, "How long do I have to return an item?")
+    with enqueue_to(None):  # recorded by hand, as a worker would: nothing to queue
+        run = recorded_run(
+            world,
+            suite,
+            passes={0: [True]},
+            answers={0: ["You have **30 days** [1]:\n\n- pack it\n- ship it"]},
+        )
+    with tenant_context(world.tenant.pk):  # as the runner records what it ran with
+        RunConfiguration.objects.filter(run=run).update(settings_used={"chat_model": "local:no-llm"})
+    sign_in(page, readable_server, world)
+
+    for size, suffix in ((DESKTOP, ""), (PHONE, "-phone")):
+        page.set_viewport_size(size)
+        page.goto(f"{readable_server}/app/knowledge/{base.pk}/?query=return+an+item&mode=hybrid#test-search")
+        first = page.locator("#test-search .gw-result").first
+        expect(first.locator("[data-result-rank]")).to_have_text("Rank #1", timeout=ANSWER_TIMEOUT_MS)
+        expect(first.locator(".gw-relevance")).to_contain_text("best match")
+        page.locator("#test-search").screenshot(path=str(ARTIFACTS / f"readable-test-search{suffix}.png"))
+
+        page.goto(f"{readable_server}/app/runs/{run.pk}/")
+        cell = page.locator(".gw-rg-answer[data-markdown]").first
+        expect(cell.locator("strong")).to_have_text("30 days")
+        expect(cell.locator("li")).to_have_count(2)
+        expect(page.locator("main")).to_contain_text("free (built-in model)")
+        screenshot(page, f"readable-regression-run{suffix}")
