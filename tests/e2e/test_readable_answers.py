@@ -179,6 +179,10 @@ def test_a_markdown_answer_reads_as_in_the_widget_in_the_playground_and_the_conv
     assert text.locator("img, script, iframe").count() == 0
     answer.scroll_into_view_if_needed()
     page.locator("[data-playground]").screenshot(path=str(ARTIFACTS / "readable-playground-markdown.png"))
+    page.set_viewport_size(PHONE)
+    answer.scroll_into_view_if_needed()
+    answer.screenshot(path=str(ARTIFACTS / "readable-playground-markdown-phone.png"))
+    page.set_viewport_size(DESKTOP)
 
     # The conversation page renders the stored answer on the server, by the same rules.
     answer.locator("[data-pg-open]").click()
