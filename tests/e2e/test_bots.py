@@ -107,7 +107,9 @@ def test_build_a_bot_and_talk_to_it(page: Page, server_url: str, celery_worker: 
     assert int(answer.get_attribute("data-token-events") or 0) > 1, "the answer arrived in one piece"
     partials = page.evaluate("window.__partials")
     assert len(set(partials)) >= 2, f"the answer did not appear progressively: {partials}"
-    assert all(partials[-1].startswith(partial) for partial in partials), "partials are not prefixes"
+    # Rendered as Markdown as it grows (a half-written "[1" becomes a badge once closed), so the partials
+    # are not plain prefixes of the answer; the first is a start of it all the same.
+    assert len(partials[0]) < len(partials[-1]) and partials[-1].startswith(partials[0][:20]), partials
     citation = answer.locator("[data-pg-citations] li").first
     expect(citation).to_contain_text("Returns policy")
     expect(citation.get_by_role("link", name="Returns policy")).to_have_attribute(
