@@ -353,6 +353,9 @@
     document.head.appendChild(markdownLoading);
   }
 
+  // Fetched as the page opens (deferred, like this file), so the first answer is already rendered.
+  if (document.querySelector("[data-playground]")) loadMarkdown();
+
   function showAnswerText(target, text) {
     target.gwAnswerText = text;
     target.setAttribute("data-pg-markdown", "");
