@@ -263,7 +263,7 @@ def test_a_visitor_asks_sees_the_answer_stream_rates_it_and_finds_it_again(
     )
     expect(source).to_have_attribute("href", f"{site.other_origin}/help/returns")
     expect(source).to_have_attribute("target", "_blank")
-    expect(source).to_have_attribute("rel", "noopener noreferrer")
+    expect(source).to_have_attribute("rel", "noopener noreferrer nofollow ugc")
     expect(dialog.get_by_role("button", name="How long do refunds take?")).to_have_count(0)
     dialog.get_by_role("log").evaluate("(log) => { log.scrollTop = 0; }")
     settled(dialog)
