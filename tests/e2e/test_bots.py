@@ -42,7 +42,8 @@ WATCH_PARTIAL_ANSWERS = """() => {
         for (const record of records) {
             if (record.target instanceof Element && record.target.matches("[data-pg-text]")
                 && record.addedNodes.length) {
-                window.__partials.push(record.target.textContent);
+                // The nodes one render added (they keep their text once replaced by the next).
+                window.__partials.push(Array.from(record.addedNodes, (node) => node.textContent).join(""));
             }
         }
     }).observe(log, { childList: true, subtree: true });
