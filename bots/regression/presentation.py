@@ -117,14 +117,17 @@ def present_changes(overrides: dict[str, Any], names: dict[str, str]) -> list[di
     return changes
 
 
-def present_run(run: RegressionRun, configurations: list[RunConfiguration]) -> dict[str, Any]:
-    """A run in a list: its status, progress and each column's pass rate."""
+def present_run(
+    run: RegressionRun, configurations: list[RunConfiguration], *, with_wait_reason: bool = False
+) -> dict[str, Any]:
+    """A run in a list: its status, progress and each column's pass rate; with ``with_wait_reason``
+    (the run's own page, one run), why a queued run waits (a query, so not for every row of a list)."""
     return {
         "run": run,
         "url": reverse("dashboard:run", args=[run.pk]),
         "status_label": run.get_status_display(),
         "is_pending": run.status in (RunStatus.QUEUED, RunStatus.RUNNING),
-        "wait_reason": selectors.run_wait_reason(run=run),
+        "wait_reason": selectors.run_wait_reason(run=run) if with_wait_reason else "",
         "percent_done": int(run.done * 100 / run.total) if run.total else 0,
         "columns": [
             {
