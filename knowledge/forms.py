@@ -45,7 +45,7 @@ def embedding_choices(rows: list[dict[str, Any]], *, keep: tuple[str, ...] = ())
 
 class RetrievalSettingsMixin(forms.Form):
     chunk_size_tokens = forms.IntegerField(
-        label="Chunk size (tokens)",
+        label="Passage size (tokens)",
         min_value=MIN_CHUNK_SIZE_TOKENS,
         max_value=MAX_CHUNK_SIZE_TOKENS,
         initial=400,

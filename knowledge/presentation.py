@@ -22,7 +22,7 @@ from knowledge.retrieval import SearchResult
 from tenants.models import Tenant
 
 STAGES = services.STAGES
-STAGE_LABELS = {"fetch": "Fetch", "parse": "Parse", "chunk": "Chunk", "embed": "Embed", "store": "Store"}
+STAGE_LABELS = {"fetch": "Fetch", "parse": "Parse", "chunk": "Split", "embed": "Embed", "store": "Store"}
 # How much of the bar each stage fills: embedding is where the time goes.
 STAGE_WEIGHTS = {"fetch": 15, "parse": 10, "chunk": 5, "embed": 60, "store": 10}
 PENDING = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
@@ -136,7 +136,7 @@ def present_document(document: Document) -> dict[str, Any]:
             }
         )
     if document.status == DocumentStatus.QUEUED:
-        percent, current_text = 0, "Waiting for a worker"
+        percent, current_text = 0, selectors.document_wait_reason(document=document)
     elif document.status == DocumentStatus.PROCESSING:
         percent = max(3, min(99, int(filled)))
         current_text = current_text or "Starting"
@@ -165,8 +165,25 @@ def present_document(document: Document) -> dict[str, Any]:
     }
 
 
-def present_result(result: SearchResult, rank: int, mode: str, source_type: str = "") -> dict[str, Any]:
-    """A search result with its place, a readable score, and where it came from (a link only to an
+def relevance(score: float, mode: str, best_score: float) -> tuple[int, str]:
+    """How relevant a passage is, as a share for a bar (0 to 100) and the words that say it.
+
+    A vector score is a cosine similarity, meaningful on its own ("82% similar"); a full-text rank and
+    a fused reciprocal rank mean something only next to the other results, so they are measured
+    against the best one of the same search ("best match", "40% of the best match")."""
+    if mode == RetrievalMode.VECTOR:
+        share = round(100 * min(max(score, 0.0), 1.0))
+        return share, f"{share}% similar"
+    share = round(100 * score / best_score) if best_score > 0 else 0
+    share = min(max(share, 0), 100)
+    return share, "best match" if share >= 100 else f"{share}% of the best match"
+
+
+def present_result(
+    result: SearchResult, rank: int, mode: str, source_type: str = "", best_score: float = 0.0
+) -> dict[str, Any]:
+    """A search result with its place ("#1"), how relevant it is (a bar and its words; the raw score
+    stays in a tooltip for those who tune search), and where it came from (a link only to an
     http(s) address: a crawled page, or a web page with the passage's fragment; pasted text and Q&A,
     which have no file or address, are named by their kind)."""
     anchor = result.anchor
@@ -182,10 +199,13 @@ def present_result(result: SearchResult, rank: int, mode: str, source_type: str 
     if anchor.startswith("#") and not link:
         location.append(anchor)  # a section of an uploaded HTML file
     kind = SourceType(source_type).label if source_type in SourceType.values else "Document"
+    share, relevance_words = relevance(result.score, mode, best_score)
     return {
         "result": result,
         "rank": rank,
         "score_label": MODE_SCORES.get(mode, "score"),
+        "relevance": share,
+        "relevance_label": relevance_words,
         "link": link,
         "source": link or result.source or kind,
         "source_icon": "link-45deg" if link else SOURCE_ICONS.get(source_type, "file-earmark-text"),
@@ -256,6 +276,7 @@ def present_search(tenant: Tenant, knowledge_base: KnowledgeBase, form: SearchFo
                 {"mode": each, "label": RetrievalMode(each).label, "error": error.message}
             )
             continue
+        best_score = max((result.score for result in results), default=0.0)
         kinds = dict(
             documents.filter(pk__in={result.document_id for result in results}).values_list(
                 "pk", "source_type"
@@ -267,7 +288,7 @@ def present_search(tenant: Tenant, knowledge_base: KnowledgeBase, form: SearchFo
                 "label": RetrievalMode(each).label,
                 "error": "",
                 "results": [
-                    present_result(result, rank, each, kinds.get(result.document_id, ""))
+                    present_result(result, rank, each, kinds.get(result.document_id, ""), best_score)
                     for rank, result in enumerate(results, 1)
                 ],
             }

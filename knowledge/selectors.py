@@ -19,9 +19,11 @@ from django.utils import timezone
 
 from core.errors import ValidationFailed
 from core.identifiers import one_by_id, parse_uuid
+from core.workers import live_worker_count
 from knowledge import retrieval
 from knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceFile
 from knowledge.retrieval import SearchResult
+from tenants import quotas
 from tenants.models import Tenant
 
 
@@ -99,6 +101,27 @@ def documents_missing_index_version(
         .filter(status=DocumentStatus.READY)
         .exclude(Exists(has_version))
     )
+
+
+# A queued document younger than this is simply next in line: only an older one is worth asking the
+# workers about (a ping waits its whole timeout).
+ASK_WORKERS_AFTER = timedelta(seconds=5)
+
+
+def document_wait_reason(*, document: Document) -> str:
+    """Why a queued document has not started, as far as can be known: its organisation's ingestion
+    slots all taken (``tenants.quotas.ingestion_slot``: the task waits off the workers for one), no
+    worker running, or simply the queue ahead of it. "" for a document that is not queued."""
+    if document.status != DocumentStatus.QUEUED:
+        return ""
+    taken = quotas.ingestion_slots_taken(document.tenant_id)
+    if taken >= settings.INGESTION_IN_FLIGHT_PER_TENANT:
+        if taken == 1:
+            return "Waiting: 1 other document of your organisation is being processed"
+        return f"Waiting: {taken} other documents of your organisation are being processed"
+    if timezone.now() - document.created_at >= ASK_WORKERS_AFTER and live_worker_count() == 0:
+        return "Waiting for a worker: none is running right now"
+    return "Waiting for a worker"
 
 
 def reindex_progress(*, tenant: Tenant, knowledge_base: KnowledgeBase) -> ReindexProgress | None:

@@ -52,6 +52,24 @@ def cost_label(cost: Decimal | None, places: int | None = None) -> str:
     return f"${cost.quantize(Decimal('0.01')):,}"
 
 
+def is_built_in_model(ref: str) -> bool:
+    """A model that runs inside Groundwork (``local:…``): it never costs money."""
+    return ref.startswith("local:")
+
+
+def spend_label(cost: Decimal | None, *, tokens: int | None = None, built_in: bool = False) -> str:
+    """What something used: its cost when it cost money; when it cost nothing, what it used instead,
+    because "$0.00" reads as "nothing happened": "1,240 tokens" (a free or self-hosted model) or
+    "free (built-in model)". The exact dollars stay available to a tooltip through ``cost_label``."""
+    if cost is None:
+        return "—"
+    if cost > 0:
+        return cost_label(cost)
+    if tokens:
+        return f"{tokens:,} token{'s' if tokens != 1 else ''}"
+    return "free (built-in model)" if built_in else "free"
+
+
 def short_day(day: date, *, year: bool = False) -> str:
     """ "7 Nov" (or "7 Nov 2026"), without a leading zero and without platform-specific strftime flags."""
     return f"{day.day} {day:%b %Y}" if year else f"{day.day} {day:%b}"

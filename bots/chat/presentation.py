@@ -18,7 +18,7 @@ from bots.models import (
 from bots.presentation import avatar_tone
 from core.formatting import duration_label
 from knowledge.presentation import web_link
-from providers.presentation import compact_count, cost_label
+from providers.presentation import compact_count, is_built_in_model, spend_label
 
 CHANNEL_ICONS: dict[str, str] = {
     Channel.PLAYGROUND: "joystick",
@@ -74,7 +74,11 @@ def present_message(message: Message, names: dict[str, str]) -> dict[str, Any]:
         "is_answer": is_answer,
         "citations": [present_citation(citation) for citation in message.citations] if is_answer else [],
         "model_name": names.get(message.model_ref, message.model_ref),
-        "cost_label": cost_label(message.cost_usd),
+        "cost_label": spend_label(
+            message.cost_usd,
+            tokens=message.input_tokens + message.output_tokens,
+            built_in=is_built_in_model(message.model_ref),
+        ),
         "latency_label": duration_label(message.latency_ms),
         "first_token_label": duration_label(message.time_to_first_token_ms),
         "tokens_label": (
@@ -85,11 +89,20 @@ def present_message(message: Message, names: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def present_conversation(conversation: Conversation) -> dict[str, Any]:
+def present_conversation(conversation: Conversation, *, tokens: int | None = None) -> dict[str, Any]:
+    """A conversation in the list or at the top of its page. Its cost reads as the tokens its answers
+    used when it cost nothing (``tokens``, or the ``token_total`` chat selectors' list annotates), or
+    "free (built-in model)"."""
+    if tokens is None:
+        tokens = getattr(conversation, "token_total", None)
     return {
         "conversation": conversation,
         "tone": avatar_tone(conversation.bot),
         "channel_icon": CHANNEL_ICONS.get(conversation.channel, "chat"),
-        "cost_label": cost_label(conversation.cost_usd),
+        "cost_label": spend_label(
+            conversation.cost_usd,
+            tokens=tokens,
+            built_in=is_built_in_model(conversation.bot.chat_model),
+        ),
         "title": conversation.title or "Untitled conversation",
     }

@@ -9,7 +9,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bots.models import Bot, Conversation, Message, MessageRole
@@ -49,7 +50,20 @@ def conversation_list(
         conversations = conversations.filter(unanswered_count__gt=0)
     if channel:
         conversations = conversations.filter(channel=channel)
-    return conversations.distinct().order_by("-last_message_at", "-created_at")
+    return with_token_total(conversations.distinct()).order_by("-last_message_at", "-created_at")
+
+
+def with_token_total(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Each conversation with ``token_total``: the tokens its answers used (what a conversation that
+    cost nothing is measured in). A subquery, so filters joining messages do not multiply it."""
+    tokens = (
+        Message.objects.filter(conversation=OuterRef("pk"))
+        .order_by()
+        .values("conversation")
+        .annotate(total=Sum(F("input_tokens") + F("output_tokens")))
+        .values("total")
+    )
+    return conversations.annotate(token_total=Coalesce(Subquery(tokens, output_field=IntegerField()), 0))
 
 
 def conversation_get(*, tenant: Tenant, conversation_id: uuid.UUID | str) -> Conversation:

@@ -48,7 +48,7 @@ from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 from knowledge import selectors as knowledge_selectors
 from knowledge.models import Document
 from knowledge.presentation import MODE_SCORES
-from providers.presentation import cost_label
+from providers.presentation import is_built_in_model, spend_label
 from tenants.actors import Actor
 from tenants.models import Role, User
 from tenants.views_base import TenantFormView, TenantView, resolve_membership
@@ -79,7 +79,7 @@ def _playground_bot(request: HttpRequest, pk: uuid.UUID) -> tuple[Actor, Bot] | 
         return actor, bot
 
 
-def _playground_turn(score_label: str) -> TurnPresenter:
+def _playground_turn(score_label: str, *, built_in: bool) -> TurnPresenter:
     """The turn as the playground shows it: the API's events, plus every retrieved passage with its
     score (the builder's view of why the bot answered as it did) and links for the dashboard."""
     return TurnPresenter(
@@ -90,15 +90,16 @@ def _playground_turn(score_label: str) -> TurnPresenter:
             "standalone_question": event.standalone_question,
             "score_label": score_label,
         },
-        done=_done,
+        done=lambda finished: _done(finished, built_in=built_in),
     )
 
 
-def _done(finished: TurnFinished) -> dict[str, Any]:
+def _done(finished: TurnFinished, *, built_in: bool) -> dict[str, Any]:
     return {
         **turn_result(finished),
         "citations": [present_citation(citation) for citation in finished.citations],
-        "cost_label": cost_label(finished.cost_usd),
+        # The tokens are shown beside it: an answer that cost nothing says "free", not "$0.00".
+        "cost_label": spend_label(finished.cost_usd, built_in=built_in),
         "latency_label": duration_label(finished.latency_ms),
         "first_token_label": duration_label(finished.time_to_first_token_ms),
         "conversation_url": reverse("dashboard:conversation", args=[finished.conversation_id]),
@@ -138,7 +139,8 @@ async def playground(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
             response["Retry-After"] = str(error.retry_after)
         return response
     score_label = MODE_SCORES.get(bot.retrieval_mode, "score")
-    return await event_stream(request, turn_events(events, started, _playground_turn(score_label)))
+    presenter = _playground_turn(score_label, built_in=is_built_in_model(bot.chat_model))
+    return await event_stream(request, turn_events(events, started, presenter))
 
 
 # The engine keeps its database work in short transactions of its own: nothing is held while a model speaks.
@@ -262,7 +264,9 @@ class ConversationView(ConversationsView):
             request,
             self.template_name,
             {
-                "item": present_conversation(conversation),
+                "item": present_conversation(
+                    conversation, tokens=sum(answer.input_tokens + answer.output_tokens for answer in answers)
+                ),
                 "conversation": conversation,
                 "suite_choices": add_to_suite_choices(tenant=self.tenant, bot=conversation.bot),
                 "bot": conversation.bot,

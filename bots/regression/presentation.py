@@ -34,7 +34,8 @@ from knowledge import selectors as knowledge_selectors
 from knowledge.forms import MODE_CHOICES
 from providers import selectors as provider_selectors
 from providers.models import ModelKind
-from providers.presentation import cost_label
+from providers.presentation import is_built_in_model, spend_label
+from providers.readiness import readiness_by_ref
 from tenants.models import Tenant
 
 SETTING_LABELS = {
@@ -59,6 +60,19 @@ def chat_model_choices(tenant: Any) -> list[tuple[str, str]]:
         for row in provider_selectors.available_models(tenant=tenant, kind=ModelKind.CHAT)
         if bot_settings.offers_chat_model(row)
     ]
+
+
+def judge_model_choices(tenant: Any, current: str = "") -> list[tuple[str, str]]:
+    """The chat models that can judge: ones that write answers (never the no-LLM model, which only
+    quotes passages) and can answer now (their provider connected), as ``providers.readiness`` says.
+    A suite's ``current`` judge stays listed, marked, so that editing the suite does not drop it."""
+    choices = chat_model_choices(tenant)
+    readiness = readiness_by_ref(tenant=tenant, refs=[ref for ref, _ in choices])
+    offered = [(ref, name) for ref, name in choices if readiness[ref].can_answer]
+    if current and current not in {ref for ref, _ in offered}:
+        name = dict(choices).get(current, current)
+        offered.append((current, f"{name} (cannot judge now)"))
+    return offered
 
 
 def embedding_model_rows(tenant: Any) -> list[dict[str, Any]]:
@@ -103,13 +117,17 @@ def present_changes(overrides: dict[str, Any], names: dict[str, str]) -> list[di
     return changes
 
 
-def present_run(run: RegressionRun, configurations: list[RunConfiguration]) -> dict[str, Any]:
-    """A run in a list: its status, progress and each column's pass rate."""
+def present_run(
+    run: RegressionRun, configurations: list[RunConfiguration], *, with_wait_reason: bool = False
+) -> dict[str, Any]:
+    """A run in a list: its status, progress and each column's pass rate; with ``with_wait_reason``
+    (the run's own page, one run), why a queued run waits (a query, so not for every row of a list)."""
     return {
         "run": run,
         "url": reverse("dashboard:run", args=[run.pk]),
         "status_label": run.get_status_display(),
         "is_pending": run.status in (RunStatus.QUEUED, RunStatus.RUNNING),
+        "wait_reason": selectors.run_wait_reason(run=run) if with_wait_reason else "",
         "percent_done": int(run.done * 100 / run.total) if run.total else 0,
         "columns": [
             {
@@ -194,9 +212,18 @@ def present_report(report: selectors.Report, names: dict[str, str]) -> dict[str,
     configurations = report.configurations
     baseline = next((index for index, c in enumerate(configurations) if c.is_live), 0)
     columns: list[dict[str, Any]] = []
-    for summary in report.columns:
+    built_in: list[bool] = []
+    for position, summary in enumerate(report.columns):
         configuration = summary.configuration
         total = configuration.passed + configuration.failed
+        chat_model = str(configuration.settings_used.get("chat_model", ""))
+        built_in.append(is_built_in_model(chat_model))
+        # What a configuration that cost nothing used instead: the tokens of its answers.
+        tokens = sum(
+            cell.input_tokens + cell.output_tokens
+            for row in report.rows
+            if position < len(row.cells) and (cell := row.cells[position]) is not None
+        )
         columns.append(
             {
                 "configuration": configuration,
@@ -207,7 +234,7 @@ def present_report(report: selectors.Report, names: dict[str, str]) -> dict[str,
                 "passed": configuration.passed,
                 "failed": configuration.failed,
                 "total": total,
-                "cost_label": cost_label(configuration.cost_usd),
+                "cost_label": spend_label(configuration.cost_usd, tokens=tokens, built_in=built_in[-1]),
                 "latency_label": duration_label(configuration.latency_ms_median or None),
                 "regressions": summary.regressions,
                 "improvements": summary.improvements,
@@ -246,6 +273,7 @@ def present_report(report: selectors.Report, names: dict[str, str]) -> dict[str,
                         and " ".join(cell.answer.split()) != base_answer,
                         regressed=index in row.regressed_in,
                         improved=index in improved_in,
+                        built_in=index < len(built_in) and built_in[index],
                     )
                     for index, cell in enumerate(row.cells)
                 ],
@@ -261,7 +289,13 @@ def present_report(report: selectors.Report, names: dict[str, str]) -> dict[str,
 
 
 def present_cell(
-    cell: CaseResult | None, *, label: str, differs: bool, regressed: bool, improved: bool
+    cell: CaseResult | None,
+    *,
+    label: str,
+    differs: bool,
+    regressed: bool,
+    improved: bool,
+    built_in: bool = False,
 ) -> dict[str, Any]:
     if cell is None:
         return {"missing": True, "label": label}
@@ -279,7 +313,9 @@ def present_cell(
             dict.fromkeys(str(citation.get("title") or "Untitled") for citation in cell.citations or [])
         )[:5],
         "declined": cell.outcome == MessageOutcome.NO_ANSWER,
-        "cost_label": cost_label(cell.cost_usd),
+        "cost_label": spend_label(
+            cell.cost_usd, tokens=cell.input_tokens + cell.output_tokens, built_in=built_in
+        ),
         "latency_label": duration_label(cell.latency_ms or None),
         "differs": differs,
         "regressed": regressed,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils import timezone
 
 from bots.models import (
     Bot,
@@ -19,6 +20,7 @@ from bots.models import (
     RunStatus,
 )
 from core.identifiers import one_by_id
+from core.workers import live_worker_count
 from tenants.models import Tenant
 
 
@@ -79,6 +81,31 @@ def run_list(*, tenant: Tenant, suite: RegressionSuite | None = None) -> QuerySe
 
 def run_get(*, tenant: Tenant, run_id: uuid.UUID | str) -> RegressionRun:
     return one_by_id(run_list(tenant=tenant), run_id, missing="No such run.")
+
+
+# A run queued for less than this is simply next in line: only an older one is worth asking the
+# workers about (a ping waits its whole timeout).
+ASK_WORKERS_AFTER = timedelta(seconds=5)
+
+
+def run_wait_reason(*, run: RegressionRun) -> str:
+    """Why a queued run has not started, as far as can be known: no worker running, the
+    organisation's other runs in progress ahead of it (they share the same workers), or simply the
+    queue. "" for a run that is not queued."""
+    if run.status != RunStatus.QUEUED:
+        return ""
+    if timezone.now() - run.created_at >= ASK_WORKERS_AFTER and live_worker_count() == 0:
+        return "Waiting for a worker: none is running right now"
+    ahead = (
+        RegressionRun.objects.filter(tenant_id=run.tenant_id, status=RunStatus.RUNNING)
+        .exclude(pk=run.pk)
+        .count()
+    )
+    if ahead == 1:
+        return "Waiting: 1 other run of your organisation is in progress"
+    if ahead:
+        return f"Waiting: {ahead} other runs of your organisation are in progress"
+    return "Waiting for a worker"
 
 
 def run_configurations(*, tenant: Tenant, run: RegressionRun) -> list[RunConfiguration]:

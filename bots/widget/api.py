@@ -56,6 +56,7 @@ from core.client_address import client_address
 from core.errors import GroundworkError, RequestRefused
 from core.problems import problem_response
 from core.serializers import validated
+from providers.readiness import chat_model_readiness
 from tenants.context import tenant_context, unscoped
 
 PREVIEW_HEADER = "Groundwork-Preview"
@@ -196,6 +197,16 @@ def public_config(bot: Bot) -> dict[str, Any]:
     }
 
 
+def owner_notice(bot: Bot) -> dict[str, str] | None:
+    """For the owner's preview only (never a visitor): why the bot's model cannot answer, and the one
+    fix (``providers.readiness``), so the preview does not look like a working widget when it is not."""
+    with tenant_context(bot.tenant_id):
+        readiness = chat_model_readiness(tenant=bot.tenant, ref=bot.chat_model)
+    if readiness.can_answer:
+        return None
+    return {"problem": readiness.problem, "fix_label": readiness.fix_label, "fix_url": readiness.fix_url}
+
+
 class PublicConfigView(PublicWidgetView):
     """The bot's look, greeting and suggested questions. Cacheable for a minute; send ``If-None-Match``."""
 
@@ -212,7 +223,12 @@ class PublicConfigView(PublicWidgetView):
             settings.WIDGET_READ_RATE_PER_IP,
             "Too many requests from your network",
         )
-        body = json.dumps(public_config(bot), sort_keys=True).encode()
+        config = public_config(bot)
+        if preview:
+            notice = await sync_to_async(owner_notice)(bot)
+            if notice:
+                config["owner_notice"] = notice
+        body = json.dumps(config, sort_keys=True).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
         if etag in request.headers.get("If-None-Match", ""):
             response: HttpResponse = HttpResponse(status=304)

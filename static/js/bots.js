@@ -372,6 +372,45 @@
       .then(function () { buttons.forEach(function (each) { each.disabled = false; }); });
   };
 
+  /* The one place an answer's text goes into the playground: rendered as Markdown by the widget's own
+   * renderer (static/widget/panel.js exposes it as window.__groundworkMarkdown; it builds elements and
+   * text nodes, never innerHTML, links only http(s) and never loads an image), so the playground shows
+   * an answer exactly as visitors see it. panel.js is loaded on first use, from beside this file; until
+   * it has loaded (or if it cannot), the text is shown as it is. */
+  var PANEL_SRC = document.currentScript && document.currentScript.src
+    ? new URL("../widget/panel.js", document.currentScript.src).href
+    : "";
+  var markdownLoading = null;
+
+  function loadMarkdown() {
+    if (window.__groundworkMarkdown || markdownLoading || !PANEL_SRC) return;
+    markdownLoading = document.createElement("script");
+    markdownLoading.src = PANEL_SRC;
+    markdownLoading.async = true;
+    markdownLoading.addEventListener("load", function () {
+      document.querySelectorAll("[data-pg-markdown]").forEach(function (target) {
+        showAnswerText(target, target.gwAnswerText || "");
+      });
+    });
+    document.head.appendChild(markdownLoading);
+  }
+
+  // Fetched as the page opens (deferred, like this file), so the first answer is already rendered.
+  if (document.querySelector("[data-playground]")) loadMarkdown();
+
+  function showAnswerText(target, text) {
+    target.gwAnswerText = text;
+    target.setAttribute("data-pg-markdown", "");
+    target.classList.add("gw-md");
+    if (typeof window.__groundworkMarkdown !== "function") {
+      target.textContent = text;
+      loadMarkdown();
+      return;
+    }
+    target.textContent = "";
+    target.appendChild(window.__groundworkMarkdown(text));
+  }
+
   /* One answer as it streams in. */
   function Answer(node) {
     this.node = node;
@@ -412,7 +451,7 @@
   Answer.prototype.token = function (text) {
     this.tokens += 1;
     this.node.setAttribute("data-token-events", String(this.tokens));
-    this.text.textContent += text;
+    showAnswerText(this.text, (this.text.gwAnswerText || "") + text);
     this.status.hidden = true;
   };
 
@@ -421,7 +460,7 @@
     this.bubble.classList.remove("is-streaming");
     this.status.hidden = true;
     this.node.removeAttribute("aria-busy");
-    if (typeof data.answer === "string" && data.answer !== this.text.textContent) this.text.textContent = data.answer;
+    if (typeof data.answer === "string" && data.answer !== this.text.gwAnswerText) showAnswerText(this.text, data.answer);
     if (UUID.test(data.message_id || "")) this.node.setAttribute("data-message-id", data.message_id);
     this.node.setAttribute("data-outcome", data.outcome || "");
     var usage = data.usage || {};

@@ -4,7 +4,7 @@
  * Security invariants (the page, the visitor, the documents and the model are all untrusted):
  * - every text from the server is set with textContent or built into elements by the Markdown subset
  *   below; nothing is ever assigned to innerHTML, so raw HTML in an answer is shown as text;
- * - links are made only for http(s) URLs, and open in a new tab with rel="noopener noreferrer";
+ * - links are made only for http(s) URLs, and open in a new tab with rel="noopener noreferrer nofollow ugc" (a model or a document wrote them);
  * - no <img> is ever made from content: Markdown images show their alt text, so no remote image loads;
  * - requests go only to the Groundwork server the loader came from, without cookies.
  */
@@ -76,8 +76,15 @@
     ".gw-fb[aria-pressed=true] svg{fill:color-mix(in srgb,var(--gw-accent) 25%,transparent)}",
     ".gw-thanks{font-size:12px;color:#6b7280;margin-left:6px}",
     ".gw-failed .gw-bubble{background:#fef2f2;color:#7f1d1d;border:1px solid #fecaca}",
-    ".gw-retry{margin-top:6px;border:1px solid #fca5a5;background:#fff;color:#991b1b;border-radius:8px;padding:4px 10px;font-size:12.5px;cursor:pointer}",
+    ".gw-retry{align-self:flex-start;margin-top:6px;border:1px solid #fca5a5;background:#fff;color:#991b1b;border-radius:8px;padding:4px 10px;font-size:12.5px;cursor:pointer}",
     ".gw-dots{display:inline-flex;gap:4px;padding:6px 2px}",
+    // The owner's preview note: why the bot cannot answer yet (never shown to visitors).
+    ".gw-owner{flex:none;display:flex;gap:8px;align-items:flex-start;margin:10px 12px 0;padding:9px 12px;border-radius:12px;background:#fffbeb;color:#78350f;border:1px solid #fde68a;font-size:12.5px;line-height:1.45}",
+    ".gw-owner svg{flex:none;width:16px;height:16px;margin-top:1px}",
+    ".gw-owner p{margin:2px 0 0}",
+    ".gw-owner strong{font-weight:600}",
+    ".gw-owner a{color:#78350f;font-weight:600;text-decoration:underline;text-underline-offset:2px}",
+    ".gw-owner a:focus-visible{outline:2px solid #78350f;outline-offset:2px}",
     ".gw-dots i{width:7px;height:7px;border-radius:50%;background:#9ca3af;animation:gw-bounce 1.2s infinite ease-in-out}",
     ".gw-dots i:nth-child(2){animation-delay:.15s}.gw-dots i:nth-child(3){animation-delay:.3s}",
     "@keyframes gw-bounce{0%,80%,100%{opacity:.35;transform:none}40%{opacity:1;transform:translateY(-3px)}}",
@@ -173,7 +180,7 @@
     var node = el("a", className);
     node.href = href;
     node.target = "_blank";
-    node.rel = "noopener noreferrer";
+    node.rel = "noopener noreferrer nofollow ugc";
     return node;
   }
 
@@ -831,11 +838,20 @@
           log.appendChild(chips);
         }
       }
+      // A turn that failed or was cut off (the page closed mid-answer, the server stopped) says so after a
+      // reload, and offers to ask again, instead of looking like a finished answer or a question left
+      // without one.
+      var asked = null; // the last question not answered yet: {node, text}
       messages.forEach(function (message) {
         if (!message || typeof message.content !== "string") return;
         if (message.role === "user") {
-          addUser(message.content);
+          if (asked) restoreFailed(asked, null);
+          asked = { node: addUser(message.content), text: message.content };
+        } else if (message.outcome === "error" || message.outcome === "cancelled") {
+          restoreFailed(asked, message);
+          asked = null;
         } else {
+          asked = null;
           var answer = addAnswer();
           answer.finish({
             answer: message.content,
@@ -846,8 +862,53 @@
           });
         }
       });
+      if (asked) restoreFailed(asked, null);
+      ownerNotice();
       updateSend();
       scrollDown(true);
+    }
+
+    /** A stored turn that did not end with an answer: what happened, and "Try again" that re-asks. */
+    function restoreFailed(asked, message) {
+      var answer = addAnswer();
+      answer.node.setAttribute("data-gw-restored", "");
+      if (message && message.content) answer.partial(message.content);
+      var kind = message && message.outcome === "error" ? "failed" : "interrupted";
+      answer.fail({ kind: kind }, asked ? function () {
+        asked.node.remove();
+        ask(asked.text);
+      } : null);
+    }
+
+    /** The owner's preview only (the server sends owner_notice for a preview token, never to visitors):
+     * why the bot's model cannot answer, with the one fix, which brings the owner back to this page. */
+    function ownerNotice() {
+      var old = panel.querySelector("[data-gw-owner-notice]");
+      if (old) old.remove();
+      var info = (ctx.config || {}).owner_notice;
+      if (!info || typeof info.problem !== "string" || !info.problem) return;
+      var box = el("div", "gw-owner");
+      box.setAttribute("data-gw-owner-notice", "");
+      box.appendChild(svg("info"));
+      var body = el("div", "gw-owner-text");
+      body.appendChild(el("strong", null, "Only you see this (preview)"));
+      var problem = el("p", null, info.problem + " ");
+      problem.setAttribute("data-model-problem", "");
+      var fix = typeof info.fix_url === "string" && info.fix_url.charAt(0) === "/" && info.fix_url.charAt(1) !== "/"
+        ? info.fix_url
+        : "";
+      if (fix && info.fix_label) {
+        var parts = fix.split("#");
+        var back = window.location.origin === ctx.base ? window.location.pathname + window.location.search : "";
+        var href = ctx.base + parts[0] + (back ? (parts[0].indexOf("?") < 0 ? "?" : "&") + "next=" + encodeURIComponent(back) : "");
+        var anchor = el("a", null, String(info.fix_label));
+        anchor.href = href + (parts.length > 1 ? "#" + parts.slice(1).join("#") : "");
+        anchor.setAttribute("data-model-fix", "");
+        problem.appendChild(anchor);
+      }
+      body.appendChild(problem);
+      box.appendChild(body);
+      log.parentNode.insertBefore(box, log);
     }
 
     function nearBottom() {
@@ -889,6 +950,9 @@
 
       return {
         node: message,
+        partial: function (value) {
+          text = String(value);
+        },
         start: function () {
           message.setAttribute("data-gw-state", "streaming");
           log.setAttribute("aria-busy", "true");
@@ -1166,6 +1230,8 @@
       if (problem.kind === "offline") return "You're offline. Check your connection and try again.";
       if (problem.kind === "down") return "We can't reach the chat service right now. Please try again in a moment.";
       if (problem.kind === "cut") return "The answer was interrupted. Please try again.";
+      if (problem.kind === "interrupted") return "This answer was interrupted before it was complete.";
+      if (problem.kind === "failed") return "Something went wrong while answering this question.";
       if (problem.kind === "origin") return "This chat isn't enabled on this website (" + window.location.origin + ").";
       return problem.detail || problem.title || "Something went wrong (error " + problem.status + "). Please try again.";
     }
@@ -1231,4 +1297,7 @@
   }
 
   window.__groundworkPanel = mount;
+  // The same Markdown subset for the dashboard's playground (static/js/bots.js), so an answer reads
+  // alike in both: one renderer, not two copies.
+  window.__groundworkMarkdown = markdown;
 })(window, document);

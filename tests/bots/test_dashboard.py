@@ -511,7 +511,7 @@ async def test_the_playground_streams_the_answer_with_its_sources_and_retrieved_
     answer = "".join(data["text"] for name, data in events if name == "token")
     assert done["answer"] == answer and done["outcome"] == "answered"
     assert done["conversation_url"] == f"/app/conversations/{done['conversation_id']}/"
-    assert done["cost_label"] == "$0.00" and done["latency_label"]
+    assert done["cost_label"] == "free (built-in model)" and done["latency_label"]  # not "$0.00"
 
     def stored() -> Conversation:
         with tenant_context(world.tenant.pk):
@@ -733,7 +733,7 @@ def test_a_conversation_shows_each_answer_with_sources_usage_timing_model_and_fe
     page = text_of(response)
     for fact in (
         "How long do refunds take?",
-        "Five working days [1].",
+        "Five working days",
         "Refund policy",
         "page 3",
         "Refunds for card payments take five working days.",
@@ -752,6 +752,8 @@ def test_a_conversation_shows_each_answer_with_sources_usage_timing_model_and_fe
     html = response.content.decode()
     assert 'href="https://shop.example.com/help/refunds" rel="noopener noreferrer nofollow"' in html
     assert f'id="message-{answer.pk}"' in html
+    # The answer is rendered as in the widget: its citation mark "[1]" is a badge.
+    assert 'Five working days <span class="gw-ref" aria-label="source 1">1</span>.' in html
     assert f"/app/conversations/answers/{answer.pk}/correct/" in html
 
 

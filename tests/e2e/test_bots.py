@@ -33,15 +33,17 @@ You can return any unused item within 30 days of delivery. Start a return from y
 Refunds go back to the card you paid with, within 5 working days of the item reaching our warehouse.
 """
 
-# Records every text the answer element shows, as the page sets it: each token event replaces the
-# answer's text node, so the added nodes are the successive partial answers.
+# Records every text the answer element shows, as the page sets it: each token event re-renders the
+# answer (as Markdown, like the widget), so its text after each change is a successive partial answer.
 WATCH_PARTIAL_ANSWERS = """() => {
     window.__partials = [];
     const log = document.querySelector("[data-pg-log]");
     new MutationObserver((records) => {
         for (const record of records) {
-            if (record.target instanceof Element && record.target.matches("[data-pg-text]")) {
-                for (const node of record.addedNodes) window.__partials.push(node.textContent);
+            if (record.target instanceof Element && record.target.matches("[data-pg-text]")
+                && record.addedNodes.length) {
+                // The nodes one render added (they keep their text once replaced by the next).
+                window.__partials.push(Array.from(record.addedNodes, (node) => node.textContent).join(""));
             }
         }
     }).observe(log, { childList: true, subtree: true });
@@ -108,7 +110,9 @@ def test_build_a_bot_and_talk_to_it(page: Page, server_url: str, celery_worker: 
     assert int(answer.get_attribute("data-token-events") or 0) > 1, "the answer arrived in one piece"
     partials = page.evaluate("window.__partials")
     assert len(set(partials)) >= 2, f"the answer did not appear progressively: {partials}"
-    assert all(partials[-1].startswith(partial) for partial in partials), "partials are not prefixes"
+    # Rendered as Markdown as it grows (a half-written "[1" becomes a badge once closed), so the partials
+    # are not plain prefixes of the answer; they grow all the same.
+    assert len(partials[0]) < len(partials[-1]), partials
     citation = answer.locator("[data-pg-citations] li").first
     expect(citation).to_contain_text("Returns policy")
     expect(citation.get_by_role("link", name="Returns policy")).to_have_attribute(

@@ -73,8 +73,8 @@ def test_build_a_knowledge_base_and_search_it(page: Page, server_url: str, celer
     page.get_by_label("Name").fill("Help centre")
     page.get_by_label("Description").fill("Returns, refunds, shipping and the product range.")
     expect(page.get_by_label("Embedding model")).to_have_value("local:all-MiniLM-L6-v2")
-    page.get_by_text("Advanced: chunking and retrieval").click()
-    expect(page.get_by_label("Chunk size (tokens)")).to_have_value("400")
+    page.get_by_text("Advanced: passages and retrieval").click()
+    expect(page.get_by_label("Passage size (tokens)")).to_have_value("400")
     shot(page, "knowledge-new")
     page.get_by_role("button", name="Create knowledge base").click()
     expect(page.get_by_role("heading", name="Help centre", level=1)).to_be_visible()
@@ -159,7 +159,11 @@ def test_build_a_knowledge_base_and_search_it(page: Page, server_url: str, celer
     expect(first).to_contain_text("within 30 days of delivery", timeout=SEARCH_TIMEOUT_MS)
     expect(first.locator(".gw-result-source")).to_contain_text("returns.md")
     expect(search.locator(".gw-result-source").filter(has_text="Pasted text")).to_have_count(1)
-    expect(first.locator(".gw-result-score")).to_contain_text(re.compile(r"fused rank 0\.\d{3}"))
+    # A rank and a relevance bar with its words, not the fused reciprocal-rank number.
+    expect(first.locator("[data-result-rank]")).to_have_text("Rank #1")
+    expect(first.locator(".gw-relevance")).to_have_text(re.compile(r"Relevance:\s*best match"))
+    expect(first.locator(".gw-relevance progress")).to_have_attribute("value", "100")
+    expect(search.locator(".gw-result").nth(1).locator(".gw-relevance")).to_contain_text("of the best match")
     search.scroll_into_view_if_needed()
     search.screenshot(path=str(ARTIFACTS / "knowledge-search.png"))
 

@@ -312,7 +312,10 @@ def test_a_candidate_model_that_regresses_is_reported_and_the_builder_warns_befo
     first = report.locator("[data-case-row]").first
     expect(first).to_have_attribute("data-kind", "regression")
     expect(first).to_contain_text("Regressed in GPT-4.1 mini")
-    expect(first.locator("[data-cell]").nth(0)).to_contain_text(FACT_ANSWER)
+    # The answer is rendered as in the widget: its citation marks are badges.
+    live_answer = first.locator("[data-cell]").nth(0).locator("[data-markdown]")
+    expect(live_answer).to_contain_text(re.sub(r"\[(\d)\]", r"\1", FACT_ANSWER))
+    expect(live_answer.locator(".gw-ref")).to_have_text(["1", "2"])
     expect(first.locator("[data-cell]").nth(1)).to_contain_text("Missing fact")
     shot(page, "regression-report-model")
 

@@ -263,7 +263,7 @@ def test_a_visitor_asks_sees_the_answer_stream_rates_it_and_finds_it_again(
     )
     expect(source).to_have_attribute("href", f"{site.other_origin}/help/returns")
     expect(source).to_have_attribute("target", "_blank")
-    expect(source).to_have_attribute("rel", "noopener noreferrer")
+    expect(source).to_have_attribute("rel", "noopener noreferrer nofollow ugc")
     expect(dialog.get_by_role("button", name="How long do refunds take?")).to_have_count(0)
     dialog.get_by_role("log").evaluate("(log) => { log.scrollTop = 0; }")
     settled(dialog)
@@ -468,7 +468,7 @@ def test_hostile_answers_greetings_questions_and_documents_run_nothing_and_load_
     links = bubble.get_by_role("link")
     expect(links).to_have_count(1)
     expect(links).to_have_attribute("href", "https://shop.example.com/returns")
-    expect(links).to_have_attribute("rel", "noopener noreferrer")
+    expect(links).to_have_attribute("rel", "noopener noreferrer nofollow ugc")
     # The document's title and passage, in the citation, are text too (a pasted text has no link).
     source = answer.locator("[data-gw-sources] .gw-source").first
     expect(source.locator(".gw-source-title")).to_have_text(f"Returns {IMG}")

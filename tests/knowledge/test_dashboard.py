@@ -692,7 +692,12 @@ def test_the_search_fragment_shows_passages_with_score_and_source(
     html = response.content.decode()
     page = text_of(response)
     assert "within 30 days of delivery" in page
-    assert "similarity" in page and re.search(r"similarity 0\.\d{3}", page)
+    # A rank and the relevance in words beside a bar, not a raw score (which stays in the tooltip).
+    assert re.search(r"Rank #1\b", page) and re.search(r"Rank #2\b", page)
+    similar = re.findall(r"Relevance: (\d{1,3})% similar", page)
+    assert len(similar) == 2 and int(similar[0]) >= int(similar[1]) > 0
+    assert f'<progress class="gw-bar gw-relevance-bar" max="100" value="{similar[0]}"' in html
+    assert re.search(r'title="Cosine similarity between the question and the passage: 0\.\d{3}"', html)
     assert f'href="/app/knowledge/documents/{document.pk}/"' in html
     assert "Returns" in page  # the heading path
     assert html.count('class="gw-result"') == 2
@@ -700,7 +705,8 @@ def test_the_search_fragment_shows_passages_with_score_and_source(
     full_text = text_of(
         owner_client.get(kb_url(knowledge_base, "search/"), {"query": "courier", "mode": "full_text"})
     )
-    assert "we send a courier" in full_text and "word match" in full_text
+    # A full-text rank means something only beside the others: the first is the best match.
+    assert "we send a courier" in full_text and "Relevance: best match" in full_text
 
 
 def test_comparing_all_three_modes_side_by_side(
@@ -767,7 +773,7 @@ def test_the_document_page_lists_its_passages_in_order(
     assert page.index("#1") < page.index("#2") < page.index("#3")
     assert "Returns &gt; Damaged items" in page
     assert "tokens" in page and "Ready since" in page
-    for stage in ("Fetch", "Parse", "Chunk", "Embed", "Store"):
+    for stage in ("Fetch", "Parse", "Split", "Embed", "Store"):
         assert stage in page
 
 

@@ -17,6 +17,7 @@ from bots.models import (
 from bots.regression import selectors
 from core.database import save_or_conflict
 from core.errors import ValidationFailed
+from providers.readiness import chat_model_readiness
 from tenants.actors import Actor
 from tenants.context import runs_in_actor_tenant
 from tenants.models import Role, Tenant
@@ -33,6 +34,14 @@ def _check_suite(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
             raise ValidationFailed.on("name", "Give the suite a name.")
     if checked.get("judge_model"):
         bot_settings.check_chat_model(tenant, checked["judge_model"], "judge_model")
+        judge = chat_model_readiness(tenant=tenant, ref=checked["judge_model"])
+        if not judge.writes_answers:
+            # The no-LLM model only quotes passages: it cannot read an answer and grade it.
+            raise ValidationFailed.on(
+                "judge_model",
+                f"{judge.display_name} does not write answers, so it cannot judge them. "
+                "Choose a language model, or no judge.",
+            )
     if "schedule" in checked and checked["schedule"] not in SuiteSchedule.values:
         raise ValidationFailed.on("schedule", "Choose off, daily or weekly.")
     if "drift_tolerance" in checked and not 0.0 <= float(checked["drift_tolerance"]) <= 1.0:

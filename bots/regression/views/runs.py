@@ -72,7 +72,7 @@ class RunView(RegressionView):
         run = self.run(pk)
         names = model_names(self.tenant)
         configurations = selectors.run_configurations(tenant=self.tenant, run=run)
-        summary = present_run(run, configurations)
+        summary = present_run(run, configurations, with_wait_reason=True)
         report = None
         if run.status in (RunStatus.COMPLETED, RunStatus.FAILED) and run.done:
             report = present_report(selectors.run_report(tenant=self.tenant, run=run), names)
@@ -103,7 +103,8 @@ class RunProgressView(RegressionView):
 
     def get(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         run = self.run(pk)
-        item = present_run(run, selectors.run_configurations(tenant=self.tenant, run=run))
+        configurations = selectors.run_configurations(tenant=self.tenant, run=run)
+        item = present_run(run, configurations, with_wait_reason=True)
         response = render(request, "bots/regression/_run_progress.html", {"run": run, "item": item})
         if not item["is_pending"]:
             response["HX-Refresh"] = "true"

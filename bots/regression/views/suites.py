@@ -52,6 +52,7 @@ from bots.regression.presentation import (
     document_choices,
     drift_alert_rows,
     embedding_model_rows,
+    judge_model_choices,
     live_settings,
     present_case,
     present_run,
@@ -91,8 +92,10 @@ class RegressionView(TenantView):
     def run(self, pk: uuid.UUID | str) -> RegressionRun:
         return selectors.run_get(tenant=self.tenant, run_id=pk)
 
-    def suite_form(self, data: Any = None, **kwargs: Any) -> SuiteForm:
-        return SuiteForm(data, model_choices=chat_model_choices(self.tenant), **kwargs)
+    def suite_form(self, data: Any = None, *, current_judge: str = "", **kwargs: Any) -> SuiteForm:
+        # Only models that can judge are offered; a suite's current judge stays, marked.
+        choices = judge_model_choices(self.tenant, current_judge)
+        return SuiteForm(data, model_choices=choices, **kwargs)
 
 
 # --- a bot's suites ---------------------------------------------------------------------------------
@@ -214,7 +217,8 @@ class SuitePage(RegressionView):
                 "runs": runs,
                 "case_form": case_form or CaseForm(document_choices=documents),
                 "import_form": import_form or ImportForm(),
-                "settings_form": settings_form or self.suite_form(initial=suite_initial(suite)),
+                "settings_form": settings_form
+                or self.suite_form(initial=suite_initial(suite), current_judge=suite.judge_model),
                 "run_form": run_form,
                 "candidate_forms": [
                     {"form": form, "number": index + 1, "open": index == 0 or form.in_use()}
@@ -243,7 +247,7 @@ class SuiteUpdateView(SuitePage, TenantFormView):
     http_method_names = ["post"]
 
     def make_form(self, data: Any = None) -> SuiteForm:
-        return self.suite_form(data)
+        return self.suite_form(data, current_judge=self.suite(self.kwargs["pk"]).judge_model)
 
     def render_form(self, form: Form, status: int = 200) -> HttpResponse:
         assert isinstance(form, SuiteForm)
