@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from django.db.models import Exists, Q, QuerySet
 from django.urls import reverse
@@ -23,7 +22,7 @@ from bots.presentation import avatar_tone
 from knowledge.models import Document, DocumentStatus
 from providers import selectors as provider_selectors
 from providers.models import CustomModel, ModelKind, ProviderCredential
-from providers.readiness import ModelReadiness, readiness_by_ref
+from providers.readiness import ModelReadiness, fix_href, readiness_by_ref
 from tenants.models import Invitation, Membership, Role, Tenant
 
 HOME_BOTS = 6
@@ -68,15 +67,6 @@ class HomeBot:
     @property
     def tone(self) -> int:
         return avatar_tone(self.bot)
-
-
-def with_next(url: str, next_path: str) -> str:
-    """``url`` with ``next=<next_path>`` in its query, before any ``#fragment`` (never sent to servers)."""
-    if not url:
-        return ""
-    address, hash_mark, fragment = url.partition("#")
-    separator = "&" if "?" in address else "?"
-    return f"{address}{separator}{urlencode({'next': next_path})}{hash_mark}{fragment}"
 
 
 def _tenant_facts(tenant: Tenant) -> dict[str, Any]:
@@ -197,7 +187,7 @@ def home_bots(*, tenant: Tenant, next_path: str) -> list[HomeBot]:
         HomeBot(
             bot=bot,
             readiness=readiness[bot.chat_model],
-            fix_href=with_next(readiness[bot.chat_model].fix_url, next_path),
+            fix_href=fix_href(readiness[bot.chat_model], next_path=next_path),
         )
         for bot in bots
     ]
