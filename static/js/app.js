@@ -10,7 +10,7 @@
  *   <button data-password-toggle aria-controls="id">  shows or hides the password in #id (aria-pressed)
  *   <form data-filters>                      collapsed behind a "Filters" button at phone width (open
  *                                            while a filter is applied or wrong); always open on wider screens
- *   .gw-table-wrap, pre                      made focusable (tabindex=0) while they scroll sideways, so
+ *   .gw-table-wrap, pre                      made focusable (tabindex=0) while they scroll, so
  *                                            keyboard users can scroll them too
  *   <script data-preview data-preview-refresh="url" data-preview-seconds="900">
  *                                            the widget's preview token, replaced with a fresh one from
@@ -227,11 +227,11 @@
     }
   });
 
-  /* Regions that scroll sideways (wide tables, code) take the keyboard focus, so they can be scrolled
+  /* Regions that scroll (wide tables, long code) take the keyboard focus, so they can be scrolled
      without a mouse (WCAG 2.1.1); regions that fit are left out of the tab order. */
   function markScrollable(root) {
     root.querySelectorAll(".gw-table-wrap, pre").forEach(function (region) {
-      var scrolls = region.scrollWidth > region.clientWidth + 1;
+      var scrolls = region.scrollWidth > region.clientWidth || region.scrollHeight > region.clientHeight;
       if (scrolls && !region.hasAttribute("tabindex")) {
         region.setAttribute("tabindex", "0");
         region.setAttribute("data-gw-scroll-focus", "");
