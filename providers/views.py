@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from core.errors import GroundworkError, ValidationFailed
+from core.forms import FILTER_AUTO_ID
 from providers import selectors, services
 from providers.forms import (
     BudgetForm,
@@ -61,7 +62,7 @@ class ModelsPage(TenantView):
     template_name = "providers/models.html"
 
     def render_page(self, *, status: int = 200, **forms: Any) -> HttpResponse:
-        filter_form = ModelFilterForm(self.request.GET)
+        filter_form = ModelFilterForm(self.request.GET, auto_id=FILTER_AUTO_ID)
         filters = {
             name: value
             for name, value in (filter_form.cleaned_data if filter_form.is_valid() else {}).items()

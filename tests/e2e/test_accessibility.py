@@ -32,10 +32,11 @@ from playwright.sync_api import Browser, Page, expect
 from bots.models import Bot, RegressionCase
 from tenants import services as tenant_services
 from tenants.context import tenant_context
-from tenants.models import Invitation, Role
+from tenants.models import Invitation, Role, User
+from tenants.models import Tenant as Organisation
 from tests.bots.factories import published_bot, record_conversation
 from tests.bots.regression.factories import finished_run, make_case, make_suite
-from tests.e2e.pages import shot
+from tests.e2e.pages import GRACE_EMAIL, shot, sign_up
 from tests.knowledge.factories import ingested_text, make_knowledge_base
 from tests.providers.factories import endpoint_credential, own_model, record_usage
 from tests.security.routes import route_templates
@@ -78,12 +79,12 @@ SEGMENT_OBJECTS = {
 
 
 @dataclass
-class Tenant:
+class SeededTenant:
     world: World
     ids: dict[str, str]
 
 
-def a_tenant_with_everything() -> Tenant:
+def a_tenant_with_everything() -> SeededTenant:
     world = make_world("Accessible Shop")
     # The server checks passwords with the production hasher, not the tests' fast one.
     world.owner.password = PBKDF2PasswordHasher().encode(PASSWORD, PBKDF2PasswordHasher().salt())
@@ -140,7 +141,7 @@ def a_tenant_with_everything() -> Tenant:
         "uidb64": urlsafe_base64_encode(force_bytes(world.owner.pk)),
         "password_reset": default_token_generator.make_token(world.owner),
     }
-    return Tenant(world=world, ids=ids)
+    return SeededTenant(world=world, ids=ids)
 
 
 def concrete_path(template: str, ids: dict[str, str]) -> str:
@@ -185,6 +186,25 @@ def axe_violations(page: Page, include: str | None = None) -> list[dict[str, Any
     return list(result["violations"])
 
 
+# axe 4.x retired its rule for duplicate ids that nothing refers to; HTML still requires every id to be
+# unique, and a label must point at a control that exists: both checked here, on the whole document.
+ID_PROBLEMS = """() => {
+    const problems = [];
+    const seen = new Map();
+    for (const element of document.querySelectorAll("[id]")) {
+        seen.set(element.id, (seen.get(element.id) || 0) + 1);
+    }
+    for (const [id, count] of seen) if (count > 1) problems.push(`id "${id}" is used ${count} times`);
+    for (const label of document.querySelectorAll("label[for]")) {
+        const target = document.getElementById(label.htmlFor);
+        if (!target) problems.push(`label "${label.textContent.trim()}" points at missing #${label.htmlFor}`);
+        else if (!target.matches("input, select, textarea, button, meter, output, progress"))
+            problems.push(`label "${label.textContent.trim()}" points at a <${target.localName}>`);
+    }
+    return problems;
+}"""
+
+
 def describe(violations: list[dict[str, Any]]) -> list[str]:
     lines = []
     for violation in violations:
@@ -199,8 +219,10 @@ def is_page(page: Page, url: str) -> bool:
     response = page.request.get(url, max_redirects=0)
     assert response.status < 500, f"GET {url}: {response.status}"
     kind = response.headers.get("content-type", "")
-    return response.status == 200 and kind.startswith("text/html") and response.text().lstrip().startswith(
-        "<!doctype html>"
+    return (
+        response.status == 200
+        and kind.startswith("text/html")
+        and response.text().lstrip().startswith("<!doctype html>")
     )
 
 
@@ -212,15 +234,18 @@ def check_pages(page: Page, base_url: str, paths: list[str], label: str) -> dict
             page.set_viewport_size(viewport)
             page.goto(base_url + path)
             violations = axe_violations(page, API_DOCS.get(path))
-            if violations:
-                found[f"{path} @ {width_name}"] = describe(violations)
+            problems = describe(violations) + (
+                [] if path in API_DOCS else [f"ids: {problem}" for problem in page.evaluate(ID_PROBLEMS)]
+            )
+            if problems:
+                found[f"{path} @ {width_name}"] = problems
                 shot(page, f"a11y-{label}-{width_name}-{path.strip('/').replace('/', '_')[:80]}")
     page.set_viewport_size(DESKTOP)
     return found
 
 
 @pytest.fixture
-def shop() -> Iterator[Tenant]:
+def shop() -> Iterator[SeededTenant]:
     # Made on a thread of its own: Playwright keeps an event loop on the test's thread, and ingestion
     # calls the embedder through async_to_sync, which refuses to run beside one.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -228,7 +253,7 @@ def shop() -> Iterator[Tenant]:
     yield tenant
 
 
-def made_in_a_thread() -> Tenant:
+def made_in_a_thread() -> SeededTenant:
     try:
         return a_tenant_with_everything()
     finally:
@@ -236,7 +261,7 @@ def made_in_a_thread() -> Tenant:
 
 
 def test_every_dashboard_page_passes_axe_at_desktop_and_phone_width(
-    page: Page, browser: Browser, server_url: str, shop: Tenant
+    page: Page, browser: Browser, server_url: str, shop: SeededTenant
 ) -> None:
     paths = dashboard_paths(shop.ids)
     # Signed out: sign in and up, password reset, the invitation and verification links.
@@ -302,3 +327,124 @@ def test_the_checked_rules_include_contrast_labels_and_unique_ids(page: Page, se
     )
     reported = {violation["id"] for violation in axe_violations(page)}
     assert {"label", "color-contrast"} <= reported
+
+
+# --- the pieces the check does not see: focus, toggles, toasts, collapsed filters ------------------------
+
+
+def test_sign_up_focuses_its_first_field_and_shows_the_password_on_request(
+    page: Page, server_url: str
+) -> None:
+    page.goto(f"{server_url}/app/sign-up/")
+    expect(page.get_by_label("Your name")).to_be_focused()
+    password = page.get_by_label("Password", exact=True)
+    toggle = page.get_by_role("button", name="Show password")
+    expect(password).to_have_attribute("type", "password")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    expect(toggle).to_have_attribute("aria-controls", str(password.get_attribute("id")))
+
+    password.fill("a-compiler-for-everyone")
+    toggle.click()
+    expect(password).to_have_attribute("type", "text")
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    shot(page, "a11y-sign-up-password-shown-desktop")
+    # From the keyboard: Space on the focused button hides it again; Tab from the field reaches the button.
+    password.focus()
+    page.keyboard.press("Tab")
+    expect(toggle).to_be_focused()
+    page.keyboard.press("Space")
+    expect(password).to_have_attribute("type", "password")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    page.keyboard.press("Enter")
+    expect(password).to_have_attribute("type", "text")
+
+    # Sent with the password shown (the form is incomplete, so it comes back): a password field again.
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_label("Password", exact=True)).to_have_attribute("type", "password")
+    page.set_viewport_size(PHONE)
+    shot(page, "a11y-sign-up-errors-phone")
+
+    page.goto(f"{server_url}/app/sign-in/")
+    expect(page.get_by_label("Email")).to_be_focused()
+    page.get_by_role("button", name="Show password").click()
+    expect(page.get_by_label("Password", exact=True)).to_have_attribute("type", "text")
+
+
+def bounding_boxes_overlap(first: dict[str, float], second: dict[str, float]) -> bool:
+    return not (
+        first["x"] + first["width"] <= second["x"]
+        or second["x"] + second["width"] <= first["x"]
+        or first["y"] + first["height"] <= second["y"]
+        or second["y"] + second["height"] <= first["y"]
+    )
+
+
+def test_a_success_toast_sits_under_the_page_header_and_fades_out(page: Page, server_url: str) -> None:
+    sign_up(page, server_url, "Toasted Shop")
+    for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(viewport)
+        page.goto(f"{server_url}/app/organisations/new/")
+        page.get_by_label("Name").fill(f"Second shop {name}")
+        page.get_by_role("button", name="Create organisation").click()
+        toast = page.get_by_role("status").filter(has_text=f"Created Second shop {name}.")
+        expect(toast).to_be_visible()
+        expect(page.locator("[data-toasts]")).to_have_attribute("aria-live", "polite")
+        shot(page, f"a11y-toast-{name}")
+        toast_box = toast.bounding_box()
+        assert toast_box is not None
+        # Nothing the page starts with is under it: the heading, the page's buttons, the menu button.
+        covered = page.locator("main h1, .gw-page-actions a, .gw-page-actions button, .gw-topbar button")
+        for index in range(covered.count()):
+            element = covered.nth(index)
+            if not element.is_visible():
+                continue
+            box = element.bounding_box()
+            assert box is not None
+            assert not bounding_boxes_overlap(toast_box, box), f"the toast covers {element.inner_text()!r}"
+        heading_box = page.locator("main h1").bounding_box()
+        assert heading_box is not None and toast_box["y"] >= heading_box["y"] + heading_box["height"]
+        # A success goes by itself (errors do not: tests/core/test_accessible_pages.py).
+        expect(toast).to_be_hidden(timeout=15_000)
+
+
+def test_filters_fold_behind_a_button_on_phones_and_stay_open_on_desktop(page: Page, server_url: str) -> None:
+    sign_up(page, server_url, "Filtered Shop")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(a_conversation_in, "Filtered Shop").result()
+    page.goto(f"{server_url}/app/conversations/")
+    filters = page.locator('form[aria-label="Filter conversations"]')
+    toggle = page.locator("[data-filters-toggle]")
+    expect(filters).to_be_visible()
+    expect(toggle).to_be_hidden()
+
+    page.set_viewport_size(PHONE)
+    page.goto(f"{server_url}/app/conversations/")
+    expect(filters).to_be_hidden()
+    expect(toggle).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(toggle).to_have_attribute("aria-controls", str(filters.get_attribute("id")))
+    shot(page, "a11y-filters-closed-phone")
+    toggle.click()
+    expect(filters).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_label("Bot")).to_be_focused()
+    shot(page, "a11y-filters-open-phone")
+
+    # With a filter applied the form opens by itself, and the button counts it.
+    page.get_by_label("Channel").select_option("api")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"channel=api"))
+    expect(filters).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(toggle).to_contain_text("1 filter applied")
+
+
+def a_conversation_in(organisation: str) -> None:
+    """A published bot with one answered conversation in ``organisation`` (signed up through the pages)."""
+    try:
+        world = World(
+            tenant=Organisation.objects.get(name=organisation), owner=User.objects.get(email=GRACE_EMAIL)
+        )
+        record_conversation(world, published_bot(world, "Concierge"))
+    finally:
+        connection.close()
