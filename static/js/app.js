@@ -107,9 +107,10 @@
   /* Toasts: successes fade out by themselves; errors, warnings and notes stay until dismissed. Each is
      revealed here (CSS hides it until then), so the live region announces it. */
   function initToasts(root) {
-    if (!window.bootstrap) return;
     root.querySelectorAll(".toast:not([data-gw-ready])").forEach(function (element) {
       element.setAttribute("data-gw-ready", "");
+      // Without Bootstrap's script the toast still shows (and stays): only the fading needs it.
+      if (!window.bootstrap) return;
       var autohide = element.getAttribute("data-autohide") === "true";
       var toast = window.bootstrap.Toast.getOrCreateInstance(element, { autohide: autohide, delay: TOAST_DELAY_MS });
       toast.show();
