@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from core.errors import GroundworkError, ValidationFailed
+from core.forms import FILTER_AUTO_ID
 from providers import selectors, services
 from providers.forms import (
     CREDENTIAL_PROVIDER_CHOICES,
@@ -82,7 +83,7 @@ class ModelsPage(TenantView):
     template_name = "providers/models.html"
 
     def render_page(self, *, status: int = 200, **forms: Any) -> HttpResponse:
-        filter_form = ModelFilterForm(self.request.GET)
+        filter_form = ModelFilterForm(self.request.GET, auto_id=FILTER_AUTO_ID)
         filters = {
             name: value
             for name, value in (filter_form.cleaned_data if filter_form.is_valid() else {}).items()

@@ -23,7 +23,9 @@ class SignInForm(AuthenticationForm):
 
 class SignUpForm(forms.Form):
     full_name = forms.CharField(
-        label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+        label="Your name",
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "name", "autofocus": True}),
     )
     email = forms.EmailField(label="Work email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     organisation_name = forms.CharField(

@@ -6,7 +6,12 @@
  *   <form data-confirm="Really?">            asks before submitting
  *   <button data-copy-target="#id">          copies the text of #id (a <span data-copy-label> inside says "Copied")
  *   <button data-copy="text">                copies the given text
- *   <div class="toast" data-autohide="true"> fades out after a few seconds
+ *   <div class="toast" data-autohide="true"> fades out after a few seconds (successes only; the rest stay)
+ *   <button data-password-toggle aria-controls="id">  shows or hides the password in #id (aria-pressed)
+ *   <form data-filters>                      collapsed behind a "Filters" button at phone width (open
+ *                                            while a filter is applied or wrong); always open on wider screens
+ *   .gw-table-wrap, pre                      made focusable (tabindex=0) while they scroll, so
+ *                                            keyboard users can scroll them too
  *   <script data-preview data-preview-refresh="url" data-preview-seconds="900">
  *                                            the widget's preview token, replaced with a fresh one from
  *                                            url before it ends (the widget reads the attribute each time)
@@ -99,11 +104,13 @@
     );
   });
 
-  /* Toasts: success and info fade out by themselves; errors and warnings stay until dismissed. */
+  /* Toasts: successes fade out by themselves; errors, warnings and notes stay until dismissed. Each is
+     revealed here (CSS hides it until then), so the live region announces it. */
   function initToasts(root) {
-    if (!window.bootstrap) return;
     root.querySelectorAll(".toast:not([data-gw-ready])").forEach(function (element) {
       element.setAttribute("data-gw-ready", "");
+      // Without Bootstrap's script the toast still shows (and stays): only the fading needs it.
+      if (!window.bootstrap) return;
       var autohide = element.getAttribute("data-autohide") === "true";
       var toast = window.bootstrap.Toast.getOrCreateInstance(element, { autohide: autohide, delay: TOAST_DELAY_MS });
       toast.show();
@@ -133,13 +140,128 @@
     if (document.querySelector("[data-shown-once]")) window.history.replaceState(null, "", window.location.href);
   }
 
+  /* Show password: the button says what it does ("Show password") and aria-pressed says whether it is
+     on; the field goes back to a password field before the form is sent, so the browser never keeps the
+     password as plain text in its form history. */
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element ? event.target.closest("[data-password-toggle]") : null;
+    if (!button) return;
+    var input = document.getElementById(button.getAttribute("aria-controls"));
+    if (!input) return;
+    var show = button.getAttribute("aria-pressed") !== "true";
+    input.type = show ? "text" : "password";
+    button.setAttribute("aria-pressed", show ? "true" : "false");
+    var icon = button.querySelector(".bi");
+    if (icon) icon.className = "bi " + (show ? "bi-eye-slash" : "bi-eye");
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    form.querySelectorAll("[data-password-toggle][aria-pressed=true]").forEach(function (button) {
+      var input = document.getElementById(button.getAttribute("aria-controls"));
+      if (input) input.type = "password";
+      button.setAttribute("aria-pressed", "false");
+    });
+  });
+
+  /* Filters at phone width: a form marked data-filters is collapsed behind a toggle button (inserted
+     here, so without JavaScript the form simply shows). It opens by itself while a filter is applied or
+     one of its fields is wrong, and the button counts the filters applied. */
+  var filterCount = 0;
+
+  function appliedFilters(form) {
+    var params = new URLSearchParams(window.location.search);
+    var count = 0;
+    Array.prototype.forEach.call(form.elements, function (control) {
+      if (control.name && control.type !== "hidden" && control.name !== "page" && params.get(control.name)) count += 1;
+    });
+    return count;
+  }
+
+  function initFilters(root) {
+    root.querySelectorAll("form[data-filters]:not([data-gw-filters-ready])").forEach(function (form) {
+      form.setAttribute("data-gw-filters-ready", "");
+      filterCount += 1;
+      if (!form.id) form.id = "gw-filters-" + filterCount;
+      var applied = appliedFilters(form);
+      var wrong = form.querySelector(".gw-field-invalid, [aria-invalid=true]") !== null;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn btn-outline-secondary gw-filters-toggle";
+      button.setAttribute("aria-controls", form.id);
+      button.setAttribute("data-filters-toggle", "");
+      var icon = document.createElement("i");
+      icon.className = "bi bi-funnel";
+      icon.setAttribute("aria-hidden", "true");
+      var label = document.createElement("span");
+      label.textContent = form.getAttribute("data-filters") || "Filters";
+      button.append(icon, " ", label);
+      if (applied) {
+        var badge = document.createElement("span");
+        badge.className = "gw-count";
+        badge.textContent = applied;
+        var spoken = document.createElement("span");
+        spoken.className = "visually-hidden";
+        spoken.textContent = applied === 1 ? " filter applied" : " filters applied";
+        button.append(" ", badge, spoken);
+      }
+      form.parentNode.insertBefore(button, form);
+      setFiltersOpen(form, button, applied > 0 || wrong);
+    });
+  }
+
+  function setFiltersOpen(form, button, open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    form.classList.toggle("gw-filters-collapsed", !open);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element ? event.target.closest("[data-filters-toggle]") : null;
+    if (!button) return;
+    var form = document.getElementById(button.getAttribute("aria-controls"));
+    if (!form) return;
+    var open = button.getAttribute("aria-expanded") !== "true";
+    setFiltersOpen(form, button, open);
+    if (open) {
+      var first = form.querySelector("input:not([type=hidden]), select, textarea");
+      if (first) first.focus();
+    }
+  });
+
+  /* Regions that scroll (wide tables, long code) take the keyboard focus, so they can be scrolled
+     without a mouse (WCAG 2.1.1); regions that fit are left out of the tab order. */
+  function markScrollable(root) {
+    root.querySelectorAll(".gw-table-wrap, pre").forEach(function (region) {
+      var scrolls = region.scrollWidth > region.clientWidth || region.scrollHeight > region.clientHeight;
+      if (scrolls && !region.hasAttribute("tabindex")) {
+        region.setAttribute("tabindex", "0");
+        region.setAttribute("data-gw-scroll-focus", "");
+      } else if (!scrolls && region.hasAttribute("data-gw-scroll-focus")) {
+        region.removeAttribute("tabindex");
+        region.removeAttribute("data-gw-scroll-focus");
+      }
+    });
+  }
+
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizeTimer);
+    resizeTimer = window.setTimeout(function () { markScrollable(document); }, 150);
+  });
+
   ready(function () {
     initToasts(document);
     initSidebar();
+    initFilters(document);
+    markScrollable(document);
     forgetPostedForm();
   });
 
-  document.addEventListener("htmx:load", function (event) { initToasts(event.target); });
+  document.addEventListener("htmx:load", function (event) {
+    initToasts(event.target);
+    initFilters(event.target);
+    markScrollable(event.target);
+  });
 })();
 
 /*
