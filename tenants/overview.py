@@ -17,8 +17,9 @@ from django.urls import reverse
 
 from bots import selectors as bot_selectors
 from bots.chat import selectors as chat_selectors
-from bots.models import Bot, BotStatus, Channel, Conversation
+from bots.models import Bot, BotStatus, Conversation
 from bots.presentation import avatar_tone
+from bots.widget import installation
 from knowledge.models import Document, DocumentStatus
 from providers import selectors as provider_selectors
 from providers.models import CustomModel, ModelKind, ProviderCredential
@@ -91,12 +92,11 @@ def _tenant_facts(tenant: Tenant) -> dict[str, Any]:
 
 
 def widget_installed(tenant: Tenant) -> bool:
-    """Has the widget been seen on one of the tenant's sites?
-
-    Today's signal is a conversation started in the widget, which the owner's preview on the Install
-    page also starts. The Install page's "installation detected" record (issue 14) is the better one:
-    point this function at it, and the checklist follows. One query."""
-    return Conversation.objects.for_tenant(tenant).filter(channel=Channel.WIDGET).exists()
+    """Has the widget of one of the tenant's bots loaded on one of its websites? The Install page's
+    "installation detected" record (``bots.widget.installation``), not a widget conversation: the
+    owner's preview on the Install page starts those too. One query and one Redis round trip."""
+    keys = list(bot_selectors.bot_list(tenant=tenant).values_list("publishable_key", flat=True))
+    return installation.any_installed(publishable_keys=keys)
 
 
 def getting_started(*, tenant: Tenant) -> Checklist:

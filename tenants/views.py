@@ -32,6 +32,7 @@ from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
 from bots.chat.presentation import present_conversation
+from core import public_urls
 from core.client_address import client_address
 from core.errors import GroundworkError, NotFound, RateLimited
 from core.spreadsheets import csv_line
@@ -446,6 +447,7 @@ class ApiKeysView(TenantView):
                 "api_keys": selectors.api_key_list(tenant=self.tenant),
                 "form": form,
                 "new_secret": new_secret,
+                "api_base_url": public_urls.public_base_url(self.request),
             },
             status=status,
         )

@@ -60,3 +60,8 @@ def widget_installation(*, publishable_key: str) -> Installation | None:
         )
     except (ValueError, KeyError, TypeError):
         return None  # a record this version cannot read counts as never seen; the next load rewrites it
+
+
+def any_installed(*, publishable_keys: list[str]) -> bool:
+    """Whether the widget of any of these keys has been seen on a website (one Redis round trip)."""
+    return bool(publishable_keys) and bool(cache.get_many([_seen_key(key) for key in publishable_keys]))

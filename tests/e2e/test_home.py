@@ -114,7 +114,7 @@ def test_home_audit_usage_and_invitation_links_from_empty_to_busy(page: Page, se
     expect(support.locator("[data-model-problem]")).to_contain_text("never writes an answer")
     fix = support.locator("a[data-model-fix]")
     expect(fix).to_have_text("Connect a model provider")
-    expect(fix).to_have_attribute("href", re.compile(r"\?add=openai&next=%2Fapp%2F#providers$"))
+    expect(fix).to_have_attribute("href", re.compile(r"\?add=openai&next=/app/#providers$"))
     expect(page.locator('[data-home-bot="sales-helper"]')).to_contain_text("Writes answers with GPT-4o mini")
     expect(page.locator("[data-home-conversation]")).to_have_count(4)
     expect(page.locator("[data-home-activity]")).to_contain_text("invited ana@example.test as editor")

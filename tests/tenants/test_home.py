@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bots.models import Channel
+from bots.widget.installation import record_widget_seen
 from tenants import overview, services
 from tenants.context import tenant_context
 from tenants.models import Role
@@ -84,9 +85,12 @@ def test_build_bot_ticks_once_a_bot_has_been_tried(world: World) -> None:
     assert not done(world)["install-widget"]  # the playground is not a website
 
 
-def test_install_widget_ticks_once_the_widget_has_been_used(world: World) -> None:
+def test_install_widget_ticks_once_the_widget_has_loaded_on_a_website(world: World) -> None:
     bot = make_bot(world, "Concierge")
+    # A conversation in the widget is not enough: the owner's preview on the Install page starts those.
     record_conversation(world, bot, channel=Channel.WIDGET)
+    assert not done(world)["install-widget"]
+    record_widget_seen(publishable_key=bot.publishable_key, origin="https://shop.example.com")
     assert done(world)["install-widget"]
     with tenant_context(world.tenant.pk):
         assert overview.widget_installed(world.tenant)
@@ -119,7 +123,7 @@ def test_the_page_shows_what_the_data_says_and_collapses_when_all_is_done(
     }
     assert 'data-checklist-complete="false"' in owner_client.get("/app/").content.decode()
 
-    record_conversation(world, bot, channel=Channel.WIDGET)
+    record_widget_seen(publishable_key=bot.publishable_key, origin="https://shop.example.com")
     world.add_member(Role.EDITOR)
     html = owner_client.get("/app/").content.decode()
     assert checklist_on_page(owner_client) == dict.fromkeys(ITEMS, "true")
@@ -138,6 +142,7 @@ def test_the_checklist_costs_the_same_queries_however_much_there_is(world: World
     for number in range(6):
         bot = make_bot(other_world, f"Bot {number}")
         record_conversation(other_world, bot, channel=Channel.WIDGET)
+        record_widget_seen(publishable_key=bot.publishable_key, origin="https://shop.example.com")
     use_openai(other_world)
     other_world.add_member(Role.EDITOR)
     assert queries(other_world) == small
@@ -155,7 +160,7 @@ def test_bots_show_their_state_and_the_fix_for_admins(world: World, owner_client
     fix = re.search(r'<a href="([^"]+)" data-model-fix>([^<]+)</a>', problem.group(1))
     assert fix and fix.group(2) == "Connect a model provider"
     # Back to the home page after the key is saved: next in the query, before the fragment.
-    assert fix.group(1) == "/app/models/?add=openai&amp;next=%2Fapp%2F#providers"
+    assert fix.group(1) == "/app/models/?add=openai&amp;next=/app/#providers"
 
     editor_page = member_client(world, Role.EDITOR).get("/app/").content.decode()
     assert "data-model-problem" in editor_page and "data-model-fix" not in editor_page
