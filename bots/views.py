@@ -69,10 +69,8 @@ SECTIONS = (
 def visitors_get_instead(readiness: ModelReadiness) -> str:
     """What visitors get from a published bot whose model cannot write answers, said before publishing."""
     if readiness.connected and not readiness.writes_answers:
-        return (
-            "Visitors will get the most relevant passages from its knowledge bases with their sources, "
-            "not written answers."
-        )
+        # The problem itself already says what they get instead (passages with their sources).
+        return "That is what visitors of your website will see."
     return "Visitors will be told “The assistant can't answer right now” until this is fixed."
 
 

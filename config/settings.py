@@ -131,7 +131,8 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "groundwork",
+        # The test suite gives itself and the servers it starts a prefix of its own (tests/conftest.py).
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="groundwork"),
     }
 }
 

@@ -100,7 +100,10 @@ def present_model(row: dict[str, Any]) -> dict[str, Any]:
         "input_price_label": price_label(row["input_price_per_million"]),
         # Embedding models produce vectors, not tokens: there is no output price to speak of.
         "output_price_label": "—" if is_embedding else price_label(row["output_price_per_million"]),
-        "typical_cost_label": cost_label(row.get("typical_answer_cost_usd")),
+        # A model that costs nothing says so in words, never "$0.00" (the built-in ones; free own models).
+        "typical_cost_label": "Free"
+        if row.get("typical_answer_cost_usd") == 0
+        else cost_label(row.get("typical_answer_cost_usd")),
         "deprecation_warning": deprecation_warning(row),
     }
 

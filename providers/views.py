@@ -320,7 +320,9 @@ class ModelCompareView(TenantView):
         contexts = [model["context_window"] for model in models if not model["quotes_only"]]
         for model in models:
             cost = model["typical_answer_cost_usd"]
-            model["thousand_answers_label"] = cost_label(cost * 1000) if cost is not None else "—"
+            model["thousand_answers_label"] = (
+                "Free" if cost == 0 else cost_label(cost * 1000) if cost is not None else "—"
+            )
             # Only worth pointing out when there is a choice: two or more chat models.
             model["is_cheapest"] = len(costs) > 1 and model["typical_answer_cost_usd"] == min(costs)
             model["is_largest_context"] = (

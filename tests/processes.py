@@ -33,9 +33,9 @@ TEST_QUEUE = f"groundwork-test-{os.getpid()}"
 
 def child_environment(**extra: str) -> dict[str, str]:
     """The environment for a process the suite starts (worker, web server, manage.py): the test
-    database and Redis, the suite's own queue (so a web server under test enqueues where the test worker
-    listens, and a ``make run`` worker never takes the suite's tasks), and this process's secrets, so
-    it encrypts and signs exactly as the tests do."""
+    database, Redis and cache key prefix, the suite's own queue (so a web server under test enqueues
+    where the test worker listens, and a ``make run`` worker never takes the suite's tasks), and this
+    process's secrets, so it encrypts and signs exactly as the tests do."""
     from django.db import connection
 
     return {
@@ -43,6 +43,8 @@ def child_environment(**extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_TASK_DEFAULT_QUEUE": TEST_QUEUE,
+        # The suite's cache keys, so what a test caches (a widget seen on a site…) its servers read too.
+        "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
         "SECRET_KEY": settings.SECRET_KEY,
         "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
         **extra,
@@ -196,7 +198,14 @@ def running_platform(*, log_name: str, var_dir: Path, **env: str) -> Iterator[st
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / log_name
     var_dir.mkdir(parents=True, exist_ok=True)
-    environment = child_environment(HOST="127.0.0.1", PORT=str(port), GROUNDWORK_VAR_DIR=str(var_dir), **env)
+    # Its own var/ for beat's schedule, but the suite's collected static files (STATIC_ROOT lives in var/).
+    environment = child_environment(
+        HOST="127.0.0.1",
+        PORT=str(port),
+        GROUNDWORK_VAR_DIR=str(var_dir),
+        STATIC_ROOT=str(settings.STATIC_ROOT),
+        **env,
+    )
     # Never the development database: its beat and worker would work on it.
     assert settings.DATABASES["default"]["NAME"].startswith("test_"), (
         "start the platform on the test database"

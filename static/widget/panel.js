@@ -69,7 +69,7 @@
     ".gw-source a.gw-source-title:hover{text-decoration:underline}",
     ".gw-snippet{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden;color:#6b7280;margin-top:2px;overflow-wrap:anywhere}",
     ".gw-actions{display:flex;align-items:center;gap:2px;margin-top:4px}",
-    ".gw-fb{width:30px;height:30px;border:0;border-radius:8px;background:transparent;color:#9ca3af;display:inline-flex;align-items:center;justify-content:center;cursor:pointer;transition:background .15s,color .15s}",
+    ".gw-fb{width:30px;height:30px;border:0;border-radius:8px;background:transparent;color:#6b7280;display:inline-flex;align-items:center;justify-content:center;cursor:pointer;transition:background .15s,color .15s}",
     ".gw-fb:hover{background:#f3f4f6;color:#374151}",
     ".gw-fb[aria-pressed=true]{color:var(--gw-link);background:color-mix(in srgb,var(--gw-accent) 12%,#fff)}",
     ".gw-fb svg{width:17px;height:17px}",
@@ -105,7 +105,7 @@
     // The composer.
     ".gw-composer{flex:none;display:flex;align-items:flex-end;gap:8px;padding:10px 12px 8px;border-top:1px solid #f1f5f9;background:#fff}",
     ".gw-input{flex:1;min-width:0;display:block;resize:none;border:1px solid #d1d5db;border-radius:14px;padding:10px 14px;font:inherit;font-size:14px;line-height:20px;height:42px;max-height:132px;color:#111827;background:#f9fafb;outline:none;transition:border-color .15s,box-shadow .15s,background .15s;margin:0}",
-    ".gw-input::placeholder{color:#9ca3af;opacity:1}",
+    ".gw-input::placeholder{color:#6b7280;opacity:1}",
     ".gw-input:focus{border-color:var(--gw-link);background:#fff;box-shadow:0 0 0 3px color-mix(in srgb,var(--gw-accent) 22%,transparent)}",
     ".gw-send{flex:none;width:42px;height:42px;border:0;border-radius:14px;background:var(--gw-accent);color:var(--gw-on);display:inline-flex;align-items:center;justify-content:center;cursor:pointer;transition:opacity .15s,transform .1s}",
     ".gw-send:active{transform:scale(.95)}",
@@ -113,7 +113,7 @@
     ".gw-send:focus-visible{outline:2px solid var(--gw-link);outline-offset:2px}",
     ".gw-send svg{width:20px;height:20px}",
     ".gw-blocked .gw-sub,.gw-blocked .gw-foot,.gw-blocked .gw-hbtn[data-gw-restart]{display:none}",
-    ".gw-foot{flex:none;padding:0 12px 9px;text-align:center;font-size:11px;color:#9ca3af}",
+    ".gw-foot{flex:none;padding:0 12px 9px;text-align:center;font-size:11px;color:#6b7280}",
     ".gw-sr{position:absolute;width:1px;height:1px;margin:-1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
     ".gw svg{fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}",
     // Phones: the whole screen.

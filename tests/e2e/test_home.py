@@ -14,6 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from bots.models import Channel
+from bots.widget.installation import record_widget_seen
 from providers import services as provider_services
 from providers.models import UsageRecord
 from tenants import services
@@ -58,6 +59,7 @@ def busy(organisation: str) -> World:
     record_conversation(world, sales, "Do you ship to Norway?", channel=Channel.PLAYGROUND)
     record_conversation(world, support, "How long do refunds take?", channel=Channel.WIDGET)
     record_conversation(world, support, "Can I return a gift without the receipt?", channel=Channel.WIDGET)
+    record_widget_seen(publishable_key=support.publishable_key, origin="https://shop.example.com")
     record_conversation(world, sales, "Which plan fits a team of five?", channel=Channel.API)
     with tenant_context(world.tenant.pk):
         services.invitation_create(actor=world.actor(), email="ana@example.test", role="editor")

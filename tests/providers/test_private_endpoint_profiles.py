@@ -89,7 +89,7 @@ def test_the_image_refuses_private_endpoints_and_the_operations_guide_documents_
 
 
 def base_url_help(page: str) -> str:
-    match = re.search(r'<div class="form-text" id="id_base_url_helptext">(.*?)</div>', page, re.S)
+    match = re.search(r'<div class="form-text" id="[^"]*base_url_helptext">(.*?)</div>', page, re.S)
     assert match, "no help under the base URL field"
     return html.unescape(match.group(1))
 
