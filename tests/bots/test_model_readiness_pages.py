@@ -232,7 +232,10 @@ def test_publishing_a_bot_without_a_language_model_asks_first_and_says_what_visi
     tree = page(asked)
     [confirm] = tree.xpath("//*[@data-publish-confirm]")
     assert "never writes an answer" in text(confirm)
-    assert "most relevant passages from its knowledge bases with their sources" in text(confirm)
+    # What visitors get instead, said once (by the problem) and tied to the website.
+    assert "visitors get the most relevant passages with their sources" in text(confirm)
+    assert text(confirm).count("most relevant passages") == 1
+    assert "what visitors of your website will see" in text(confirm)
     [button] = confirm.xpath(".//button[normalize-space()='Publish anyway']")
     assert button.get("type") == "submit" and button.get("name") == "publish_anyway"
     # The posted settings come back, and nothing is saved yet.
