@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Response, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.e2e.pages import SIGN_UP_SERVER_ENV
+from tests.e2e.pages import SIGN_UP_SERVER_ENV, watch_for_errors
 from tests.processes import running_server
 
 # Playwright's sync API keeps an event loop on the test thread; the test's own ORM calls are still
@@ -31,9 +31,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-# ReDoc's bundle always shows Redocly's logo from its CDN; the docs load nothing from another site.
-REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 @pytest.fixture(scope="session")
@@ -58,30 +55,8 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    def check_response(response: Response) -> None:
-        # A missing script or stylesheet breaks a page silently; any failed asset fails the test.
-        if response.status >= 400 and response.request.resource_type in (
-            "script",
-            "stylesheet",
-            "font",
-            "image",
-        ):
-            errors.append(f"{response.status} {response.url}")
-
-    page.on("response", check_response)
-    # Every page of every browser test runs under the Content-Security-Policy: a violation (a blocked
-    # script, style, font, image or connection) is printed by Chromium and fails the test. One is
-    # expected: ReDoc's footer logo from Redocly's CDN, blocked on purpose (the image hides itself).
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(f"CSP: {message.text}")
-            if "Content Security Policy" in message.text and REDOC_LOGO not in message.text
-            else None
-        ),
-    )
+    # Every page of every browser test runs under the Content-Security-Policy.
+    watch_for_errors(page, errors)
     yield page
     context.close()
     assert errors == [], f"errors on the page: {errors}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, Response, ViewportSize, expect
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 from tests.processes import ARTIFACTS
 
@@ -17,34 +17,6 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 
 # The home page's "Getting started" items, in the order a new organisation meets them.
 CHECKLIST_ITEMS = ("connect-model", "add-knowledge", "build-bot", "install-widget", "invite-team")
-
-# ReDoc's footer logo is blocked on purpose by the Content-Security-Policy (as in tests/e2e/conftest.py).
-REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
-
-
-def watch_for_errors(page: Page, errors: list[str]) -> None:
-    """Collect into ``errors`` what tests/e2e/conftest.py's ``page`` fixture fails a test for: a script
-    error, a missing script, stylesheet, font or image, and any Content-Security-Policy violation."""
-    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
-
-    def check_response(response: Response) -> None:
-        if response.status >= 400 and response.request.resource_type in (
-            "script",
-            "stylesheet",
-            "font",
-            "image",
-        ):
-            errors.append(f"{response.status} {response.url}")
-
-    page.on("response", check_response)
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(f"CSP on {page.url}: {message.text}")
-            if "Content Security Policy" in message.text and REDOC_LOGO not in message.text
-            else None
-        ),
-    )
 
 
 @dataclass

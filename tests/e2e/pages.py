@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Response, expect
 
 from tests.processes import ARTIFACTS
 
@@ -80,3 +80,34 @@ def api_get(base_url: str, path: str, secret: str) -> tuple[int, dict[str, Any]]
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+# ReDoc's footer logo from Redocly's CDN is blocked on purpose by the Content-Security-Policy (the image
+# hides itself): the one violation a page may print.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+def watch_for_errors(page: Page, errors: list[str]) -> None:
+    """Collect into ``errors`` what fails a browser test: a script error, a missing script, stylesheet,
+    font or image (a page breaks silently without them), and any Content-Security-Policy violation
+    (a blocked script, style, font, image or connection, which Chromium prints)."""
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+
+    def check_response(response: Response) -> None:
+        if response.status >= 400 and response.request.resource_type in (
+            "script",
+            "stylesheet",
+            "font",
+            "image",
+        ):
+            errors.append(f"{response.status} {response.url}")
+
+    page.on("response", check_response)
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(f"CSP on {page.url}: {message.text}")
+            if "Content Security Policy" in message.text and REDOC_LOGO not in message.text
+            else None
+        ),
+    )

@@ -30,8 +30,8 @@ from django.core.management import call_command
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.journey import CHECKLIST_ITEMS, DESKTOP, Screenshots, expect_checklist, watch_for_errors
-from tests.e2e.pages import SIGN_UP_SERVER_ENV, emailed_link
+from tests.e2e.journey import CHECKLIST_ITEMS, DESKTOP, Screenshots, expect_checklist
+from tests.e2e.pages import SIGN_UP_SERVER_ENV, emailed_link, watch_for_errors
 from tests.e2e.widget_site import WidgetSite, page_with_snippet
 from tests.processes import TEST_QUEUE, running_platform
 from tests.stubs.openai_stub import OpenAIStub
