@@ -155,7 +155,7 @@ def getting_started(*, tenant: Tenant) -> Checklist:
             ChecklistItem(
                 key="install-widget",
                 title="Install the widget",
-                text="Visitors are talking to your bot on your site."
+                text="The widget has loaded on one of your websites."
                 if installed
                 else "Paste one script tag into your website to put the chat widget on it.",
                 done=installed,
